@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# A single-node Apache Kafka broker (KRaft) on 127.0.0.1, for the demo and the tests on machines without Docker.
+#
+#   scripts/kafka/kafka.sh fetch    download the broker jars from Maven Central (cached in .local/kafka/libs)
+#   scripts/kafka/kafka.sh start    fetch if needed, format a fresh data dir, start, wait until it is ready
+#   scripts/kafka/kafka.sh stop     controlled shutdown (SIGTERM), waits for the process to end
+#   scripts/kafka/kafka.sh status   exit 0 if our broker is running and accepting connections
+#
+# Port: SLUICE_KAFKA_PORT (default 9092); the controller listens on the next port.
+# If KAFKA_BROKERS is set, nothing is started: that stack is used as it is.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+home="$root/.local/kafka"
+libs="$home/libs"
+port="${SLUICE_KAFKA_PORT:-9092}"
+cport=$((port + 1))
+pidfile="$home/broker.pid"
+ready_timeout_s="${SLUICE_KAFKA_READY_TIMEOUT_S:-90}"
+
+log() { printf 'kafka.sh: %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+our_pid() {
+  [[ -f "$pidfile" ]] || return 1
+  local pid
+  pid=$(cat "$pidfile")
+  kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+fetch() {
+  if [[ -f "$libs/.complete" ]]; then return 0; fi
+  command -v mvn >/dev/null || { log "mvn is not installed: it is needed to fetch the Kafka broker jars"; exit 1; }
+  command -v java >/dev/null || { log "java is not installed: Kafka needs Java 17 or newer"; exit 1; }
+  log "fetching the Kafka broker jars from Maven Central into $libs"
+  rm -rf "$libs"
+  mkdir -p "$libs"
+  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$libs" >&2
+  touch "$libs/.complete"
+}
+
+start() {
+  if pid=$(our_pid) && port_open "$port"; then
+    log "already running (pid $pid) on 127.0.0.1:$port"
+    return 0
+  fi
+  if port_open "$port"; then
+    log "something else already listens on 127.0.0.1:$port; set KAFKA_BROKERS to use it, or SLUICE_KAFKA_PORT to pick another port"
+    exit 1
+  fi
+  fetch
+  local data="$home/data" conf="$home/server.properties"
+  rm -rf "$data"
+  mkdir -p "$data"
+  cat >"$conf" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$data
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+min.insync.replicas=1
+default.replication.factor=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+log.cleaner.dedupe.buffer.size=2097152
+PROPS
+  local jvm=(java -Xms256m -Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+    "-Dlog4j2.configurationFile=$here/log4j2.properties" "-Dkafka.logs.dir=$home"
+    -cp "$libs/*")
+  "${jvm[@]}" kafka.tools.StorageTool format --cluster-id=sluice-local-kafka1 -c "$conf" >"$home/format.log" 2>&1 \
+    || { log "formatting the data directory failed:"; cat "$home/format.log" >&2; exit 1; }
+  # setsid: the broker outlives this script and is not hit by a Ctrl-C meant for a test run.
+  setsid "${jvm[@]}" kafka.Kafka "$conf" >"$home/stdout.log" 2>&1 < /dev/null &
+  echo $! >"$pidfile"
+  local deadline=$((SECONDS + ready_timeout_s))
+  until port_open "$port"; do
+    if ! our_pid >/dev/null; then
+      log "the broker exited during start-up; last lines of its logs:"
+      tail -n 30 "$home/stdout.log" "$home/broker.log" >&2 2>/dev/null || true
+      exit 1
+    fi
+    if ((SECONDS > deadline)); then
+      log "the broker did not accept connections on 127.0.0.1:$port within ${ready_timeout_s}s"
+      stop
+      exit 1
+    fi
+    sleep 0.2
+  done
+  log "running (pid $(cat "$pidfile")) on 127.0.0.1:$port"
+}
+
+stop() {
+  local pid
+  if ! pid=$(our_pid); then
+    rm -f "$pidfile"
+    return 0
+  fi
+  kill -TERM "$pid"
+  local deadline=$((SECONDS + 60))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS > deadline)); then
+      log "no controlled shutdown within 60s; killing pid $pid"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$pidfile"
+  log "stopped"
+}
+
+status() {
+  local pid
+  if pid=$(our_pid) && port_open "$port"; then
+    echo "running (pid $pid) on 127.0.0.1:$port"
+  else
+    echo "not running"
+    return 1
+  fi
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start)
+    if [[ -n "${KAFKA_BROKERS:-}" ]]; then log "KAFKA_BROKERS is set ($KAFKA_BROKERS): using that broker, starting none"; exit 0; fi
+    start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+esac

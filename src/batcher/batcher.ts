@@ -1,0 +1,281 @@
+import type { Logger } from 'pino';
+import { errorMessage, isRetriable } from '../errors.js';
+import type { SluiceEmitter } from '../events.js';
+import type { SourceRecord } from '../record.js';
+import type { Sink } from '../sinks/sink.js';
+import { backoffMs, sleep } from './backoff.js';
+import { PartitionBuffer, type BatchLimits, type FlushReason } from './partition-buffer.js';
+
+export interface BatcherLimits extends BatchLimits {
+  maxBufferedBytes: number;
+}
+
+export interface BatcherDeps {
+  limits: BatcherLimits;
+  sink: Sink;
+  log: Logger;
+  emitter: SluiceEmitter;
+  /** Whether records fetched under `epoch` still belong to this member (no rebalance since). */
+  isCurrent(epoch: number): boolean;
+  /** Commits `nextOffset` for the partition to the group, if `epoch` is still current. */
+  commit(topic: string, partition: number, nextOffset: string, epoch: number): Promise<boolean>;
+  pause(topic: string, partition: number): void;
+  resume(topic: string, partition: number): void;
+  /** A flush failed in a way retrying cannot fix; the batch stays unwritten and uncommitted. */
+  onFatal(error: Error): void;
+}
+
+export interface BatcherStats {
+  consumedRecords: number;
+  flushedRecords: number;
+  batches: number;
+  bufferedRecords: number;
+  /** Buffered plus in-flight bytes: what the global cap bounds. */
+  bufferedBytes: number;
+  pausedPartitions: number;
+}
+
+class PartitionWorker {
+  readonly buffer = new PartitionBuffer();
+  /** The running flush loop; at most one per partition, across rebalances, so writes never reorder. */
+  flight: Promise<void> | undefined;
+  timer: NodeJS.Timeout | undefined;
+  /** Epoch of the records in the buffer. */
+  epoch = -1;
+  paused = false;
+  inFlightBytes = 0;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {}
+}
+
+/**
+ * Per-partition micro-batching: records are buffered per partition and flushed when a batch reaches
+ * `maxBatchRecords`, `maxBatchBytes`, or `lingerMs` after its oldest record arrived. One flush is in flight per
+ * partition (so its writes keep offset order) while fetching goes on; partitions flush in parallel up to the
+ * sink's pool. A failed batch stays at the head and is retried, with backoff, before anything after it; its
+ * offset is committed only once the sink has committed the rows.
+ */
+export class Batcher {
+  readonly #deps: BatcherDeps;
+  readonly #workers = new Map<string, PartitionWorker>();
+  readonly #abort = new AbortController();
+  #totalBytes = 0;
+  #draining = false;
+  #failed = false;
+  #consumed = 0;
+  #flushed = 0;
+  #batches = 0;
+
+  constructor(deps: BatcherDeps) {
+    this.#deps = deps;
+  }
+
+  /** Buffers one fetched batch of a partition (offset order). */
+  add(topic: string, partition: number, records: readonly SourceRecord[], epoch: number): void {
+    if (this.#draining || this.#failed || records.length === 0) return;
+    const worker = this.#worker(topic, partition);
+    if (worker.epoch !== epoch) {
+      this.#totalBytes -= worker.buffer.clear();
+      worker.epoch = epoch;
+    }
+    const before = worker.buffer.count;
+    this.#totalBytes += worker.buffer.append(records, Date.now());
+    this.#consumed += worker.buffer.count - before;
+    this.#schedule(worker);
+    this.#applyBackpressure(worker);
+  }
+
+  /**
+   * After a rebalance every buffer is dropped: its records were never committed, so whoever owns the partition
+   * now reads them again from the committed offset. Flushes in flight finish, but roll back (isCurrent is false).
+   */
+  discardBuffers(): void {
+    for (const worker of this.#workers.values()) {
+      clearTimeout(worker.timer);
+      worker.timer = undefined;
+      this.#totalBytes -= worker.buffer.clear();
+      if (worker.paused) {
+        worker.paused = false;
+        this.#deps.resume(worker.topic, worker.partition);
+      }
+    }
+  }
+
+  /** Flushes everything buffered and waits for it; called with fetching stopped. */
+  async drain(): Promise<void> {
+    this.#draining = true;
+    for (;;) {
+      const flights: Promise<void>[] = [];
+      for (const worker of this.#workers.values()) {
+        clearTimeout(worker.timer);
+        worker.timer = undefined;
+        if (!worker.flight && worker.buffer.count > 0 && !this.#failed) this.#startFlight(worker);
+        if (worker.flight) flights.push(worker.flight);
+      }
+      if (flights.length === 0) return;
+      await Promise.all(flights);
+    }
+  }
+
+  /** Stops retry loops at once (the shutdown grace time is over). */
+  abort(reason: Error): void {
+    this.#abort.abort(reason);
+    for (const worker of this.#workers.values()) clearTimeout(worker.timer);
+  }
+
+  stats(): BatcherStats {
+    let bufferedRecords = 0;
+    let pausedPartitions = 0;
+    for (const worker of this.#workers.values()) {
+      bufferedRecords += worker.buffer.count;
+      if (worker.paused) pausedPartitions++;
+    }
+    return {
+      consumedRecords: this.#consumed,
+      flushedRecords: this.#flushed,
+      batches: this.#batches,
+      bufferedRecords,
+      bufferedBytes: this.#totalBytes,
+      pausedPartitions,
+    };
+  }
+
+  #worker(topic: string, partition: number): PartitionWorker {
+    const id = `${topic}\u0000${partition}`;
+    let worker = this.#workers.get(id);
+    if (!worker) {
+      worker = new PartitionWorker(topic, partition);
+      this.#workers.set(id, worker);
+    }
+    return worker;
+  }
+
+  #schedule(worker: PartitionWorker): void {
+    if (worker.flight || this.#failed || this.#draining) return;
+    const now = Date.now();
+    if (worker.buffer.dueReason(now, this.#deps.limits)) {
+      this.#startFlight(worker);
+      return;
+    }
+    const wait = worker.buffer.msUntilLinger(now, this.#deps.limits);
+    if (wait !== undefined && !worker.timer) {
+      worker.timer = setTimeout(() => {
+        worker.timer = undefined;
+        this.#schedule(worker);
+      }, wait);
+    }
+  }
+
+  #startFlight(worker: PartitionWorker): void {
+    clearTimeout(worker.timer);
+    worker.timer = undefined;
+    worker.flight = this.#flushWhileDue(worker)
+      .catch((error: unknown) => {
+        this.#failed = true;
+        this.#deps.onFatal(error instanceof Error ? error : new Error(String(error)));
+      })
+      .finally(() => {
+        worker.flight = undefined;
+        this.#schedule(worker);
+      });
+  }
+
+  async #flushWhileDue(worker: PartitionWorker): Promise<void> {
+    for (;;) {
+      if (this.#failed || this.#abort.signal.aborted) return;
+      const reason: FlushReason | undefined = this.#draining
+        ? worker.buffer.count > 0
+          ? 'drain'
+          : undefined
+        : worker.buffer.dueReason(Date.now(), this.#deps.limits);
+      if (!reason) return;
+      const epoch = worker.epoch;
+      const cut = worker.buffer.take(this.#deps.limits);
+      worker.inFlightBytes += cut.bytes;
+      try {
+        await this.#flush(worker, cut.records, epoch, reason, cut.oldestArrivalMs);
+      } finally {
+        worker.inFlightBytes -= cut.bytes;
+        this.#totalBytes -= cut.bytes;
+        this.#maybeResume();
+      }
+    }
+  }
+
+  async #flush(worker: PartitionWorker, records: SourceRecord[], epoch: number, reason: FlushReason, oldestArrivalMs: number) {
+    const { topic, partition } = worker;
+    const signal = this.#abort.signal;
+    const waitedMs = Date.now() - oldestArrivalMs;
+    for (let attempt = 0; ; attempt++) {
+      if (!this.#deps.isCurrent(epoch)) return; // revoked: the new owner reads these again
+      const startedAt = performance.now();
+      let result;
+      try {
+        result = await this.#deps.sink.write(
+          { topic, partition, records, epoch },
+          { isCurrent: () => this.#deps.isCurrent(epoch), signal },
+        );
+      } catch (error) {
+        if (!isRetriable(error) || signal.aborted) throw error;
+        const delayMs = backoffMs(attempt);
+        this.#deps.log.warn(
+          { topic, partition, records: records.length, attempt: attempt + 1, retryInMs: delayMs, err: error },
+          `flush failed, will retry: ${errorMessage(error)}`,
+        );
+        await sleep(delayMs, signal);
+        continue;
+      }
+      if (!result.committed) return;
+      const lastOffset = records.at(-1)!.offset;
+      this.#flushed += records.length;
+      this.#batches++;
+      this.#deps.emitter.emit('flush', {
+        topic,
+        partition,
+        records: records.length,
+        firstOffset: records[0]!.offset,
+        lastOffset,
+        reason,
+        waitedMs,
+        durationMs: Math.round(performance.now() - startedAt),
+        upserted: result.upserted,
+        deleted: result.deleted,
+        skipped: result.skipped,
+        attempts: attempt + 1,
+      });
+      await this.#deps.commit(topic, partition, (BigInt(lastOffset) + 1n).toString(), epoch);
+      return;
+    }
+  }
+
+  /** Over the cap: pause the partition that is adding, and the fullest ones until they hold half the bytes. */
+  #applyBackpressure(adding: PartitionWorker): void {
+    const cap = this.#deps.limits.maxBufferedBytes;
+    if (this.#totalBytes <= cap) return;
+    const byFullness = [...this.#workers.values()].sort(
+      (a, b) => b.buffer.bytes + b.inFlightBytes - (a.buffer.bytes + a.inFlightBytes),
+    );
+    let pausedBytes = 0;
+    for (const worker of byFullness) {
+      if (pausedBytes >= this.#totalBytes / 2 && worker !== adding) continue;
+      pausedBytes += worker.buffer.bytes + worker.inFlightBytes;
+      if (!worker.paused) {
+        worker.paused = true;
+        this.#deps.pause(worker.topic, worker.partition);
+        this.#deps.log.debug({ topic: worker.topic, partition: worker.partition, bufferedBytes: this.#totalBytes }, 'paused: buffer cap reached');
+      }
+    }
+  }
+
+  /** Resume once buffered bytes fall to half the cap, so pause/resume does not flap at the boundary. */
+  #maybeResume(): void {
+    if (this.#totalBytes > this.#deps.limits.maxBufferedBytes / 2) return;
+    for (const worker of this.#workers.values()) {
+      if (!worker.paused) continue;
+      worker.paused = false;
+      this.#deps.resume(worker.topic, worker.partition);
+    }
+  }
+}

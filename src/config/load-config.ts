@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, errorMessage } from '../errors.js';
+import type { SluiceOptions } from './options.js';
+import type { SettingSources } from './resolve-options.js';
+
+/** Environment variable → option path. Environment values override the config file's. */
+export const environmentSettings = {
+  KAFKA_BROKERS: 'kafka.brokers',
+  SLUICE_CLIENT_ID: 'kafka.clientId',
+  SLUICE_GROUP_ID: 'kafka.groupId',
+  SLUICE_START_FROM: 'kafka.startFrom',
+  SLUICE_SESSION_TIMEOUT_MS: 'kafka.sessionTimeoutMs',
+  SLUICE_HEARTBEAT_INTERVAL_MS: 'kafka.heartbeatIntervalMs',
+  DATABASE_URL: 'database.url',
+  SLUICE_PG_POOL_SIZE: 'database.poolSize',
+  SLUICE_STATEMENT_TIMEOUT_MS: 'database.statementTimeoutMs',
+  SLUICE_LINGER_MS: 'batching.lingerMs',
+  SLUICE_MAX_BATCH_RECORDS: 'batching.maxBatchRecords',
+  SLUICE_MAX_BATCH_BYTES: 'batching.maxBatchBytes',
+  SLUICE_MAX_BUFFERED_BYTES: 'batching.maxBufferedBytes',
+  SLUICE_ROUTES: 'routes',
+  SLUICE_TOPICS: 'landing.topics',
+  SLUICE_LANDING_TABLE: 'landing.table',
+  SLUICE_TOMBSTONES: 'tombstones',
+  SLUICE_SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
+  SLUICE_STATS_INTERVAL_MS: 'statsIntervalMs',
+  SLUICE_LOG_LEVEL: 'logLevel',
+} as const;
+
+const listSettings = new Set(['kafka.brokers', 'landing.topics']);
+const jsonSettings = new Set(['routes']);
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    node = (next && typeof next === 'object' ? next : (node[part] = {})) as Record<string, unknown>;
+  }
+  node[parts.at(-1)!] = value;
+}
+
+function readFileOptions(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError('SLUICE_CONFIG', `cannot read SLUICE_CONFIG=${path}: ${errorMessage(error)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError('SLUICE_CONFIG', `SLUICE_CONFIG=${path} is not valid YAML or JSON: ${errorMessage(error)}`);
+  }
+  if (parsed == null) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError('SLUICE_CONFIG', `SLUICE_CONFIG=${path} must hold a mapping of settings at its top level`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Reads the optional config file (SLUICE_CONFIG) and the environment into options, with the source of each
+ * setting so that validation errors name the variable or file key the user wrote. `createSluice` validates them.
+ */
+export function readConfig(env: NodeJS.ProcessEnv = process.env): { options: SluiceOptions; sources: SettingSources } {
+  const sources: SettingSources = new Map();
+  const file = env.SLUICE_CONFIG?.trim();
+  const options: Record<string, unknown> = file ? readFileOptions(file) : {};
+  if (file) {
+    for (const key of Object.keys(options)) sources.set(key, `${file}: ${key}`);
+  }
+  for (const [variable, path] of Object.entries(environmentSettings)) {
+    const raw = env[variable];
+    if (raw === undefined || raw.trim() === '') continue;
+    let value: unknown = raw.trim();
+    if (listSettings.has(path)) {
+      value = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    } else if (jsonSettings.has(path)) {
+      try {
+        value = JSON.parse(raw);
+      } catch (error) {
+        throw new ConfigError(variable, `invalid setting ${variable}: expected JSON (${errorMessage(error)})`);
+      }
+    }
+    setPath(options, path, value);
+    sources.set(path, variable);
+  }
+  // Nested objects may be missing entirely; say which variable would fill them.
+  options.kafka ??= {};
+  options.database ??= {};
+  const kafka = options.kafka as Record<string, unknown>;
+  kafka.brokers ??= ['127.0.0.1:9092'];
+  if (!sources.has('kafka.brokers') && !sources.has('kafka')) sources.set('kafka.brokers', 'KAFKA_BROKERS');
+  if (!sources.has('database.url') && !sources.has('database')) sources.set('database.url', 'DATABASE_URL');
+  if (!sources.has('landing.topics') && !sources.has('landing')) sources.set('landing.topics', 'SLUICE_TOPICS');
+  if (!sources.has('routes')) sources.set('routes', 'SLUICE_ROUTES');
+  return { options: options as unknown as SluiceOptions, sources };
+}

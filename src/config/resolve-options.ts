@@ -1,0 +1,123 @@
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { defaults, type ResolvedOptions, type SluiceOptions } from './options.js';
+import { optionsSchema } from './schema.js';
+
+/** Where a setting's value came from, by dotted path (`batching.lingerMs` → `SLUICE_LINGER_MS`). */
+export type SettingSources = Map<string, string>;
+
+const secretSettings = new Set(['database.url']);
+
+function describeValue(path: string, value: unknown): string {
+  if (secretSettings.has(path)) return '(value hidden)';
+  if (value === undefined) return '(not set)';
+  const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let node: unknown = input;
+  for (const part of path) {
+    if (node == null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[part];
+  }
+  return node;
+}
+
+function settingName(path: PropertyKey[], sources: SettingSources): string {
+  const dotted = path.map(String).join('.');
+  for (let n = path.length; n > 0; n--) {
+    const source = sources.get(path.slice(0, n).map(String).join('.'));
+    if (source) return n === path.length ? source : `${source} (${dotted})`;
+  }
+  return dotted || '(options)';
+}
+
+function firstIssue(error: z.ZodError, input: unknown, sources: SettingSources): ConfigError {
+  const issue = error.issues[0]!;
+  const setting = settingName(issue.path, sources);
+  const dotted = issue.path.map(String).join('.');
+  const value = valueAt(input, issue.path);
+  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problem(s))` : '';
+  const allowed = issue.code === 'unrecognized_keys' ? `unknown setting(s) ${issue.keys.join(', ')}` : `expected ${issue.message}`;
+  return new ConfigError(setting, `invalid setting ${setting}=${describeValue(dotted, value)}: ${allowed}${more}`);
+}
+
+/** Validates once, applies defaults, and checks the settings that only make sense together. */
+export function resolveOptions(input: SluiceOptions, sources: SettingSources = new Map()): ResolvedOptions {
+  const parsed = optionsSchema.safeParse(input);
+  if (!parsed.success) throw firstIssue(parsed.error, input, sources);
+  const o = parsed.data;
+  const resolved: ResolvedOptions = {
+    kafka: {
+      brokers: o.kafka.brokers,
+      clientId: o.kafka.clientId ?? defaults.clientId,
+      groupId: o.kafka.groupId ?? defaults.groupId,
+      startFrom: o.kafka.startFrom ?? defaults.startFrom,
+      sessionTimeoutMs: o.kafka.sessionTimeoutMs ?? defaults.sessionTimeoutMs,
+      heartbeatIntervalMs: o.kafka.heartbeatIntervalMs ?? defaults.heartbeatIntervalMs,
+    },
+    database: {
+      url: o.database.url,
+      poolSize: o.database.poolSize ?? defaults.poolSize,
+      statementTimeoutMs: o.database.statementTimeoutMs ?? defaults.statementTimeoutMs,
+    },
+    batching: {
+      lingerMs: o.batching?.lingerMs ?? defaults.lingerMs,
+      maxBatchRecords: o.batching?.maxBatchRecords ?? defaults.maxBatchRecords,
+      maxBatchBytes: o.batching?.maxBatchBytes ?? defaults.maxBatchBytes,
+      maxBufferedBytes: o.batching?.maxBufferedBytes ?? defaults.maxBufferedBytes,
+    },
+    // The schema checked `transform` is a function; keep the caller's own reference and types.
+    routes: (input.routes ?? []).map((route, i) => ({ ...route, ...o.routes![i]!, transform: route.transform })),
+    landing: o.landing ? { topics: o.landing.topics, table: o.landing.table ?? defaults.landingTable } : undefined,
+    tombstones: o.tombstones,
+    shutdownGraceMs: o.shutdownGraceMs ?? defaults.shutdownGraceMs,
+    statsIntervalMs: o.statsIntervalMs ?? defaults.statsIntervalMs,
+    logLevel: o.logLevel ?? defaults.logLevel,
+  };
+  checkTogether(resolved, sources);
+  return resolved;
+}
+
+function checkTogether(o: ResolvedOptions, sources: SettingSources): void {
+  const name = (path: string) => settingName(path.split('.'), sources);
+  if (o.routes.length === 0 && !o.landing) {
+    throw new ConfigError(
+      'routes',
+      `no routes: declare routes in the config file (${name('routes')}) or list topics for landing mode in ${name('landing.topics')}`,
+    );
+  }
+  if (o.batching.maxBatchBytes > o.batching.maxBufferedBytes) {
+    throw new ConfigError(
+      'batching.maxBatchBytes',
+      `invalid setting ${name('batching.maxBatchBytes')}=${o.batching.maxBatchBytes}: expected at most ${name('batching.maxBufferedBytes')} (${o.batching.maxBufferedBytes})`,
+    );
+  }
+  if (o.kafka.heartbeatIntervalMs * 3 > o.kafka.sessionTimeoutMs) {
+    throw new ConfigError(
+      'kafka.heartbeatIntervalMs',
+      `invalid setting ${name('kafka.heartbeatIntervalMs')}=${o.kafka.heartbeatIntervalMs}: expected at most a third of ${name('kafka.sessionTimeoutMs')} (${o.kafka.sessionTimeoutMs})`,
+    );
+  }
+  o.routes.forEach((route, i) => {
+    const where = `${name(`routes.${i}`)} (topic ${route.topic} → table ${route.table})`;
+    if (!route.transform && (!route.columns || Object.keys(route.columns).length === 0)) {
+      throw new ConfigError(`routes.${i}.columns`, `invalid route ${where}: expected columns, or a transform (library only)`);
+    }
+    const columns = route.columns ?? {};
+    for (const key of route.key) {
+      if (!route.transform && !columns[key]) {
+        throw new ConfigError(`routes.${i}.key`, `invalid route ${where}: key column ${key} is not among its columns`);
+      }
+    }
+    const policy = route.tombstones ?? o.tombstones;
+    const keyFromKafka = !route.transform && route.key.every((k) => ['key', 'topic', 'partition'].includes(columns[k]!.from));
+    if (policy === 'delete' && !keyFromKafka) {
+      throw new ConfigError(
+        `routes.${i}.tombstones`,
+        `invalid route ${where}: tombstones=delete needs every key column to come from the Kafka key (from: key); use tombstones: ignore`,
+      );
+    }
+  });
+}

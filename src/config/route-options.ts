@@ -1,0 +1,38 @@
+import type { SourceRecord } from '../record.js';
+
+/** Where a column's value comes from. `field` reads a top-level field of the JSON value. */
+export const ColumnSources = ['field', 'key', 'value', 'topic', 'partition', 'offset', 'timestamp'] as const;
+export type ColumnSource = (typeof ColumnSources)[number];
+
+export interface ColumnMapping {
+  from: ColumnSource;
+  /** JSON field name, for `from: field` (defaults to the column name). */
+  field?: string;
+  /** PostgreSQL type; defaults to the column's type in the table. */
+  type?: string;
+}
+
+export const TombstonePolicies = ['delete', 'ignore'] as const;
+export type TombstonePolicy = (typeof TombstonePolicies)[number];
+
+/** A row for a route's table, keyed by column name. */
+export type Row = Record<string, unknown>;
+
+/**
+ * Library-only escape hatch for what a declarative mapping cannot say. Returns the row(s) to upsert, keyed by
+ * column name, or null to skip the record. A throw marks the record as poison.
+ */
+export type RecordTransform = (record: SourceRecord) => Row | Row[] | null;
+
+export interface RouteOptions {
+  topic: string;
+  /** `table` or `schema.table`; quoted as given. */
+  table: string;
+  /** Columns of the table's primary key or a unique constraint: the upsert's conflict target. */
+  key: string[];
+  /** Column name → mapping. Not used by a route with a `transform` (its rows name the columns). */
+  columns?: Record<string, ColumnMapping>;
+  /** What a record with a null value does. `delete` needs every key column to come from the Kafka key. */
+  tombstones?: TombstonePolicy;
+  transform?: RecordTransform;
+}

@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { ColumnSources, TombstonePolicies } from './route-options.js';
+import { LogLevels, StartPositions } from './options.js';
+
+/** Allowed ranges, in one place so that messages and checks agree. */
+export const limits = {
+  lingerMs: [50, 500],
+  maxBatchRecords: [1, 100_000],
+  maxBatchBytes: [1024, 256 * 1024 * 1024],
+  maxBufferedBytes: [1024 * 1024, 4 * 1024 * 1024 * 1024],
+  poolSize: [1, 64],
+  statementTimeoutMs: [100, 3_600_000],
+  sessionTimeoutMs: [6_000, 300_000],
+  heartbeatIntervalMs: [100, 60_000],
+  shutdownGraceMs: [1_000, 600_000],
+  statsIntervalMs: [100, 3_600_000],
+} as const;
+
+const int = (name: keyof typeof limits) => {
+  const [min, max] = limits[name];
+  const allowed = `an integer from ${min} to ${max}`;
+  return z.coerce.number(allowed).int(allowed).min(min, allowed).max(max, allowed);
+};
+
+const identifier = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+const tableName = z
+  .string()
+  .refine(
+    (s) => s.split('.').length <= 2 && s.split('.').every((part) => identifier.test(part)),
+    'a table name or schema.table, each part letters, digits, _ or $ (63 characters at most)',
+  );
+const columnName = z.string().regex(identifier, 'a column name of letters, digits, _ or $ (63 characters at most)');
+/** Type names travel into SQL text, so only plain type syntax is accepted: `numeric(10,2)`, `text[]`, `timestamp with time zone`. */
+export const pgTypeName = /^[a-z_][a-z0-9_]*( [a-z_][a-z0-9_]*)*( ?\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])*$/;
+const typeName = z
+  .string()
+  .transform((s) => s.trim().toLowerCase())
+  .refine((s) => pgTypeName.test(s), 'a PostgreSQL type name such as text, bigint, numeric(10,2), jsonb or text[]');
+
+const columnMapping = z.union([
+  z.string().min(1).transform((field) => ({ from: 'field' as const, field })),
+  z
+    .object({
+      from: z.enum(ColumnSources).default('field'),
+      field: z.string().min(1).optional(),
+      type: typeName.optional(),
+    })
+    .strict(),
+]);
+
+const route = z
+  .object({
+    topic: z.string().min(1, 'a topic name'),
+    table: tableName,
+    key: z.array(columnName).min(1, 'at least one key column'),
+    columns: z.record(columnName, columnMapping).optional(),
+    tombstones: z.enum(TombstonePolicies).optional(),
+    transform: z.function().optional(),
+  })
+  .strict();
+
+export const optionsSchema = z
+  .object({
+    kafka: z
+      .object({
+        brokers: z
+          .array(z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'host:port'))
+          .min(1, 'at least one broker as host:port'),
+        clientId: z.string().min(1).optional(),
+        groupId: z.string().min(1).optional(),
+        startFrom: z.enum(StartPositions).optional(),
+        sessionTimeoutMs: int('sessionTimeoutMs').optional(),
+        heartbeatIntervalMs: int('heartbeatIntervalMs').optional(),
+      })
+      .strict(),
+    database: z
+      .object({
+        url: z
+          .string('a PostgreSQL connection URL such as postgres://user@host:5432/db')
+          .regex(/^postgres(ql)?:\/\//, 'a PostgreSQL connection URL such as postgres://user@host:5432/db'),
+        poolSize: int('poolSize').optional(),
+        statementTimeoutMs: int('statementTimeoutMs').optional(),
+      })
+      .strict(),
+    batching: z
+      .object({
+        lingerMs: int('lingerMs').optional(),
+        maxBatchRecords: int('maxBatchRecords').optional(),
+        maxBatchBytes: int('maxBatchBytes').optional(),
+        maxBufferedBytes: int('maxBufferedBytes').optional(),
+      })
+      .strict()
+      .optional(),
+    routes: z.array(route).optional(),
+    landing: z
+      .object({ topics: z.array(z.string().min(1)).min(1, 'at least one topic'), table: tableName.optional() })
+      .strict()
+      .optional(),
+    tombstones: z.enum(TombstonePolicies).optional(),
+    shutdownGraceMs: int('shutdownGraceMs').optional(),
+    statsIntervalMs: int('statsIntervalMs').optional(),
+    logLevel: z.enum(LogLevels).optional(),
+  })
+  .strict();

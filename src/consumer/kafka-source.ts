@@ -1,0 +1,174 @@
+/**
+ * The one module that speaks kafkajs. It joins the consumer group, hands fetched batches over as SourceRecords,
+ * and commits offsets only when asked to, for partitions this member still owns.
+ *
+ * kafkajs facts this relies on (node_modules/kafkajs/src/consumer):
+ * - With `autoCommit: false` the runner never commits on its own (runner.js autoCommitOffsets*); resolveOffset only
+ *   moves the local fetch position (offsetManager.resolveOffset), so fetching continues while batches wait in
+ *   sluice's buffers, and nothing is committed until `commitOffsets` is called after a flush.
+ * - commitOffsets is a silent no-op once the runner has stopped (runner.js commitOffsets): shutdown must flush and
+ *   commit before `disconnect()`, and pauses all partitions instead of stopping to end fetching.
+ * - kafkajs has no revoke callback, and an explicit commit after a rebalance uses the new generation, so the broker
+ *   would accept it for a partition another member now owns. Every rebalance, rejoin or crash starts a new local
+ *   epoch; a commit or flush carrying an older epoch is refused.
+ */
+import kafkajs, { type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { ResolvedOptions } from '../config/options.js';
+import { errorMessage } from '../errors.js';
+import type { SourceRecord } from '../record.js';
+
+const { Kafka, logLevel: KafkaLogLevel } = kafkajs;
+
+export interface Assignment {
+  topic: string;
+  partitions: number[];
+}
+
+export interface SourceHandlers {
+  onRecords(topic: string, partition: number, records: SourceRecord[], epoch: number): void;
+  /** The end of the partition as the broker reported it with the last fetch: for the lag figure. */
+  onHighWatermark(topic: string, partition: number, highWatermark: string): void;
+  /** A rebalance started or completed: buffered records of the previous epoch are void. */
+  onRebalance(assigned: Assignment[]): void;
+  /** The consumer crashed; `restarting` says whether kafkajs rejoins by itself. */
+  onCrash(error: Error, restarting: boolean): void;
+}
+
+export class KafkaSource {
+  readonly #options: ResolvedOptions;
+  readonly #log: Logger;
+  readonly #consumer: Consumer;
+  #epoch = 0;
+  #assigned = new Set<string>();
+  #fetching = true;
+
+  constructor(options: ResolvedOptions, log: Logger) {
+    this.#options = options;
+    this.#log = log.child({ component: 'kafka' });
+    const kafka = new Kafka({
+      clientId: options.kafka.clientId,
+      brokers: options.kafka.brokers,
+      logLevel: KafkaLogLevel.WARN,
+      logCreator: () => (entry: LogEntry) => this.#kafkaLog(entry),
+    });
+    this.#consumer = kafka.consumer({
+      groupId: options.kafka.groupId,
+      sessionTimeout: options.kafka.sessionTimeoutMs,
+      heartbeatInterval: options.kafka.heartbeatIntervalMs,
+      // Rebalances wait for members to rejoin; a flush is bounded by the statement timeout.
+      rebalanceTimeout: Math.max(60_000, options.database.statementTimeoutMs * 2),
+      maxBytesPerPartition: Math.min(options.batching.maxBatchBytes, 8 * 1024 * 1024),
+    });
+  }
+
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** Whether records fetched under `epoch` still belong to this member. */
+  isCurrent(epoch: number): boolean {
+    return epoch === this.#epoch;
+  }
+
+  async start(topics: string[], handlers: SourceHandlers): Promise<void> {
+    const { GROUP_JOIN, REBALANCING, CRASH } = this.#consumer.events;
+    this.#consumer.on(REBALANCING, () => {
+      this.#epoch++;
+      this.#assigned.clear();
+      handlers.onRebalance([]);
+    });
+    this.#consumer.on(GROUP_JOIN, (event) => {
+      this.#epoch++;
+      const assigned = Object.entries(event.payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
+      this.#assigned = new Set(assigned.flatMap(({ topic, partitions }) => partitions.map((p) => `${topic}:${p}`)));
+      this.#log.info({ assigned, epoch: this.#epoch }, 'joined the group');
+      handlers.onRebalance(assigned);
+    });
+    this.#consumer.on(CRASH, (event) => {
+      this.#epoch++;
+      this.#assigned.clear();
+      handlers.onCrash(event.payload.error, event.payload.restart);
+    });
+    await this.#consumer.connect();
+    for (const topic of topics) {
+      await this.#consumer.subscribe({ topic, fromBeginning: this.#options.kafka.startFrom === 'earliest' });
+    }
+    await this.#consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: (payload) => this.#onBatch(payload, handlers),
+    });
+  }
+
+  async #onBatch(payload: EachBatchPayload, handlers: SourceHandlers): Promise<void> {
+    const { batch } = payload;
+    if (!this.#fetching || !payload.isRunning() || payload.isStale()) return;
+    const epoch = this.#epoch;
+    const records: SourceRecord[] = new Array(batch.messages.length);
+    for (let i = 0; i < batch.messages.length; i++) {
+      const m = batch.messages[i]!;
+      records[i] = {
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: m.offset,
+        key: m.key ?? null,
+        value: m.value ?? null,
+        timestamp: m.timestamp,
+        headers: m.headers ?? {},
+        sizeBytes: (m.key?.length ?? 0) + (m.value?.length ?? 0),
+      };
+    }
+    handlers.onHighWatermark(batch.topic, batch.partition, batch.highWatermark);
+    handlers.onRecords(batch.topic, batch.partition, records, epoch);
+    // Moves kafkajs' fetch position only (autoCommit is off): the records are now in sluice's buffer.
+    // An empty batch (only control records) resolves to the batch end so the position still advances.
+    payload.resolveOffset(records.length > 0 ? records.at(-1)!.offset : batch.lastOffset());
+    await payload.heartbeat();
+  }
+
+  /** Commits `nextOffset` for a partition, unless a rebalance happened since `epoch`. Failures are logged, not thrown. */
+  async commit(topic: string, partition: number, nextOffset: string, epoch: number): Promise<boolean> {
+    if (!this.isCurrent(epoch) || !this.#assigned.has(`${topic}:${partition}`)) {
+      this.#log.debug({ topic, partition, nextOffset }, 'commit skipped: partition no longer owned');
+      return false;
+    }
+    try {
+      await this.#consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
+      return true;
+    } catch (error) {
+      // The rows are in PostgreSQL; an uncommitted offset only means they may be read and upserted again.
+      this.#log.warn({ topic, partition, nextOffset, err: error }, `offset commit failed: ${errorMessage(error)}`);
+      return false;
+    }
+  }
+
+  pause(topic: string, partition: number): void {
+    this.#consumer.pause([{ topic, partitions: [partition] }]);
+  }
+
+  resume(topic: string, partition: number): void {
+    if (this.#fetching) this.#consumer.resume([{ topic, partitions: [partition] }]);
+  }
+
+  /** Ends fetching without stopping the consumer, so that commits still go through during the drain. */
+  stopFetching(topics: string[]): void {
+    this.#fetching = false;
+    this.#consumer.pause(topics.map((topic) => ({ topic })));
+  }
+
+  /** Leaves the group and closes connections. */
+  async disconnect(): Promise<void> {
+    this.#epoch++;
+    await this.#consumer.disconnect();
+  }
+
+  #kafkaLog(entry: LogEntry): void {
+    const { message, ...extra } = entry.log;
+    const fields = { component: 'kafkajs', namespace: entry.namespace, ...extra };
+    if (entry.level === KafkaLogLevel.ERROR) this.#log.error(fields, message);
+    else if (entry.level === KafkaLogLevel.WARN) this.#log.warn(fields, message);
+    else this.#log.debug(fields, message);
+  }
+}

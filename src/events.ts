@@ -1,0 +1,37 @@
+import { EventEmitter } from 'node:events';
+import type { FlushReason } from './batcher/partition-buffer.js';
+import type { LifecycleState } from './lifecycle/lifecycle.js';
+
+export interface FlushEvent {
+  topic: string;
+  partition: number;
+  records: number;
+  firstOffset: string;
+  lastOffset: string;
+  reason: FlushReason;
+  /** From the arrival of the batch's oldest record to the start of its flush. */
+  waitedMs: number;
+  /** The write, from connection checkout to COMMIT. */
+  durationMs: number;
+  upserted: number;
+  deleted: number;
+  skipped: number;
+  attempts: number;
+}
+
+export interface CommitEvent {
+  topic: string;
+  partition: number;
+  /** The next offset to read, as committed to the group. */
+  offset: string;
+}
+
+export interface SluiceEvents {
+  flush: [FlushEvent];
+  commit: [CommitEvent];
+  state: [{ from: LifecycleState; to: LifecycleState; error?: Error }];
+  rebalance: [{ assigned: Array<{ topic: string; partitions: number[] }> }];
+}
+
+/** Node's EventEmitter, typed by {@link SluiceEvents}. */
+export class SluiceEmitter extends EventEmitter<SluiceEvents> {}

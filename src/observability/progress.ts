@@ -1,0 +1,36 @@
+/**
+ * Per-partition positions for the lag figure: the end of the log as last fetched, and the offset last committed.
+ * Lag = records in Kafka that are not yet durably in PostgreSQL and committed.
+ */
+export class Progress {
+  readonly #highWatermarks = new Map<string, bigint>();
+  readonly #committed = new Map<string, bigint>();
+  readonly #firstSeen = new Map<string, bigint>();
+
+  observeHighWatermark(topic: string, partition: number, highWatermark: string): void {
+    this.#highWatermarks.set(`${topic}:${partition}`, BigInt(highWatermark));
+  }
+
+  /** The first offset seen for a partition stands in for "committed" until a commit happens. */
+  observeFetched(topic: string, partition: number, firstOffset: string): void {
+    const id = `${topic}:${partition}`;
+    if (!this.#firstSeen.has(id)) this.#firstSeen.set(id, BigInt(firstOffset));
+  }
+
+  observeCommit(topic: string, partition: number, nextOffset: string): void {
+    this.#committed.set(`${topic}:${partition}`, BigInt(nextOffset));
+  }
+
+  lag(): number {
+    let lag = 0n;
+    for (const [id, end] of this.#highWatermarks) {
+      const position = this.#committed.get(id) ?? this.#firstSeen.get(id) ?? end;
+      if (end > position) lag += end - position;
+    }
+    return Number(lag);
+  }
+
+  committedOffsets(): Record<string, string> {
+    return Object.fromEntries([...this.#committed].map(([id, offset]) => [id, offset.toString()]));
+  }
+}

@@ -1,0 +1,331 @@
+import type { ColumnSource, RecordTransform, Row, TombstonePolicy } from '../config/route-options.js';
+import { PoisonRecordError, SchemaError, errorMessage } from '../errors.js';
+import type { SourceRecord } from '../record.js';
+import { quoteIdentifier, quoteTable } from './sql-identifiers.js';
+
+export interface PlannedColumn {
+  name: string;
+  from: ColumnSource;
+  /** JSON field, for `from: field`. */
+  field: string;
+  /** PostgreSQL type the value is cast to. */
+  type: string;
+}
+
+export interface RoutePlanInput {
+  topic: string;
+  table: string;
+  key: string[];
+  columns: PlannedColumn[];
+  tombstones: TombstonePolicy;
+  transform: RecordTransform | undefined;
+}
+
+/** One statement and its parameters. */
+export interface PlannedStatement {
+  name: string;
+  text: string;
+  values: unknown[];
+}
+
+export interface PreparedWrite {
+  statements: PlannedStatement[];
+  upserted: number;
+  deleted: number;
+  skipped: number;
+}
+
+type ParamKind = 'json' | Exclude<ColumnSource, 'field'>;
+
+const timestampTypes = /^(timestamp|timestamptz|date)/;
+
+/**
+ * A route compiled against its table: fixed SQL text whose parameter count does not grow with the batch, and the
+ * per-batch work that turns records into those parameters. Records are reduced to the last one per key (by offset)
+ * before they reach PostgreSQL, so `ON CONFLICT DO UPDATE` never meets the same row twice in one statement.
+ *
+ * The batch travels as arrays: JSON values joined into one jsonb array read by `jsonb_to_recordset`, Kafka
+ * metadata as `unnest` arrays, zipped row by row by `ROWS FROM`. JSON values are parsed in JavaScript only where
+ * sluice needs a field (key or dedupe) or a transform; otherwise PostgreSQL parses them.
+ */
+export class RoutePlan {
+  readonly topic: string;
+  readonly table: string;
+  readonly #columns: PlannedColumn[];
+  readonly #key: PlannedColumn[];
+  readonly #tombstones: TombstonePolicy;
+  readonly #transform: RecordTransform | undefined;
+  readonly #hasFields: boolean;
+  readonly #needs: Record<Exclude<ColumnSource, 'field'>, boolean>;
+  /** Key columns are all constant within a batch or come from the Kafka key: dedupe on the Kafka key alone. */
+  readonly #dedupeOnKafkaKey: boolean;
+  /** A key column is the offset: every record is its own row, nothing to reduce. */
+  readonly #dedupeNone: boolean;
+  readonly #upsertSql: string;
+  readonly #deleteSql: string | undefined;
+  readonly #params: ParamKind[];
+  readonly #statementId: string;
+
+  constructor(input: RoutePlanInput, statementId: string) {
+    this.topic = input.topic;
+    this.table = input.table;
+    this.#statementId = statementId;
+    this.#columns = input.columns;
+    this.#tombstones = input.tombstones;
+    this.#transform = input.transform;
+    this.#key = input.key.map((name) => {
+      const column = input.columns.find((c) => c.name === name);
+      if (!column) throw new SchemaError(input.table, `route ${input.topic} → ${input.table}: key column ${name} is not mapped`);
+      return column;
+    });
+    const uses = (from: ColumnSource) => input.columns.some((c) => c.from === from);
+    this.#hasFields = uses('field');
+    this.#needs = {
+      key: uses('key'),
+      value: uses('value'),
+      topic: uses('topic'),
+      partition: uses('partition'),
+      offset: uses('offset'),
+      timestamp: uses('timestamp'),
+    };
+    this.#dedupeNone = this.#key.some((c) => c.from === 'offset');
+    this.#dedupeOnKafkaKey = this.#key.every((c) => c.from === 'key' || c.from === 'topic' || c.from === 'partition');
+    const built = this.#buildUpsert();
+    this.#upsertSql = built.text;
+    this.#params = built.params;
+    this.#deleteSql = this.#tombstones === 'delete' ? this.#buildDelete() : undefined;
+  }
+
+  get upsertSql(): string {
+    return this.#upsertSql;
+  }
+
+  #buildUpsert(): { text: string; params: ParamKind[] } {
+    const params: ParamKind[] = [];
+    const param = (kind: ParamKind) => {
+      let i = params.indexOf(kind);
+      if (i < 0) i = params.push(kind) - 1;
+      return `$${i + 1}`;
+    };
+    const functions: string[] = [];
+    const aliases: string[] = [];
+    const columnExpr = new Map<string, string>();
+    if (this.#hasFields) {
+      const fields = new Map<string, string>();
+      for (const c of this.#columns) if (c.from === 'field' && !fields.has(c.field)) fields.set(c.field, c.type);
+      const definitions = [...fields].map(([field, type]) => `${quoteIdentifier(field)} ${type}`);
+      functions.push(`jsonb_to_recordset(${param('json')}::jsonb) AS (${definitions.join(', ')})`);
+      const fieldAlias = new Map([...fields.keys()].map((field, i) => [field, `f${i}`]));
+      aliases.push(...fieldAlias.values());
+      for (const c of this.#columns) if (c.from === 'field') columnExpr.set(c.name, `r.${fieldAlias.get(c.field)!}`);
+    }
+    for (const kind of ['value', 'key', 'offset', 'timestamp'] as const) {
+      if (!this.#needs[kind]) continue;
+      const fn =
+        kind === 'value'
+          ? this.#hasFields
+            ? `jsonb_array_elements(${param('json')}::jsonb)`
+            : `unnest(${param('value')}::text[])`
+          : kind === 'key'
+            ? `unnest(${param('key')}::text[])`
+            : kind === 'offset'
+              ? `unnest(${param('offset')}::bigint[])`
+              : `unnest(${param('timestamp')}::bigint[])`;
+      functions.push(fn);
+      aliases.push(`m_${kind}`);
+    }
+    const selectList = this.#columns.map((c) => {
+      let expr: string;
+      switch (c.from) {
+        case 'field':
+          expr = columnExpr.get(c.name)!;
+          break;
+        case 'topic':
+          expr = `${param('topic')}::text`;
+          break;
+        case 'partition':
+          expr = `${param('partition')}::int`;
+          break;
+        case 'timestamp':
+          expr = timestampTypes.test(c.type) ? `to_timestamp(r.m_timestamp / 1000.0)` : `r.m_timestamp`;
+          break;
+        default:
+          expr = `r.m_${c.from}`;
+      }
+      return `CAST(${expr} AS ${c.type})`;
+    });
+    const names = this.#columns.map((c) => quoteIdentifier(c.name));
+    const keyNames = this.#key.map((c) => quoteIdentifier(c.name));
+    const updates = this.#columns
+      .filter((c) => !this.#key.includes(c))
+      .map((c) => `${quoteIdentifier(c.name)} = EXCLUDED.${quoteIdentifier(c.name)}`);
+    const text =
+      `INSERT INTO ${quoteTable(this.table)} (${names.join(', ')}) ` +
+      `SELECT ${selectList.join(', ')} FROM ROWS FROM (${functions.join(', ')}) AS r(${aliases.join(', ')}) ` +
+      `ON CONFLICT (${keyNames.join(', ')}) DO ` +
+      (updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING');
+    return { text, params };
+  }
+
+  #buildDelete(): string {
+    // Tombstone deletes are only allowed (config check) when every key column comes from the Kafka key,
+    // the topic or the partition: the three things a record without a value still has.
+    const conditions = this.#key.map((c) => {
+      const source = c.from === 'key' ? 'u.k' : c.from === 'topic' ? '$2::text' : '$3::int';
+      return `d.${quoteIdentifier(c.name)} = CAST(${source} AS ${c.type})`;
+    });
+    return `DELETE FROM ${quoteTable(this.table)} AS d USING unnest($1::text[]) AS u(k) WHERE ${conditions.join(' AND ')}`;
+  }
+
+  /** Turns a batch (one partition, offset order) into this route's statements. Throws PoisonRecordError. */
+  prepare(records: readonly SourceRecord[]): PreparedWrite {
+    if (this.#transform) return this.#prepareTransformed(records);
+    const n = records.length;
+    const texts = new Array<string | null>(n);
+    const keys = new Array<string | null>(n);
+    // dedupe key → index of the last record with that key; tombstones → its Kafka key
+    const upserts = new Map<string, number>();
+    const deletes = new Map<string, string>();
+    let skipped = 0;
+    for (let i = 0; i < n; i++) {
+      const record = records[i]!;
+      const kafkaKey = record.key === null ? null : record.key.toString('utf8');
+      keys[i] = kafkaKey;
+      if (record.value === null) {
+        if (this.#tombstones === 'delete') {
+          if (kafkaKey === null) throw new PoisonRecordError(record, 'a tombstone without a key cannot delete anything');
+          upserts.delete(kafkaKey);
+          deletes.set(kafkaKey, kafkaKey);
+        }
+        skipped++;
+        continue;
+      }
+      const text = record.value.toString('utf8');
+      texts[i] = text;
+      let parsed: Record<string, unknown> | undefined;
+      if (this.#hasFields) parsed = parseObject(record, text);
+      if (this.#needs.key && this.#key.some((c) => c.from === 'key') && kafkaKey === null) {
+        throw new PoisonRecordError(record, `route ${this.topic} → ${this.table} takes its key from the Kafka key, and the record has none`);
+      }
+      let dedupeKey: string;
+      if (this.#dedupeNone) dedupeKey = String(i);
+      else if (this.#dedupeOnKafkaKey) dedupeKey = kafkaKey ?? '';
+      else dedupeKey = this.#fieldKey(record, parsed!, kafkaKey);
+      if (upserts.has(dedupeKey)) {
+        upserts.delete(dedupeKey);
+        skipped++;
+      }
+      upserts.set(dedupeKey, i);
+      if (this.#tombstones === 'delete') deletes.delete(dedupeKey);
+    }
+    const statements: PlannedStatement[] = [];
+    if (deletes.size > 0) {
+      statements.push({
+        name: `${this.#statementId}-delete`,
+        text: this.#deleteSql!,
+        values: [[...deletes.values()], this.topic, records[0]!.partition],
+      });
+    }
+    if (upserts.size > 0) {
+      const chosen = [...upserts.values()];
+      statements.push({
+        name: `${this.#statementId}-upsert`,
+        text: this.#upsertSql,
+        values: this.#params.map((kind) => {
+          switch (kind) {
+            case 'json':
+              return `[${chosen.map((i) => texts[i]).join(',')}]`;
+            case 'value':
+              return chosen.map((i) => texts[i]);
+            case 'key':
+              return chosen.map((i) => keys[i]);
+            case 'offset':
+              return chosen.map((i) => records[i]!.offset);
+            case 'timestamp':
+              return chosen.map((i) => records[i]!.timestamp);
+            case 'topic':
+              return this.topic;
+            case 'partition':
+              return records[0]!.partition;
+          }
+        }),
+      });
+    }
+    return { statements, upserted: upserts.size, deleted: deletes.size, skipped };
+  }
+
+  #fieldKey(record: SourceRecord, parsed: Record<string, unknown>, kafkaKey: string | null): string {
+    let out = '';
+    for (const c of this.#key) {
+      let part: unknown;
+      if (c.from === 'field') part = parsed[c.field];
+      else if (c.from === 'key') part = kafkaKey;
+      else if (c.from === 'timestamp') part = record.timestamp;
+      else continue; // topic, partition: constant within a batch
+      if (part === null || part === undefined) {
+        throw new PoisonRecordError(record, `key field ${c.field} is missing or null (route ${this.topic} → ${this.table})`);
+      }
+      out += (typeof part === 'object' ? JSON.stringify(part) : String(part)) + '\u0000';
+    }
+    return out;
+  }
+
+  #prepareTransformed(records: readonly SourceRecord[]): PreparedWrite {
+    const rows = new Map<string, string>();
+    let skipped = 0;
+    for (const record of records) {
+      let result: Row | Row[] | null;
+      try {
+        result = this.#transform!(record);
+      } catch (error) {
+        throw new PoisonRecordError(record, `transform threw: ${errorMessage(error)}`, error);
+      }
+      if (result === null || result === undefined) {
+        skipped++;
+        continue;
+      }
+      for (const row of Array.isArray(result) ? result : [result]) {
+        if (row === null || typeof row !== 'object') throw new PoisonRecordError(record, 'transform returned a row that is not an object');
+        let key = '';
+        for (const c of this.#key) {
+          const part = row[c.name];
+          if (part === null || part === undefined) {
+            throw new PoisonRecordError(record, `transform returned a row without key column ${c.name}`);
+          }
+          key += (typeof part === 'object' ? JSON.stringify(part) : String(part)) + '\u0000';
+        }
+        let text: string;
+        try {
+          text = JSON.stringify(row);
+        } catch (error) {
+          throw new PoisonRecordError(record, `transform returned a row that cannot be serialised: ${errorMessage(error)}`, error);
+        }
+        if (rows.has(key)) {
+          rows.delete(key);
+          skipped++;
+        }
+        rows.set(key, text);
+      }
+    }
+    if (rows.size === 0) return { statements: [], upserted: 0, deleted: 0, skipped };
+    return {
+      statements: [{ name: `${this.#statementId}-upsert`, text: this.#upsertSql, values: [`[${[...rows.values()].join(',')}]`] }],
+      upserted: rows.size,
+      deleted: 0,
+      skipped,
+    };
+  }
+}
+
+function parseObject(record: SourceRecord, text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new PoisonRecordError(record, `value is not valid JSON: ${errorMessage(error)}`, error);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new PoisonRecordError(record, 'value is not a JSON object');
+  }
+  return parsed as Record<string, unknown>;
+}

@@ -1,0 +1,50 @@
+import type pg from 'pg';
+import { SchemaError } from '../errors.js';
+import { quoteTable } from './sql-identifiers.js';
+
+export interface TableShape {
+  /** Column name → type as PostgreSQL formats it (`format_type`). */
+  columns: Map<string, string>;
+  /** Column sets of the primary key and every unique index: valid `ON CONFLICT` targets. */
+  uniqueKeys: string[][];
+}
+
+/** Reads a table's columns and unique keys; a missing table is a SchemaError naming it. */
+export async function describeTable(client: pg.ClientBase, table: string): Promise<TableShape> {
+  const found = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [quoteTable(table)]);
+  const oid = found.rows[0]?.oid;
+  if (!oid) throw new SchemaError(table, `table ${table} does not exist (create it, or fix the route's table name)`);
+  const columns = await client.query<{ name: string; type: string }>(
+    `SELECT attname AS name, format_type(atttypid, atttypmod) AS type
+       FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+    [oid],
+  );
+  const keys = await client.query<{ columns: string[] }>(
+    `SELECT array_agg(a.attname ORDER BY k.ord) AS columns
+       FROM pg_index i
+       CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE i.indrelid = $1 AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+      GROUP BY i.indexrelid`,
+    [oid],
+  );
+  return {
+    columns: new Map(columns.rows.map((r) => [r.name, r.type])),
+    uniqueKeys: keys.rows.map((r) => r.columns),
+  };
+}
+
+/** The landing table: one row per (topic, Kafka key), last value wins. */
+export async function createLandingTable(client: pg.ClientBase, table: string): Promise<void> {
+  await client.query(
+    `CREATE TABLE IF NOT EXISTS ${quoteTable(table)} (
+       topic text NOT NULL,
+       key text NOT NULL,
+       value jsonb,
+       kafka_partition integer NOT NULL,
+       kafka_offset bigint NOT NULL,
+       kafka_timestamp timestamptz NOT NULL,
+       PRIMARY KEY (topic, key)
+     )`,
+  );
+}
