@@ -42,6 +42,8 @@ export class KafkaSource {
   #epoch = 0;
   #assigned = new Set<string>();
   #fetching = true;
+  /** consumer.run() was called: pause/resume/commit are only valid from then on. */
+  #running = false;
 
   constructor(options: ResolvedOptions, log: Logger) {
     this.#options = options;
@@ -59,6 +61,8 @@ export class KafkaSource {
       // Rebalances wait for members to rejoin; a flush is bounded by the statement timeout.
       rebalanceTimeout: Math.max(60_000, options.database.statementTimeoutMs * 2),
       maxBytesPerPartition: Math.min(options.batching.maxBatchBytes, 8 * 1024 * 1024),
+      // Also how long an idle or fully paused fetch loop sleeps, which bounds how fast a shutdown can leave.
+      maxWaitTimeInMs: 1_000,
     });
   }
 
@@ -94,6 +98,7 @@ export class KafkaSource {
     for (const topic of topics) {
       await this.#consumer.subscribe({ topic, fromBeginning: this.#options.kafka.startFrom === 'earliest' });
     }
+    this.#running = true;
     await this.#consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -145,17 +150,17 @@ export class KafkaSource {
   }
 
   pause(topic: string, partition: number): void {
-    this.#consumer.pause([{ topic, partitions: [partition] }]);
+    if (this.#running) this.#consumer.pause([{ topic, partitions: [partition] }]);
   }
 
   resume(topic: string, partition: number): void {
-    if (this.#fetching) this.#consumer.resume([{ topic, partitions: [partition] }]);
+    if (this.#fetching && this.#running) this.#consumer.resume([{ topic, partitions: [partition] }]);
   }
 
   /** Ends fetching without stopping the consumer, so that commits still go through during the drain. */
   stopFetching(topics: string[]): void {
     this.#fetching = false;
-    this.#consumer.pause(topics.map((topic) => ({ topic })));
+    if (this.#running) this.#consumer.pause(topics.map((topic) => ({ topic })));
   }
 
   /** Leaves the group and closes connections. */

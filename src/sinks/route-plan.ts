@@ -62,7 +62,7 @@ export class RoutePlan {
   /** A key column is the offset: every record is its own row, nothing to reduce. */
   readonly #dedupeNone: boolean;
   readonly #upsertSql: string;
-  readonly #deleteSql: string | undefined;
+  readonly #delete: { text: string; params: ParamKind[] } | undefined;
   readonly #params: ParamKind[];
   readonly #statementId: string;
 
@@ -93,7 +93,7 @@ export class RoutePlan {
     const built = this.#buildUpsert();
     this.#upsertSql = built.text;
     this.#params = built.params;
-    this.#deleteSql = this.#tombstones === 'delete' ? this.#buildDelete() : undefined;
+    this.#delete = this.#tombstones === 'delete' ? this.#buildDelete() : undefined;
   }
 
   get upsertSql(): string {
@@ -167,14 +167,17 @@ export class RoutePlan {
     return { text, params };
   }
 
-  #buildDelete(): string {
+  #buildDelete(): { text: string; params: ParamKind[] } {
     // Tombstone deletes are only allowed (config check) when every key column comes from the Kafka key,
     // the topic or the partition: the three things a record without a value still has.
+    const params: ParamKind[] = ['key'];
+    const param = (kind: ParamKind) => `$${(params.includes(kind) ? params.indexOf(kind) : params.push(kind) - 1) + 1}`;
     const conditions = this.#key.map((c) => {
-      const source = c.from === 'key' ? 'u.k' : c.from === 'topic' ? '$2::text' : '$3::int';
+      const source = c.from === 'key' ? 'u.k' : c.from === 'topic' ? `${param('topic')}::text` : `${param('partition')}::int`;
       return `d.${quoteIdentifier(c.name)} = CAST(${source} AS ${c.type})`;
     });
-    return `DELETE FROM ${quoteTable(this.table)} AS d USING unnest($1::text[]) AS u(k) WHERE ${conditions.join(' AND ')}`;
+    const text = `DELETE FROM ${quoteTable(this.table)} AS d USING unnest($1::text[]) AS u(k) WHERE ${conditions.join(' AND ')}`;
+    return { text, params };
   }
 
   /** Turns a batch (one partition, offset order) into this route's statements. Throws PoisonRecordError. */
@@ -220,10 +223,13 @@ export class RoutePlan {
     }
     const statements: PlannedStatement[] = [];
     if (deletes.size > 0) {
+      const { text, params } = this.#delete!;
+      const keys = [...deletes.values()];
+      const partition = records[0]!.partition;
       statements.push({
         name: `${this.#statementId}-delete`,
-        text: this.#deleteSql!,
-        values: [[...deletes.values()], this.topic, records[0]!.partition],
+        text,
+        values: params.map((kind) => (kind === 'key' ? keys : kind === 'topic' ? this.topic : partition)),
       });
     }
     if (upserts.size > 0) {

@@ -15,12 +15,12 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
   const oid = found.rows[0]?.oid;
   if (!oid) throw new SchemaError(table, `table ${table} does not exist (create it, or fix the route's table name)`);
   const columns = await client.query<{ name: string; type: string }>(
-    `SELECT attname AS name, format_type(atttypid, atttypmod) AS type
+    `SELECT attname::text AS name, format_type(atttypid, atttypmod) AS type
        FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
     [oid],
   );
   const keys = await client.query<{ columns: string[] }>(
-    `SELECT array_agg(a.attname ORDER BY k.ord) AS columns
+    `SELECT array_agg(a.attname::text ORDER BY k.ord) AS columns
        FROM pg_index i
        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import kafkajs, { type Admin, type Producer } from 'kafkajs';
+import pg from 'pg';
+import { inject, onTestFinished } from 'vitest';
+
+const { Kafka, logLevel } = kafkajs;
+
+export const brokers = (): string[] => inject('kafkaBrokers').split(',');
+export const databaseUrl = (): string => inject('databaseUrl');
+
+/** A name no other test (or earlier run) uses: topics, groups and tables are never shared. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  description: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  { timeoutMs = 60_000, intervalMs = 100 } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${last ? `: ${String(last)}` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** A pg client closed when the test ends. */
+export async function database(): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: databaseUrl() });
+  await client.connect();
+  onTestFinished(() => client.end());
+  return client;
+}
+
+export class KafkaHelper {
+  readonly admin: Admin;
+  readonly producer: Producer;
+  private constructor(admin: Admin, producer: Producer) {
+    this.admin = admin;
+    this.producer = producer;
+  }
+
+  /** Connected admin and producer, disconnected when the test ends. */
+  static async connect(): Promise<KafkaHelper> {
+    const kafka = new Kafka({ clientId: 'sluice-test', brokers: brokers(), logLevel: logLevel.ERROR });
+    const admin = kafka.admin();
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await admin.connect();
+    await producer.connect();
+    onTestFinished(async () => {
+      await producer.disconnect();
+      await admin.disconnect();
+    });
+    return new KafkaHelper(admin, producer);
+  }
+
+  async createTopic(partitions: number, prefix = 'topic'): Promise<string> {
+    const topic = uniqueName(prefix);
+    await this.admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    return topic;
+  }
+
+  /** Sends records in chunks; `partition` pins a record to one partition. */
+  async produce(
+    topic: string,
+    records: Array<{ key: string | null; value: string | null; partition?: number }>,
+    chunk = 2_000,
+  ): Promise<void> {
+    for (let i = 0; i < records.length; i += chunk) {
+      await this.producer.send({ topic, acks: -1, messages: records.slice(i, i + chunk) });
+    }
+  }
+
+  /** Partition → next offset to write (the log end). */
+  async endOffsets(topic: string): Promise<Map<number, string>> {
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((o) => [o.partition, o.high]));
+  }
+
+  /** Partition → offset committed by the group (-1 when none). */
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, string>> {
+    const [result] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map((result?.partitions ?? []).map((p) => [p.partition, p.offset]));
+  }
+
+  /** True once the group has committed the end offset of every partition. */
+  async isFullyCommitted(groupId: string, topic: string): Promise<boolean> {
+    const [end, committed] = await Promise.all([this.endOffsets(topic), this.committedOffsets(groupId, topic)]);
+    return [...end].every(([partition, high]) => committed.get(partition) === high);
+  }
+}
