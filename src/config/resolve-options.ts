@@ -9,8 +9,8 @@ export type SettingSources = Map<string, string>;
 const secretSettings = new Set(['database.url']);
 
 function describeValue(path: string, value: unknown): string {
-  if (secretSettings.has(path)) return '(value hidden)';
   if (value === undefined) return '(not set)';
+  if (secretSettings.has(path)) return '(value hidden)';
   const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
@@ -85,7 +85,7 @@ function checkTogether(o: ResolvedOptions, sources: SettingSources): void {
   if (o.routes.length === 0 && !o.landing) {
     throw new ConfigError(
       'routes',
-      `no routes: declare routes in the config file (${name('routes')}) or list topics for landing mode in ${name('landing.topics')}`,
+      `no routes: declare routes in the config file named by SLUICE_CONFIG or in ${name('routes')}, or list topics for landing mode in ${name('landing.topics')}`,
     );
   }
   if (o.batching.maxBatchBytes > o.batching.maxBufferedBytes) {

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+import { spawnSluice } from '../helpers/process.js';
+
+/** Landing mode through the environment alone: the zero-config way to run sluice. */
+function landingEnv(topic: string, table: string, groupId: string, extra: Record<string, string> = {}) {
+  return {
+    KAFKA_BROKERS: brokers().join(','),
+    DATABASE_URL: databaseUrl(),
+    SLUICE_TOPICS: topic,
+    SLUICE_LANDING_TABLE: table,
+    SLUICE_GROUP_ID: groupId,
+    // A killed member is noticed by the group after the session timeout; keep it at the broker's minimum.
+    SLUICE_SESSION_TIMEOUT_MS: '6000',
+    SLUICE_HEARTBEAT_INTERVAL_MS: '1000',
+    ...extra,
+  };
+}
+
+async function landedValues(table: string, topic: string): Promise<Map<string, string>> {
+  const db = await database();
+  const rows = (await db.query<{ key: string; value: { seq: number } }>(`SELECT key, value FROM ${table} WHERE topic = $1`, [topic])).rows;
+  return new Map(rows.map((r) => [r.key, JSON.stringify(r.value)]));
+}
+
+describe('the sluice process', () => {
+  it('loses nothing when SIGKILLed mid-stream: after a restart the table equals the expected table', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(3, 'crash');
+    const table = uniqueName('landing');
+    const groupId = uniqueName('group');
+    const expected = new Map<string, string>();
+    const records = [];
+    for (let seq = 0; seq < 30_000; seq++) {
+      const key = `k${seq % 7_000}`;
+      const value = JSON.stringify({ seq });
+      expected.set(key, value);
+      records.push({ key, value });
+    }
+    await kafka.produce(topic, records);
+
+    // Small batches make the run long enough for the kill to land in the middle of it.
+    const env = landingEnv(topic, table, groupId, { SLUICE_LINGER_MS: '50', SLUICE_MAX_BATCH_RECORDS: '100' });
+    const first = spawnSluice(env);
+    const db = await database();
+    await waitFor('the first rows to land', async () => {
+      const exists = (await db.query('SELECT to_regclass($1) AS t', [table])).rows[0].t;
+      return exists && (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n > 0;
+    });
+    first.child.kill('SIGKILL');
+    expect((await first.exited).signal).toBe('SIGKILL');
+    expect(await kafka.isFullyCommitted(groupId, topic)).toBe(false);
+
+    const second = spawnSluice(env);
+    await waitFor('every offset committed after the restart', () => kafka.isFullyCommitted(groupId, topic), { timeoutMs: 90_000 });
+    expect(await landedValues(table, topic)).toEqual(expected);
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+  });
+
+  it('on SIGTERM flushes and commits what is buffered, then exits 0', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(2, 'drain');
+    const table = uniqueName('landing');
+    const groupId = uniqueName('group');
+    const proc = spawnSluice(
+      landingEnv(topic, table, groupId, {
+        SLUICE_LINGER_MS: '500',
+        SLUICE_MAX_BATCH_RECORDS: '100000',
+        SLUICE_STATS_INTERVAL_MS: '100',
+      }),
+    );
+    await waitFor('sluice to join the group', () => proc.logs.some((l) => l.msg === 'joined the group'));
+    const records = Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ seq: i }) }));
+    await kafka.produce(topic, records);
+    await waitFor('all 50 records buffered', () => proc.logs.some((l) => l.msg === 'progress' && l.buffered === 50), { intervalMs: 10 });
+    proc.child.kill('SIGTERM');
+    const exit = await proc.exited;
+    expect(exit).toEqual({ code: 0, signal: null });
+    const draining = proc.logs.find((l) => String(l.msg).startsWith('draining'));
+    expect(draining?.bufferedRecords).toBeGreaterThan(0);
+    expect(proc.logs.some((l) => l.msg === 'sluice stopped')).toBe(true);
+    expect((await landedValues(table, topic)).size).toBe(50);
+    expect(await kafka.isFullyCommitted(groupId, topic)).toBe(true);
+  });
+
+  it('refuses a bad configuration value with a message that names the variable, the value and what is allowed', async () => {
+    const bad = spawnSluice({
+      KAFKA_BROKERS: brokers().join(','),
+      DATABASE_URL: 'postgres://sluice:hunter2@127.0.0.1:5432/test',
+      SLUICE_TOPICS: 'anything',
+      SLUICE_LINGER_MS: '5000',
+    });
+    expect((await bad.exited).code).toBe(2);
+    expect(bad.stderr()).toContain('SLUICE_LINGER_MS="5000"');
+    expect(bad.stderr()).toContain('an integer from 50 to 500');
+    expect(bad.stderr()).not.toContain('hunter2');
+
+    const noDatabase = spawnSluice({ KAFKA_BROKERS: brokers().join(','), SLUICE_TOPICS: 'anything' });
+    expect((await noDatabase.exited).code).toBe(2);
+    expect(noDatabase.stderr()).toContain('DATABASE_URL');
+
+    const badRoute = spawnSluice({
+      KAFKA_BROKERS: brokers().join(','),
+      DATABASE_URL: databaseUrl(),
+      SLUICE_ROUTES: JSON.stringify([{ topic: 't', table: 'orders; DROP TABLE x', key: ['id'], columns: { id: 'id' } }]),
+    });
+    expect((await badRoute.exited).code).toBe(2);
+    expect(badRoute.stderr()).toContain('SLUICE_ROUTES (routes.0.table)');
+  });
+
+  it('stops at start-up with an error naming a route table that does not exist', async () => {
+    const missing = uniqueName('missing');
+    const proc = spawnSluice({
+      KAFKA_BROKERS: brokers().join(','),
+      DATABASE_URL: databaseUrl(),
+      SLUICE_ROUTES: JSON.stringify([{ topic: 't', table: missing, key: ['id'], columns: { id: { from: 'key' } } }]),
+    });
+    expect((await proc.exited).code).toBe(1);
+    const fatal = proc.logs.find((l) => l.level === 60);
+    expect(String(fatal?.msg)).toContain(`table ${missing} does not exist`);
+  });
+});

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { readConfig } from '../../src/config/load-config.js';
+import { resolveOptions } from '../../src/config/resolve-options.js';
+import { ConfigError, defaults } from '../../src/index.js';
+
+const env = (extra: Record<string, string>) => ({ DATABASE_URL: 'postgres://127.0.0.1/test', SLUICE_TOPICS: 'a,b', ...extra });
+const resolve = (e: Record<string, string>) => {
+  const { options, sources } = readConfig(e);
+  return resolveOptions(options, sources);
+};
+const failure = (e: Record<string, string>): ConfigError => {
+  try {
+    resolve(e);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('configuration', () => {
+  it('works with defaults: landing mode from SLUICE_TOPICS alone, local broker', () => {
+    const o = resolve(env({}));
+    expect(o.kafka.brokers).toEqual(['127.0.0.1:9092']);
+    expect(o.landing).toEqual({ topics: ['a', 'b'], table: defaults.landingTable });
+    expect(o.batching.lingerMs).toBe(200);
+  });
+
+  it('names the variable, the value and the allowed range', () => {
+    const e = failure(env({ SLUICE_LINGER_MS: '20' }));
+    expect(e.setting).toBe('SLUICE_LINGER_MS');
+    expect(e.message).toBe('invalid setting SLUICE_LINGER_MS="20": expected an integer from 50 to 500');
+    expect(e.retriable).toBe(false);
+  });
+
+  it('never prints the database URL, which may hold a password', () => {
+    const e = failure(env({ DATABASE_URL: 'mysql://root:secret@db/x' }));
+    expect(e.message).toContain('DATABASE_URL=(value hidden)');
+    expect(e.message).not.toContain('secret');
+  });
+
+  it('rejects identifiers that are not plain names before they get near SQL', () => {
+    const routes = JSON.stringify([{ topic: 't', table: 'a"; drop table b; --', key: ['id'], columns: { id: 'id' } }]);
+    expect(failure(env({ SLUICE_ROUTES: routes })).setting).toBe('SLUICE_ROUTES (routes.0.table)');
+    const badType = JSON.stringify([{ topic: 't', table: 't', key: ['id'], columns: { id: { type: 'int); drop' } } }]);
+    expect(failure(env({ SLUICE_ROUTES: badType })).message).toContain('a PostgreSQL type name');
+  });
+
+  it('refuses tombstone deletes for a key that a tombstone cannot carry', () => {
+    const routes = JSON.stringify([{ topic: 't', table: 't', key: ['id'], columns: { id: 'id' }, tombstones: 'delete' }]);
+    expect(failure(env({ SLUICE_ROUTES: routes })).message).toContain('tombstones=delete needs every key column to come from the Kafka key');
+  });
+
+  it('checks settings that only make sense together', () => {
+    expect(failure(env({ SLUICE_MAX_BATCH_BYTES: String(64 * 1024 * 1024), SLUICE_MAX_BUFFERED_BYTES: String(8 * 1024 * 1024) })).message).toContain(
+      'expected at most SLUICE_MAX_BUFFERED_BYTES',
+    );
+    expect(failure({ DATABASE_URL: 'postgres://h/db' }).message).toContain('no routes');
+  });
+});

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { PoisonRecordError } from '../../src/errors.js';
+import type { SourceRecord } from '../../src/record.js';
+import { RoutePlan, type PlannedColumn } from '../../src/sinks/route-plan.js';
+
+const rec = (offset: number, key: string | null, value: unknown): SourceRecord => ({
+  topic: 'orders',
+  partition: 2,
+  offset: String(offset),
+  key: key === null ? null : Buffer.from(key),
+  value: value === null ? null : Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)),
+  timestamp: '1700000000000',
+  headers: {},
+  sizeBytes: 1,
+});
+
+const byKafkaKey: PlannedColumn[] = [
+  { name: 'id', from: 'key', field: 'id', type: 'text' },
+  { name: 'name', from: 'field', field: 'name', type: 'text' },
+];
+
+describe('RoutePlan', () => {
+  it('keeps a fixed statement whose parameter count does not depend on the batch', () => {
+    const plan = new RoutePlan({ topic: 'orders', table: 'public.orders', key: ['id'], columns: byKafkaKey, tombstones: 'delete', transform: undefined }, 's');
+    const small = plan.prepare([rec(0, 'a', { name: 'x' })]);
+    const large = plan.prepare(Array.from({ length: 1000 }, (_, i) => rec(i, `k${i}`, { name: 'x' })));
+    expect(small.statements[0]!.text).toBe(large.statements[0]!.text);
+    expect(large.statements[0]!.values).toHaveLength(small.statements[0]!.values.length);
+    expect(plan.upsertSql).toContain('INSERT INTO "public"."orders"');
+  });
+
+  it('reduces a key to its last record by offset, tombstones included', () => {
+    const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'delete', transform: undefined }, 's');
+    const out = plan.prepare([rec(0, 'a', { name: 'a0' }), rec(1, 'a', { name: 'a1' }), rec(2, 'b', { name: 'b0' }), rec(3, 'b', null), rec(4, 'c', null), rec(5, 'c', { name: 'c1' })]);
+    expect(out.upserted).toBe(2);
+    expect(out.deleted).toBe(1);
+    const [del, upsert] = out.statements;
+    expect(del!.values[0]).toEqual(['b']);
+    expect(JSON.parse(upsert!.values[0] as string)).toEqual([{ name: 'a1' }, { name: 'c1' }]);
+    expect(upsert!.values[1]).toEqual(['a', 'c']);
+  });
+
+  it('dedupes on JSON key fields, composite keys included', () => {
+    const columns: PlannedColumn[] = [
+      { name: 'tenant', from: 'field', field: 'tenant', type: 'text' },
+      { name: 'id', from: 'field', field: 'id', type: 'bigint' },
+      { name: 'v', from: 'field', field: 'v', type: 'int' },
+    ];
+    const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['tenant', 'id'], columns, tombstones: 'ignore', transform: undefined }, 's');
+    const out = plan.prepare([rec(0, null, { tenant: 'x', id: 1, v: 1 }), rec(1, null, { tenant: 'y', id: 1, v: 2 }), rec(2, null, { tenant: 'x', id: 1, v: 3 })]);
+    expect(out.upserted).toBe(2);
+    expect(JSON.parse(out.statements[0]!.values[0] as string)).toEqual([{ tenant: 'y', id: 1, v: 2 }, { tenant: 'x', id: 1, v: 3 }]);
+  });
+
+  it('names the record (topic, partition, offset) that cannot be written', () => {
+    const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'ignore', transform: undefined }, 's');
+    const bad = () => plan.prepare([rec(0, 'a', { name: 'ok' }), rec(7, 'b', '{"name": ')]);
+    expect(bad).toThrow(PoisonRecordError);
+    expect(bad).toThrow(/orders\[2\]@7 cannot be written: value is not valid JSON/);
+    expect(() => plan.prepare([rec(8, null, { name: 'x' })])).toThrow(/has none/);
+  });
+
+  it('never lets one value spill into the next row: a value must be a single JSON object', () => {
+    const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'ignore', transform: undefined }, 's');
+    expect(() => plan.prepare([rec(0, 'a', '{"name":"x"},{"name":"y"}')])).toThrow(PoisonRecordError);
+    expect(() => plan.prepare([rec(0, 'a', '[1]')])).toThrow(/not a JSON object/);
+  });
+});
