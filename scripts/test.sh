@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite (unit and integration) against a real Kafka broker and a real PostgreSQL.
+# Installs what is missing, starts what is not running, stops what it started.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
+cd "$stack_root"
+stack_node_deps
+stack_postgres
+trap stack_down EXIT
+stack_kafka
+npm test -- "$@"
