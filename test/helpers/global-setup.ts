@@ -30,11 +30,36 @@ export default async function setup(project: TestProject): Promise<() => Promise
         'set KAFKA_BROKERS and DATABASE_URL, or make a Docker engine available for testcontainers',
     );
   }
+  await waitForGroupCoordinator(brokers.split(','));
   project.provide('kafkaBrokers', brokers);
   project.provide('databaseUrl', databaseUrl);
   return async () => {
     for (const stop of teardown.reverse()) await stop();
   };
+}
+
+/**
+ * A broker accepts connections before its group coordinator has loaded the offsets topic; until then group
+ * requests answer COORDINATOR_LOAD_IN_PROGRESS. Wait for an offset fetch to succeed, with a deadline.
+ */
+async function waitForGroupCoordinator(brokers: string[]): Promise<void> {
+  const { Kafka, logLevel } = (await import('kafkajs')).default;
+  const admin = new Kafka({ clientId: 'sluice-test-setup', brokers, logLevel: logLevel.NOTHING }).admin();
+  const deadline = Date.now() + 90_000;
+  try {
+    await admin.connect();
+    for (;;) {
+      try {
+        await admin.fetchOffsets({ groupId: 'sluice-test-readiness' });
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw new Error(`Kafka at ${brokers.join(',')} has no group coordinator ready: ${String(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 function dockerAvailable(): boolean {
