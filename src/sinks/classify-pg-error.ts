@@ -5,7 +5,8 @@ import { SinkError } from '../errors.js';
  * (https://www.postgresql.org/docs/current/errcodes-appendix.html).
  * Retriable: connection exceptions (08), insufficient resources (53), operator intervention (57P: admin shutdown,
  * crash shutdown, cannot connect now), serialization failure (40001) and deadlock (40P01), and the network errors
- * node raises before any SQLSTATE exists.
+ * node raises before any SQLSTATE exists. The one exception to "never by message": node-postgres reports a
+ * connection that died mid-query as a plain Error without any code ("Connection terminated unexpectedly").
  */
 const retriableSqlStates = [/^08/, /^53/, /^57P/, /^40001$/, /^40P01$/];
 const retriableNodeCodes = new Set([

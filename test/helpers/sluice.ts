@@ -27,7 +27,7 @@ export function testSluice(
     {
       ...rest,
       kafka: { brokers: brokers(), groupId },
-      database: { url: databaseUrl(), ...rest.database },
+      database: { ...rest.database, url: databaseUrl() },
       shutdownGraceMs: rest.shutdownGraceMs ?? 30_000,
     },
     { logger: pino({ level: 'debug' }, stream) },
