@@ -142,6 +142,8 @@ class SluicePipeline implements Sluice {
         },
       });
     } catch (error) {
+      // A stop() during start-up closes the consumer under start(); the stop decides the outcome then.
+      if (this.#stopping) return;
       const failure = error instanceof Error ? error : new Error(String(error));
       await this.#fail(failure);
       throw failure;

@@ -1,4 +1,4 @@
-import type { RouteOptions, TombstonePolicy } from './route-options.js';
+import type { ResolvedRoute, RouteOptions, TombstonePolicy } from './route-options.js';
 
 export const StartPositions = ['earliest', 'latest'] as const;
 export type StartPosition = (typeof StartPositions)[number];
@@ -63,7 +63,7 @@ export interface ResolvedOptions {
   kafka: Required<SluiceOptions['kafka']>;
   database: Required<SluiceOptions['database']>;
   batching: Required<NonNullable<SluiceOptions['batching']>>;
-  routes: RouteOptions[];
+  routes: ResolvedRoute[];
   landing: { topics: string[]; table: string } | undefined;
   tombstones: TombstonePolicy | undefined;
   shutdownGraceMs: number;

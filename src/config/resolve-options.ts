@@ -69,7 +69,7 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
       maxBufferedBytes: o.batching?.maxBufferedBytes ?? defaults.maxBufferedBytes,
     },
     // The schema checked `transform` is a function; keep the caller's own reference and types.
-    routes: (input.routes ?? []).map((route, i) => ({ ...route, ...o.routes![i]!, transform: route.transform })),
+    routes: (o.routes ?? []).map((route, i) => ({ ...route, transform: input.routes?.[i]?.transform })),
     landing: o.landing ? { topics: o.landing.topics, table: o.landing.table ?? defaults.landingTable } : undefined,
     tombstones: o.tombstones,
     shutdownGraceMs: o.shutdownGraceMs ?? defaults.shutdownGraceMs,

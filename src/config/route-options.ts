@@ -30,9 +30,15 @@ export interface RouteOptions {
   table: string;
   /** Columns of the table's primary key or a unique constraint: the upsert's conflict target. */
   key: string[];
-  /** Column name → mapping. Not used by a route with a `transform` (its rows name the columns). */
-  columns?: Record<string, ColumnMapping>;
+  /**
+   * Column name → mapping; a string is shorthand for `{ from: 'field', field: <string> }`. With a `transform`,
+   * only the names matter (its rows name the columns); without `columns` it writes every column of the table.
+   */
+  columns?: Record<string, ColumnMapping | string>;
   /** What a record with a null value does. `delete` needs every key column to come from the Kafka key. */
   tombstones?: TombstonePolicy;
   transform?: RecordTransform;
 }
+
+/** A route after validation: column shorthands expanded. */
+export type ResolvedRoute = Omit<RouteOptions, 'columns'> & { columns?: Record<string, ColumnMapping> };

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
-import type { RouteOptions } from '../config/route-options.js';
+import type { ResolvedRoute } from '../config/route-options.js';
 import { SchemaError, SinkError } from '../errors.js';
 import { Attr } from '../observability/semconv.js';
 import { withSpan } from '../observability/tracing.js';
@@ -146,7 +146,7 @@ export class PostgresSink implements Sink {
   }
 }
 
-function landingRoute(topic: string, table: string): RouteOptions {
+function landingRoute(topic: string, table: string): ResolvedRoute {
   return {
     topic,
     table,
@@ -174,7 +174,7 @@ async function createLandingTableOnce(client: pg.ClientBase, table: string): Pro
   }
 }
 
-function planInput(route: RouteOptions, shape: TableShape, options: ResolvedOptions) {
+function planInput(route: ResolvedRoute, shape: TableShape, options: ResolvedOptions) {
   const table = route.table;
   const mapping =
     route.columns ??

@@ -59,6 +59,8 @@ export class RoutePlan {
   readonly #needs: Record<Exclude<ColumnSource, 'field'>, boolean>;
   /** Key columns are all constant within a batch or come from the Kafka key: dedupe on the Kafka key alone. */
   readonly #dedupeOnKafkaKey: boolean;
+  /** A key column is the Kafka key: a record without one cannot be written. */
+  readonly #keyNeedsKafkaKey: boolean;
   /** A key column is the offset: every record is its own row, nothing to reduce. */
   readonly #dedupeNone: boolean;
   readonly #upsertSql: string;
@@ -89,6 +91,7 @@ export class RoutePlan {
       timestamp: uses('timestamp'),
     };
     this.#dedupeNone = this.#key.some((c) => c.from === 'offset');
+    this.#keyNeedsKafkaKey = this.#key.some((c) => c.from === 'key');
     this.#dedupeOnKafkaKey = this.#key.every((c) => c.from === 'key' || c.from === 'topic' || c.from === 'partition');
     const built = this.#buildUpsert();
     this.#upsertSql = built.text;
@@ -207,7 +210,7 @@ export class RoutePlan {
       texts[i] = text;
       let parsed: Record<string, unknown> | undefined;
       if (this.#hasFields) parsed = parseObject(record, text);
-      if (this.#needs.key && this.#key.some((c) => c.from === 'key') && kafkaKey === null) {
+      if (this.#keyNeedsKafkaKey && kafkaKey === null) {
         throw new PoisonRecordError(record, `route ${this.topic} → ${this.table} takes its key from the Kafka key, and the record has none`);
       }
       let dedupeKey: string;

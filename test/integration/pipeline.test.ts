@@ -169,4 +169,37 @@ describe('pipeline: consumer group → micro-batches → idempotent upserts → 
     expect(flushes[1]!.waitedMs).toBeLessThan(lingerMs);
     await waitFor('all committed', () => kafka.isFullyCommitted(groupId, topic));
   });
+
+  it('writes the rows a library transform returns, several per record, reduced to the last per key', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'transform');
+    const db = await database();
+    const table = uniqueName('lines');
+    await db.query(`CREATE TABLE ${table} (order_id text, line int, sku text NOT NULL, PRIMARY KEY (order_id, line))`);
+    const order = (id: string, skus: string[]) => ({ key: id, value: JSON.stringify({ id, skus }) });
+    await kafka.produce(topic, [order('o1', ['a', 'b']), order('o2', ['c']), order('o1', ['d', 'e', 'f']), { key: 'skip', value: null }]);
+    const { sluice, groupId } = testSluice({
+      routes: [
+        {
+          topic,
+          table,
+          key: ['order_id', 'line'],
+          transform: (record) => {
+            if (record.value === null) return null;
+            const o = JSON.parse(record.value.toString('utf8')) as { id: string; skus: string[] };
+            return o.skus.map((sku, line) => ({ order_id: o.id, line, sku }));
+          },
+        },
+      ],
+      batching: { lingerMs: 200 },
+    });
+    await sluice.start();
+    await waitFor('all committed', () => kafka.isFullyCommitted(groupId, topic));
+    expect((await db.query(`SELECT order_id, line, sku FROM ${table} ORDER BY order_id, line`)).rows).toEqual([
+      { order_id: 'o1', line: 0, sku: 'd' },
+      { order_id: 'o1', line: 1, sku: 'e' },
+      { order_id: 'o1', line: 2, sku: 'f' },
+      { order_id: 'o2', line: 0, sku: 'c' },
+    ]);
+  });
 });

@@ -58,3 +58,25 @@ describe('configuration', () => {
     expect(failure({ DATABASE_URL: 'postgres://h/db' }).message).toContain('no routes');
   });
 });
+
+describe('library options', () => {
+  it('keeps a route transform, and expands column shorthands', () => {
+    const transform = () => ({ id: 1 });
+    const o = resolveOptions({
+      kafka: { brokers: ['127.0.0.1:9092'] },
+      database: { url: 'postgres://127.0.0.1/test' },
+      routes: [
+        { topic: 't', table: 't', key: ['id'], transform },
+        { topic: 'u', table: 'u', key: ['id'], columns: { id: { from: 'key' }, name: 'fullName' } },
+      ],
+    });
+    expect(o.routes[0]!.transform).toBe(transform);
+    expect(o.routes[1]!.columns).toEqual({ id: { from: 'key' }, name: { from: 'field', field: 'fullName' } });
+  });
+
+  it('names the option path when a library caller passes a bad value', () => {
+    expect(() =>
+      resolveOptions({ kafka: { brokers: ['127.0.0.1:9092'] }, database: { url: 'postgres://x' }, landing: { topics: ['a'] }, batching: { lingerMs: 1_000 } }),
+    ).toThrow('invalid setting batching.lingerMs=1000: expected an integer from 50 to 500');
+  });
+});
