@@ -5,7 +5,6 @@
  */
 export const ErrorCodes = {
   config: 'SLUICE_CONFIG',
-  route: 'SLUICE_ROUTE',
   schema: 'SLUICE_SCHEMA',
   poisonRecord: 'SLUICE_POISON_RECORD',
   sink: 'SLUICE_SINK',

@@ -3,7 +3,7 @@ import { Batcher, type BatcherStats } from './batcher/batcher.js';
 import type { ResolvedOptions, SluiceOptions } from './config/options.js';
 import { resolveOptions, type SettingSources } from './config/resolve-options.js';
 import { KafkaSource } from './consumer/kafka-source.js';
-import { ErrorCodes, ShutdownTimeoutError, SluiceError, errorMessage } from './errors.js';
+import { ErrorCodes, KafkaError, ShutdownTimeoutError, SluiceError, errorMessage } from './errors.js';
 import { SluiceEmitter } from './events.js';
 import { Lifecycle, type LifecycleState } from './lifecycle/lifecycle.js';
 import { createLogger, redactUrl } from './observability/logger.js';
@@ -90,7 +90,8 @@ class SluicePipeline implements Sluice {
       },
       pause: (topic, partition) => this.#source.pause(topic, partition),
       resume: (topic, partition) => this.#source.resume(topic, partition),
-      onFatal: (error) => this.#fail(error),
+      // #fail settles every step itself and never rejects.
+      onFatal: (error) => void this.#fail(error),
     });
   }
 
@@ -138,7 +139,7 @@ class SluicePipeline implements Sluice {
         onCrash: (error, restarting) => {
           this.#batcher.discardBuffers();
           if (restarting) this.#log.warn({ err: error }, 'Kafka consumer crashed; it rejoins the group');
-          else this.#fail(new SluiceError(ErrorCodes.kafka, `Kafka consumer stopped: ${errorMessage(error)}`, { cause: error }));
+          else void this.#fail(new KafkaError(`Kafka consumer stopped: ${errorMessage(error)}`, { cause: error }));
         },
       });
     } catch (error) {

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { defaults, type ResolvedOptions, type SluiceOptions } from './options.js';
+import { tombstoneKeySources } from './route-options.js';
 import { optionsSchema } from './schema.js';
 
 /** Where a setting's value came from, by dotted path (`batching.lingerMs` → `SLUICE_LINGER_MS`). */
@@ -11,7 +12,7 @@ const secretSettings = new Set(['database.url']);
 function describeValue(path: string, value: unknown): string {
   if (value === undefined) return '(not set)';
   if (secretSettings.has(path)) return '(value hidden)';
-  const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -69,7 +70,15 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
       maxBufferedBytes: o.batching?.maxBufferedBytes ?? defaults.maxBufferedBytes,
     },
     // The schema checked `transform` is a function; keep the caller's own reference and types.
-    routes: (o.routes ?? []).map((route, i) => ({ ...route, transform: input.routes?.[i]?.transform })),
+    routes: (o.routes ?? []).map((route, i) => {
+      const keyFromKafka = !route.transform && route.key.every((k) => tombstoneKeySources.includes(route.columns?.[k]?.from ?? 'field'));
+      return {
+        ...route,
+        transform: input.routes?.[i]?.transform,
+        // Deleting is the default where a tombstone can name its row; elsewhere a tombstone has nothing to delete.
+        tombstones: route.tombstones ?? o.tombstones ?? (keyFromKafka ? 'delete' : 'ignore'),
+      };
+    }),
     landing: o.landing ? { topics: o.landing.topics, table: o.landing.table ?? defaults.landingTable } : undefined,
     tombstones: o.tombstones,
     shutdownGraceMs: o.shutdownGraceMs ?? defaults.shutdownGraceMs,
@@ -111,9 +120,8 @@ function checkTogether(o: ResolvedOptions, sources: SettingSources): void {
         throw new ConfigError(`routes.${i}.key`, `invalid route ${where}: key column ${key} is not among its columns`);
       }
     }
-    const policy = route.tombstones ?? o.tombstones;
-    const keyFromKafka = !route.transform && route.key.every((k) => ['key', 'topic', 'partition'].includes(columns[k]!.from));
-    if (policy === 'delete' && !keyFromKafka) {
+    const keyFromKafka = !route.transform && route.key.every((k) => tombstoneKeySources.includes(columns[k]!.from));
+    if (route.tombstones === 'delete' && !keyFromKafka) {
       throw new ConfigError(
         `routes.${i}.tombstones`,
         `invalid route ${where}: tombstones=delete needs every key column to come from the Kafka key (from: key); use tombstones: ignore`,

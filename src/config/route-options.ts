@@ -12,6 +12,12 @@ export interface ColumnMapping {
   type?: string;
 }
 
+/**
+ * What a record without a value still carries: its Kafka key, topic and partition. A key made only of these can
+ * be deleted by a tombstone, and deduplicated without parsing the value.
+ */
+export const tombstoneKeySources: readonly ColumnSource[] = ['key', 'topic', 'partition'];
+
 export const TombstonePolicies = ['delete', 'ignore'] as const;
 export type TombstonePolicy = (typeof TombstonePolicies)[number];
 
@@ -40,5 +46,8 @@ export interface RouteOptions {
   transform?: RecordTransform;
 }
 
-/** A route after validation: column shorthands expanded. */
-export type ResolvedRoute = Omit<RouteOptions, 'columns'> & { columns?: Record<string, ColumnMapping> };
+/** A route after validation: column shorthands expanded, tombstone policy decided. */
+export type ResolvedRoute = Omit<RouteOptions, 'columns' | 'tombstones'> & {
+  columns?: Record<string, ColumnMapping>;
+  tombstones: TombstonePolicy;
+};

@@ -66,10 +66,6 @@ export class KafkaSource {
     });
   }
 
-  get epoch(): number {
-    return this.#epoch;
-  }
-
   /** Whether records fetched under `epoch` still belong to this member. */
   isCurrent(epoch: number): boolean {
     return epoch === this.#epoch;

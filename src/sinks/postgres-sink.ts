@@ -6,7 +6,7 @@ import { SchemaError, SinkError } from '../errors.js';
 import { Attr } from '../observability/semconv.js';
 import { withSpan } from '../observability/tracing.js';
 import { classifyPgError } from './classify-pg-error.js';
-import { RoutePlan, type PlannedColumn } from './route-plan.js';
+import { RoutePlan, type PlannedColumn, type RoutePlanInput } from './route-plan.js';
 import type { Batch, Sink, WriteContext, WriteResult } from './sink.js';
 import { createLandingTable, describeTable, type TableShape } from './table-catalog.js';
 
@@ -64,7 +64,7 @@ export class PostgresSink implements Sink {
       let id = 0;
       for (const route of routes) {
         const shape = await describeTable(client, route.table);
-        const plan = new RoutePlan(planInput(route, shape, this.#options), `sluice-r${id++}`);
+        const plan = new RoutePlan(planInput(route, shape), `sluice-r${id++}`);
         const list = this.#plans.get(route.topic) ?? [];
         list.push(plan);
         this.#plans.set(route.topic, list);
@@ -174,7 +174,7 @@ async function createLandingTableOnce(client: pg.ClientBase, table: string): Pro
   }
 }
 
-function planInput(route: ResolvedRoute, shape: TableShape, options: ResolvedOptions) {
+function planInput(route: ResolvedRoute, shape: TableShape): RoutePlanInput {
   const table = route.table;
   const mapping =
     route.columns ??
@@ -197,13 +197,5 @@ function planInput(route: ResolvedRoute, shape: TableShape, options: ResolvedOpt
     field: route.transform ? name : (m.field ?? name),
     type: m.type ?? shape.columns.get(name)!,
   }));
-  const keyFromKafka = !route.transform && route.key.every((k) => ['key', 'topic', 'partition'].includes(mapping[k]!.from));
-  return {
-    topic: route.topic,
-    table,
-    key: route.key,
-    columns,
-    tombstones: route.tombstones ?? options.tombstones ?? (keyFromKafka ? 'delete' : 'ignore'),
-    transform: route.transform,
-  } as const;
+  return { topic: route.topic, table, key: route.key, columns, tombstones: route.tombstones, transform: route.transform };
 }

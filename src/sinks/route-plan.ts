@@ -1,4 +1,4 @@
-import type { ColumnSource, RecordTransform, Row, TombstonePolicy } from '../config/route-options.js';
+import { tombstoneKeySources, type ColumnSource, type RecordTransform, type Row, type TombstonePolicy } from '../config/route-options.js';
 import { PoisonRecordError, SchemaError, errorMessage } from '../errors.js';
 import type { SourceRecord } from '../record.js';
 import { quoteIdentifier, quoteTable } from './sql-identifiers.js';
@@ -61,6 +61,8 @@ export class RoutePlan {
   readonly #dedupeOnKafkaKey: boolean;
   /** A key column is the Kafka key: a record without one cannot be written. */
   readonly #keyNeedsKafkaKey: boolean;
+  /** Whether the Kafka key is decoded at all: not for routes that neither store, dedupe on, nor delete by it. */
+  readonly #readsKafkaKey: boolean;
   /** A key column is the offset: every record is its own row, nothing to reduce. */
   readonly #dedupeNone: boolean;
   readonly #upsertSql: string;
@@ -92,7 +94,8 @@ export class RoutePlan {
     };
     this.#dedupeNone = this.#key.some((c) => c.from === 'offset');
     this.#keyNeedsKafkaKey = this.#key.some((c) => c.from === 'key');
-    this.#dedupeOnKafkaKey = this.#key.every((c) => c.from === 'key' || c.from === 'topic' || c.from === 'partition');
+    this.#dedupeOnKafkaKey = this.#key.every((c) => tombstoneKeySources.includes(c.from));
+    this.#readsKafkaKey = this.#needs.key || this.#dedupeOnKafkaKey || this.#tombstones === 'delete';
     const built = this.#buildUpsert();
     this.#upsertSql = built.text;
     this.#params = built.params;
@@ -195,7 +198,7 @@ export class RoutePlan {
     let skipped = 0;
     for (let i = 0; i < n; i++) {
       const record = records[i]!;
-      const kafkaKey = record.key === null ? null : record.key.toString('utf8');
+      const kafkaKey = record.key === null || !this.#readsKafkaKey ? null : record.key.toString('utf8');
       keys[i] = kafkaKey;
       if (record.value === null) {
         if (this.#tombstones === 'delete') {
@@ -274,7 +277,7 @@ export class RoutePlan {
       if (part === null || part === undefined) {
         throw new PoisonRecordError(record, `key field ${c.field} is missing or null (route ${this.topic} → ${this.table})`);
       }
-      out += (typeof part === 'object' ? JSON.stringify(part) : String(part)) + '\u0000';
+      out += keyPart(part);
     }
     return out;
   }
@@ -301,7 +304,7 @@ export class RoutePlan {
           if (part === null || part === undefined) {
             throw new PoisonRecordError(record, `transform returned a row without key column ${c.name}`);
           }
-          key += (typeof part === 'object' ? JSON.stringify(part) : String(part)) + '\u0000';
+          key += keyPart(part);
         }
         let text: string;
         try {
@@ -324,6 +327,11 @@ export class RoutePlan {
       skipped,
     };
   }
+}
+
+/** One key column's contribution to a dedupe key: 1 and "1" meet, as they do once cast by PostgreSQL. */
+function keyPart(part: unknown): string {
+  return (typeof part === 'object' ? JSON.stringify(part) : String(part)) + '\u0000';
 }
 
 function parseObject(record: SourceRecord, text: string): Record<string, unknown> {
