@@ -77,6 +77,7 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
         transform: input.routes?.[i]?.transform,
         // Deleting is the default where a tombstone can name its row; elsewhere a tombstone has nothing to delete.
         tombstones: route.tombstones ?? o.tombstones ?? (keyFromKafka ? 'delete' : 'ignore'),
+        format: route.format ?? 'json',
       };
     }),
     landing: o.landing ? { topics: o.landing.topics, table: o.landing.table ?? defaults.landingTable } : undefined,
@@ -113,6 +114,12 @@ function checkTogether(o: ResolvedOptions, sources: SettingSources): void {
     const where = `${name(`routes.${i}`)} (topic ${route.topic} → table ${route.table})`;
     if (!route.transform && (!route.columns || Object.keys(route.columns).length === 0)) {
       throw new ConfigError(`routes.${i}.columns`, `invalid route ${where}: expected columns, or a transform (library only)`);
+    }
+    if (route.transform && route.format !== 'json') {
+      throw new ConfigError(
+        `routes.${i}.format`,
+        `invalid route ${where}: format=${route.format} applies to mapped columns; a transform reads the raw record`,
+      );
     }
     const columns = route.columns ?? {};
     for (const key of route.key) {

@@ -18,6 +18,14 @@ export interface ColumnMapping {
  */
 export const tombstoneKeySources: readonly ColumnSource[] = ['key', 'topic', 'partition'];
 
+/**
+ * How a record's value is read. `json`: the value is a JSON object whose top-level fields are the fields.
+ * `connect-json`: Kafka Connect's JsonConverter with `schemas.enable=true`, `{"schema": …, "payload": {…}}`; the
+ * fields are those of `payload` and `from: value` stores the payload. The schema part is not interpreted.
+ */
+export const ValueFormats = ['json', 'connect-json'] as const;
+export type ValueFormat = (typeof ValueFormats)[number];
+
 export const TombstonePolicies = ['delete', 'ignore'] as const;
 export type TombstonePolicy = (typeof TombstonePolicies)[number];
 
@@ -43,11 +51,14 @@ export interface RouteOptions {
   columns?: Record<string, ColumnMapping | string>;
   /** What a record with a null value does. `delete` needs every key column to come from the Kafka key. */
   tombstones?: TombstonePolicy;
+  /** How the value is read (default `json`); not used with a transform, which reads the raw record. */
+  format?: ValueFormat;
   transform?: RecordTransform;
 }
 
 /** A route after validation: column shorthands expanded, tombstone policy decided. */
-export type ResolvedRoute = Omit<RouteOptions, 'columns' | 'tombstones'> & {
+export type ResolvedRoute = Omit<RouteOptions, 'columns' | 'tombstones' | 'format'> & {
   columns?: Record<string, ColumnMapping>;
   tombstones: TombstonePolicy;
+  format: ValueFormat;
 };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ColumnSources, TombstonePolicies } from './route-options.js';
+import { ColumnSources, TombstonePolicies, ValueFormats } from './route-options.js';
 import { LogLevels, StartPositions } from './options.js';
 
 /** Allowed ranges, in one place so that messages and checks agree. */
@@ -55,6 +55,7 @@ const route = z
     key: z.array(columnName).min(1, 'at least one key column'),
     columns: z.record(columnName, columnMapping).optional(),
     tombstones: z.enum(TombstonePolicies).optional(),
+    format: z.enum(ValueFormats).optional(),
     transform: z.function().optional(),
   })
   .strict();

@@ -152,6 +152,7 @@ function landingRoute(topic: string, table: string): ResolvedRoute {
     table,
     key: ['topic', 'key'],
     tombstones: 'delete',
+    format: 'json',
     columns: {
       topic: { from: 'topic' },
       key: { from: 'key' },
@@ -197,5 +198,13 @@ function planInput(route: ResolvedRoute, shape: TableShape): RoutePlanInput {
     field: route.transform ? name : (m.field ?? name),
     type: m.type ?? shape.columns.get(name)!,
   }));
-  return { topic: route.topic, table, key: route.key, columns, tombstones: route.tombstones, transform: route.transform };
+  return {
+    topic: route.topic,
+    table,
+    key: route.key,
+    columns,
+    tombstones: route.tombstones,
+    format: route.format,
+    transform: route.transform,
+  };
 }

@@ -1,4 +1,11 @@
-import { tombstoneKeySources, type ColumnSource, type RecordTransform, type Row, type TombstonePolicy } from '../config/route-options.js';
+import {
+  tombstoneKeySources,
+  type ColumnSource,
+  type RecordTransform,
+  type Row,
+  type TombstonePolicy,
+  type ValueFormat,
+} from '../config/route-options.js';
 import { PoisonRecordError, SchemaError, errorMessage } from '../errors.js';
 import type { SourceRecord } from '../record.js';
 import { quoteIdentifier, quoteTable } from './sql-identifiers.js';
@@ -18,6 +25,8 @@ export interface RoutePlanInput {
   key: string[];
   columns: PlannedColumn[];
   tombstones: TombstonePolicy;
+  /** Defaults to `json`. */
+  format?: ValueFormat;
   transform: RecordTransform | undefined;
 }
 
@@ -55,6 +64,7 @@ export class RoutePlan {
   readonly #key: PlannedColumn[];
   readonly #tombstones: TombstonePolicy;
   readonly #transform: RecordTransform | undefined;
+  readonly #format: ValueFormat;
   readonly #hasFields: boolean;
   readonly #needs: Record<Exclude<ColumnSource, 'field'>, boolean>;
   /** Key columns are all constant within a batch or come from the Kafka key: dedupe on the Kafka key alone. */
@@ -77,6 +87,7 @@ export class RoutePlan {
     this.#columns = input.columns;
     this.#tombstones = input.tombstones;
     this.#transform = input.transform;
+    this.#format = input.format ?? 'json';
     this.#key = input.key.map((name) => {
       const column = input.columns.find((c) => c.name === name);
       if (!column) throw new SchemaError(input.table, `route ${input.topic} → ${input.table}: key column ${name} is not mapped`);
@@ -113,6 +124,12 @@ export class RoutePlan {
       if (i < 0) i = params.push(kind) - 1;
       return `$${i + 1}`;
     };
+    // The batch's values as one jsonb array of objects. A Connect envelope contributes its payload; `strict`
+    // makes an element without one an error (SQLSTATE class 22) instead of a silently shorter array.
+    const json = () =>
+      this.#format === 'connect-json'
+        ? `jsonb_path_query_array(${param('json')}::jsonb, 'strict $[*].payload')`
+        : `${param('json')}::jsonb`;
     const functions: string[] = [];
     const aliases: string[] = [];
     const columnExpr = new Map<string, string>();
@@ -120,7 +137,7 @@ export class RoutePlan {
       const fields = new Map<string, string>();
       for (const c of this.#columns) if (c.from === 'field' && !fields.has(c.field)) fields.set(c.field, c.type);
       const definitions = [...fields].map(([field, type]) => `${quoteIdentifier(field)} ${type}`);
-      functions.push(`jsonb_to_recordset(${param('json')}::jsonb) AS (${definitions.join(', ')})`);
+      functions.push(`jsonb_to_recordset(${json()}) AS (${definitions.join(', ')})`);
       const fieldAlias = new Map([...fields.keys()].map((field, i) => [field, `f${i}`]));
       aliases.push(...fieldAlias.values());
       for (const c of this.#columns) if (c.from === 'field') columnExpr.set(c.name, `r.${fieldAlias.get(c.field)!}`);
@@ -129,8 +146,8 @@ export class RoutePlan {
       if (!this.#needs[kind]) continue;
       const fn =
         kind === 'value'
-          ? this.#hasFields
-            ? `jsonb_array_elements(${param('json')}::jsonb)`
+          ? this.#hasFields || this.#format !== 'json'
+            ? `jsonb_array_elements(${json()})`
             : `unnest(${param('value')}::text[])`
           : kind === 'key'
             ? `unnest(${param('key')}::text[])`
@@ -212,7 +229,7 @@ export class RoutePlan {
       const text = record.value.toString('utf8');
       texts[i] = text;
       let parsed: Record<string, unknown> | undefined;
-      if (this.#hasFields) parsed = parseObject(record, text);
+      if (this.#hasFields) parsed = parseObject(record, text, this.#format);
       if (this.#keyNeedsKafkaKey && kafkaKey === null) {
         throw new PoisonRecordError(record, `route ${this.topic} → ${this.table} takes its key from the Kafka key, and the record has none`);
       }
@@ -334,15 +351,22 @@ function keyPart(part: unknown): string {
   return (typeof part === 'object' ? JSON.stringify(part) : String(part)) + '\u0000';
 }
 
-function parseObject(record: SourceRecord, text: string): Record<string, unknown> {
+function parseObject(record: SourceRecord, text: string, format: ValueFormat): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
     throw new PoisonRecordError(record, `value is not valid JSON: ${errorMessage(error)}`, error);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new PoisonRecordError(record, 'value is not a JSON object');
+  if (!isObject(parsed)) throw new PoisonRecordError(record, 'value is not a JSON object');
+  if (format === 'json') return parsed;
+  const payload = parsed['payload'];
+  if (!isObject(payload)) {
+    throw new PoisonRecordError(record, 'value is not a Kafka Connect JSON envelope ({"schema": …, "payload": {…}}) with an object payload');
   }
-  return parsed as Record<string, unknown>;
+  return payload;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

@@ -202,4 +202,33 @@ describe('pipeline: consumer group → micro-batches → idempotent upserts → 
       { order_id: 'o2', line: 0, sku: 'c' },
     ]);
   });
+
+  it('reads Kafka Connect JsonConverter envelopes (schemas.enable=true): fields and the stored value come from the payload', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'connect');
+    const db = await database();
+    const table = uniqueName('connect_orders');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, amount double precision NOT NULL, payload jsonb)`);
+    const schema = {
+      type: 'struct',
+      name: 'orders.Order',
+      optional: false,
+      fields: [
+        { field: 'id', type: 'string', optional: false },
+        { field: 'amount', type: 'double', optional: false },
+      ],
+    };
+    const envelope = (id: string, amount: number) => ({ key: id, value: JSON.stringify({ schema, payload: { id, amount } }) });
+    await kafka.produce(topic, [envelope('a', 1.5), envelope('b', 2), envelope('a', 3.25)]);
+    const { sluice, groupId } = testSluice({
+      routes: [{ topic, table, key: ['id'], format: 'connect-json', columns: { id: 'id', amount: 'amount', payload: { from: 'value' } } }],
+      batching: { lingerMs: 50 },
+    });
+    await sluice.start();
+    await waitFor('all committed', () => kafka.isFullyCommitted(groupId, topic));
+    expect((await db.query(`SELECT id, amount, payload FROM ${table} ORDER BY id`)).rows).toEqual([
+      { id: 'a', amount: 3.25, payload: { id: 'a', amount: 3.25 } },
+      { id: 'b', amount: 2, payload: { id: 'b', amount: 2 } },
+    ]);
+  });
 });

@@ -65,4 +65,17 @@ describe('RoutePlan', () => {
     expect(() => plan.prepare([rec(0, 'a', '{"name":"x"},{"name":"y"}')])).toThrow(PoisonRecordError);
     expect(() => plan.prepare([rec(0, 'a', '[1]')])).toThrow(/not a JSON object/);
   });
+
+  it('reads the payload of a Kafka Connect JSON envelope, and rejects a value that is not one', () => {
+    const plan = new RoutePlan(
+      { topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'ignore', format: 'connect-json', transform: undefined },
+      's',
+    );
+    expect(plan.upsertSql).toContain(`jsonb_path_query_array($1::jsonb, 'strict $[*].payload')`);
+    const out = plan.prepare([rec(0, 'a', { schema: { type: 'struct' }, payload: { name: 'x' } })]);
+    expect(out.upserted).toBe(1);
+    expect(() => plan.prepare([rec(3, 'a', { name: 'x' })])).toThrow(/orders\[2\]@3 cannot be written: value is not a Kafka Connect JSON envelope/);
+    expect(() => plan.prepare([rec(4, 'a', { schema: null, payload: null })])).toThrow(PoisonRecordError);
+  });
 });
+
