@@ -8,6 +8,7 @@ import {
 } from '../config/route-options.js';
 import { PoisonRecordError, SchemaError, errorMessage } from '../errors.js';
 import type { SourceRecord } from '../record.js';
+import { ConnectEnvelopeReader, objectSpan } from './json-span.js';
 import { quoteIdentifier, quoteTable } from './sql-identifiers.js';
 
 export interface PlannedColumn {
@@ -65,6 +66,9 @@ export class RoutePlan {
   readonly #tombstones: TombstonePolicy;
   readonly #transform: RecordTransform | undefined;
   readonly #format: ValueFormat;
+  readonly #envelope: ConnectEnvelopeReader | undefined;
+  /** Values travel as one jsonb array (fields or a Connect payload are read from it), not as text. */
+  readonly #sendsJson: boolean;
   readonly #hasFields: boolean;
   readonly #needs: Record<Exclude<ColumnSource, 'field'>, boolean>;
   /** Key columns are all constant within a batch or come from the Kafka key: dedupe on the Kafka key alone. */
@@ -88,6 +92,7 @@ export class RoutePlan {
     this.#tombstones = input.tombstones;
     this.#transform = input.transform;
     this.#format = input.format ?? 'json';
+    this.#envelope = this.#format === 'connect-json' ? new ConnectEnvelopeReader() : undefined;
     this.#key = input.key.map((name) => {
       const column = input.columns.find((c) => c.name === name);
       if (!column) throw new SchemaError(input.table, `route ${input.topic} → ${input.table}: key column ${name} is not mapped`);
@@ -106,6 +111,7 @@ export class RoutePlan {
     this.#dedupeNone = this.#key.some((c) => c.from === 'offset');
     this.#keyNeedsKafkaKey = this.#key.some((c) => c.from === 'key');
     this.#dedupeOnKafkaKey = this.#key.every((c) => tombstoneKeySources.includes(c.from));
+    this.#sendsJson = this.#hasFields || (this.#needs.value && this.#format !== 'json');
     this.#readsKafkaKey = this.#needs.key || this.#dedupeOnKafkaKey || this.#tombstones === 'delete';
     const built = this.#buildUpsert();
     this.#upsertSql = built.text;
@@ -124,12 +130,8 @@ export class RoutePlan {
       if (i < 0) i = params.push(kind) - 1;
       return `$${i + 1}`;
     };
-    // The batch's values as one jsonb array of objects. A Connect envelope contributes its payload; `strict`
-    // makes an element without one an error (SQLSTATE class 22) instead of a silently shorter array.
-    const json = () =>
-      this.#format === 'connect-json'
-        ? `jsonb_path_query_array(${param('json')}::jsonb, 'strict $[*].payload')`
-        : `${param('json')}::jsonb`;
+    // The batch's values (a Connect envelope's payload) as one jsonb array of objects, built by #jsonArray.
+    const json = () => `${param('json')}::jsonb`;
     const functions: string[] = [];
     const aliases: string[] = [];
     const columnExpr = new Map<string, string>();
@@ -146,7 +148,7 @@ export class RoutePlan {
       if (!this.#needs[kind]) continue;
       const fn =
         kind === 'value'
-          ? this.#hasFields || this.#format !== 'json'
+          ? this.#sendsJson
             ? `jsonb_array_elements(${json()})`
             : `unnest(${param('value')}::text[])`
           : kind === 'key'
@@ -207,6 +209,7 @@ export class RoutePlan {
   prepare(records: readonly SourceRecord[]): PreparedWrite {
     if (this.#transform) return this.#prepareTransformed(records);
     const n = records.length;
+    const spans = new Array<[number, number] | undefined>(n);
     const texts = new Array<string | null>(n);
     const keys = new Array<string | null>(n);
     // dedupe key → index of the last record with that key; tombstones → its Kafka key
@@ -217,7 +220,8 @@ export class RoutePlan {
       const record = records[i]!;
       const kafkaKey = record.key === null || !this.#readsKafkaKey ? null : record.key.toString('utf8');
       keys[i] = kafkaKey;
-      if (record.value === null) {
+      const value = record.value;
+      if (value === null) {
         if (this.#tombstones === 'delete') {
           if (kafkaKey === null) throw new PoisonRecordError(record, 'a tombstone without a key cannot delete anything');
           upserts.delete(kafkaKey);
@@ -226,17 +230,15 @@ export class RoutePlan {
         skipped++;
         continue;
       }
-      const text = record.value.toString('utf8');
-      texts[i] = text;
-      let parsed: Record<string, unknown> | undefined;
-      if (this.#hasFields) parsed = parseObject(record, text, this.#format);
+      if (this.#sendsJson) spans[i] = this.#objectSpan(record, value);
+      else texts[i] = value.toString('utf8');
       if (this.#keyNeedsKafkaKey && kafkaKey === null) {
         throw new PoisonRecordError(record, `route ${this.topic} → ${this.table} takes its key from the Kafka key, and the record has none`);
       }
       let dedupeKey: string;
       if (this.#dedupeNone) dedupeKey = String(i);
       else if (this.#dedupeOnKafkaKey) dedupeKey = kafkaKey ?? '';
-      else dedupeKey = this.#fieldKey(record, parsed!, kafkaKey);
+      else dedupeKey = this.#fieldKey(record, parseObject(record, value, spans[i]!), kafkaKey);
       if (upserts.has(dedupeKey)) {
         upserts.delete(dedupeKey);
         skipped++;
@@ -263,7 +265,7 @@ export class RoutePlan {
         values: this.#params.map((kind) => {
           switch (kind) {
             case 'json':
-              return `[${chosen.map((i) => texts[i]).join(',')}]`;
+              return jsonArray(records, spans, chosen);
             case 'value':
               return chosen.map((i) => texts[i]);
             case 'key':
@@ -281,6 +283,36 @@ export class RoutePlan {
       });
     }
     return { statements, upserted: upserts.size, deleted: deletes.size, skipped };
+  }
+
+  /**
+   * After PostgreSQL rejected a batch with a data error: the first record whose JSON does not parse, if any. JSON
+   * is parsed by the server in the normal case; this is the slow path that names the record.
+   */
+  findMalformed(records: readonly SourceRecord[]): PoisonRecordError | undefined {
+    if (this.#transform || !this.#sendsJson) return undefined;
+    for (const record of records) {
+      if (record.value === null) continue;
+      try {
+        parseObject(record, record.value, this.#objectSpan(record, record.value));
+      } catch (error) {
+        if (error instanceof PoisonRecordError) return error;
+        throw error;
+      }
+    }
+    return undefined;
+  }
+
+  /** Where the record's JSON object is: the whole value, or a Connect envelope's payload. */
+  #objectSpan(record: SourceRecord, value: Buffer): [number, number] {
+    if (this.#envelope) {
+      const span = this.#envelope.payload(value);
+      if (typeof span === 'string') throw new PoisonRecordError(record, span);
+      return span;
+    }
+    const span = objectSpan(value);
+    if (!span) throw new PoisonRecordError(record, 'value is not a single JSON object');
+    return span;
   }
 
   #fieldKey(record: SourceRecord, parsed: Record<string, unknown>, kafkaKey: string | null): string {
@@ -351,20 +383,40 @@ function keyPart(part: unknown): string {
   return (typeof part === 'object' ? JSON.stringify(part) : String(part)) + '\u0000';
 }
 
-function parseObject(record: SourceRecord, text: string, format: ValueFormat): Record<string, unknown> {
+/** Parses the record's object where sluice itself needs a field (a key made of JSON fields). */
+function parseObject(record: SourceRecord, value: Buffer, span: [number, number]): Record<string, unknown> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(value.toString('utf8', span[0], span[1]));
   } catch (error) {
     throw new PoisonRecordError(record, `value is not valid JSON: ${errorMessage(error)}`, error);
   }
   if (!isObject(parsed)) throw new PoisonRecordError(record, 'value is not a JSON object');
-  if (format === 'json') return parsed;
-  const payload = parsed['payload'];
-  if (!isObject(payload)) {
-    throw new PoisonRecordError(record, 'value is not a Kafka Connect JSON envelope ({"schema": …, "payload": {…}}) with an object payload');
+  return parsed;
+}
+
+/**
+ * The chosen records' objects joined into one JSON array, as a binary jsonb parameter: a version byte (1) and the
+ * UTF-8 text. The bytes go from the Kafka records to the socket without becoming JavaScript strings.
+ */
+function jsonArray(records: readonly SourceRecord[], spans: ReadonlyArray<[number, number] | undefined>, chosen: number[]): Buffer {
+  let length = 2 + chosen.length; // version byte + two brackets + (records − 1) commas
+  for (const i of chosen) {
+    const [start, end] = spans[i]!;
+    length += end - start;
   }
-  return payload;
+  const out = Buffer.allocUnsafe(length);
+  out[0] = 1;
+  out[1] = 0x5b;
+  let at = 2;
+  for (let k = 0; k < chosen.length; k++) {
+    const i = chosen[k]!;
+    if (k > 0) out[at++] = 0x2c;
+    const [start, end] = spans[i]!;
+    at += records[i]!.value!.copy(out, at, start, end);
+  }
+  out[at++] = 0x5d;
+  return out;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

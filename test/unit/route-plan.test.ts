@@ -14,6 +14,13 @@ const rec = (offset: number, key: string | null, value: unknown): SourceRecord =
   sizeBytes: 1,
 });
 
+/** The jsonb array parameter: a binary jsonb value (version byte 1, then the text). */
+const jsonParam = (value: unknown) => {
+  const bytes = value as Buffer;
+  expect(bytes[0]).toBe(1);
+  return JSON.parse(bytes.subarray(1).toString('utf8')) as unknown;
+};
+
 const byKafkaKey: PlannedColumn[] = [
   { name: 'id', from: 'key', field: 'id', type: 'text' },
   { name: 'name', from: 'field', field: 'name', type: 'text' },
@@ -36,7 +43,7 @@ describe('RoutePlan', () => {
     expect(out.deleted).toBe(1);
     const [del, upsert] = out.statements;
     expect(del!.values[0]).toEqual(['b']);
-    expect(JSON.parse(upsert!.values[0] as string)).toEqual([{ name: 'a1' }, { name: 'c1' }]);
+    expect(jsonParam(upsert!.values[0])).toEqual([{ name: 'a1' }, { name: 'c1' }]);
     expect(upsert!.values[1]).toEqual(['a', 'c']);
   });
 
@@ -49,21 +56,21 @@ describe('RoutePlan', () => {
     const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['tenant', 'id'], columns, tombstones: 'ignore', transform: undefined }, 's');
     const out = plan.prepare([rec(0, null, { tenant: 'x', id: 1, v: 1 }), rec(1, null, { tenant: 'y', id: 1, v: 2 }), rec(2, null, { tenant: 'x', id: 1, v: 3 })]);
     expect(out.upserted).toBe(2);
-    expect(JSON.parse(out.statements[0]!.values[0] as string)).toEqual([{ tenant: 'y', id: 1, v: 2 }, { tenant: 'x', id: 1, v: 3 }]);
+    expect(jsonParam(out.statements[0]!.values[0])).toEqual([{ tenant: 'y', id: 1, v: 2 }, { tenant: 'x', id: 1, v: 3 }]);
   });
 
   it('names the record (topic, partition, offset) that cannot be written', () => {
     const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'ignore', transform: undefined }, 's');
     const bad = () => plan.prepare([rec(0, 'a', { name: 'ok' }), rec(7, 'b', '{"name": ')]);
     expect(bad).toThrow(PoisonRecordError);
-    expect(bad).toThrow(/orders\[2\]@7 cannot be written: value is not valid JSON/);
+    expect(bad).toThrow(/orders\[2\]@7 cannot be written: value is not a single JSON object/);
     expect(() => plan.prepare([rec(8, null, { name: 'x' })])).toThrow(/has none/);
   });
 
   it('never lets one value spill into the next row: a value must be a single JSON object', () => {
     const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'ignore', transform: undefined }, 's');
     expect(() => plan.prepare([rec(0, 'a', '{"name":"x"},{"name":"y"}')])).toThrow(PoisonRecordError);
-    expect(() => plan.prepare([rec(0, 'a', '[1]')])).toThrow(/not a JSON object/);
+    expect(() => plan.prepare([rec(0, 'a', '[1]')])).toThrow(/not a single JSON object/);
   });
 
   it('reads the payload of a Kafka Connect JSON envelope, and rejects a value that is not one', () => {
@@ -71,11 +78,18 @@ describe('RoutePlan', () => {
       { topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'ignore', format: 'connect-json', transform: undefined },
       's',
     );
-    expect(plan.upsertSql).toContain(`jsonb_path_query_array($1::jsonb, 'strict $[*].payload')`);
-    const out = plan.prepare([rec(0, 'a', { schema: { type: 'struct' }, payload: { name: 'x' } })]);
-    expect(out.upserted).toBe(1);
+    const schema = { type: 'struct', fields: [{ field: 'name', type: 'string', optional: false }] };
+    const out = plan.prepare([
+      rec(0, 'a', { schema, payload: { name: 'x' } }),
+      rec(1, 'b', { schema, payload: { name: 'y"}' } }), // same schema bytes: the remembered prefix
+      rec(2, 'c', ` { "payload" : {"name": "z"}, "schema": null } `), // any member order and spacing
+    ]);
+    expect(out.upserted).toBe(3);
+    expect(jsonParam(out.statements[0]!.values[0])).toEqual([{ name: 'x' }, { name: 'y"}' }, { name: 'z' }]);
     expect(() => plan.prepare([rec(3, 'a', { name: 'x' })])).toThrow(/orders\[2\]@3 cannot be written: value is not a Kafka Connect JSON envelope/);
     expect(() => plan.prepare([rec(4, 'a', { schema: null, payload: null })])).toThrow(PoisonRecordError);
+    expect(() => plan.prepare([rec(5, 'a', `{"schema":${JSON.stringify(schema)},"payload":{"name":"x"},{"name":"y"}}`)])).toThrow(PoisonRecordError);
+    expect(() => plan.prepare([rec(6, 'a', `{"schema":${JSON.stringify(schema)},"payload":{"name":"x"}`)])).toThrow(PoisonRecordError);
   });
 });
 

@@ -1,0 +1,98 @@
+/**
+ * End-to-end latency at a fixed input rate: a producer sends fresh orders at `rate` records/s for `seconds`, each
+ * stamped with its send time (`created_ms`, also the Kafka timestamp). The latency table stamps each row with
+ * `clock_timestamp()` as sluice's flush writes it, inside the transaction that commits it; latency is that
+ * stamp minus the send time. The flush's COMMIT follows the stamp by the commit's fsync, about a millisecond here.
+ */
+import type { Child } from './child.js';
+import type { Order } from './dataset.js';
+import { waitUntil, type BenchStack } from './stack.js';
+
+export interface LatencyResult {
+  lingerMs: number;
+  loadShare: number;
+  targetRate: number;
+  achievedRate: number;
+  records: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export interface LatencyOptions {
+  stack: BenchStack;
+  topic: string;
+  table: string;
+  partitions: number;
+  lingerMs: number;
+  loadShare: number;
+  rate: number;
+  seconds: number;
+  /** Starts sluice on `topic` → `table` with this linger; resolves once it has joined its group. */
+  startSluice: (lingerMs: number) => Promise<Child>;
+}
+
+const tickMs = 5;
+
+export async function measureLatency(o: LatencyOptions): Promise<LatencyResult> {
+  const { stack } = o;
+  await stack.recreateTopic(o.topic, o.partitions);
+  await stack.db.query(`TRUNCATE ${o.table}`);
+  const child = await o.startSluice(o.lingerMs);
+  try {
+    const started = Date.now();
+    let sent = 0;
+    let seq = 0;
+    const total = Math.round(o.rate * o.seconds);
+    while (sent < total) {
+      if (child.hasExited()) throw new Error(`sluice exited during the latency run; last lines:\n${child.tail()}`);
+      const due = Math.min(total, Math.floor(((Date.now() - started) * o.rate) / 1000));
+      if (due > sent) {
+        const now = Date.now();
+        const records: Array<{ partition: number; order: Order }> = [];
+        for (; sent < due; sent++, seq++) {
+          records.push({ partition: seq % o.partitions, order: latencyOrder(seq, now) });
+        }
+        await stack.send(o.topic, records);
+      }
+      await new Promise((resolve) => setTimeout(resolve, tickMs));
+    }
+    const producedMs = Date.now() - started;
+    await waitUntil(
+      `all ${total} latency records to land`,
+      async () => (await stack.db.query(`SELECT count(*)::int AS n FROM ${o.table}`)).rows[0].n === total,
+      60_000,
+      50,
+    );
+    const { rows } = await stack.db.query(
+      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
+              max(ms) AS max FROM (SELECT extract(epoch FROM landed_at) * 1000 - created_ms AS ms FROM ${o.table}) l`,
+    );
+    return {
+      lingerMs: o.lingerMs,
+      loadShare: o.loadShare,
+      targetRate: o.rate,
+      achievedRate: total / (producedMs / 1000),
+      records: total,
+      p50Ms: Number(rows[0].p50),
+      p99Ms: Number(rows[0].p99),
+      maxMs: Number(rows[0].max),
+    };
+  } finally {
+    await child.stop();
+  }
+}
+
+function latencyOrder(seq: number, now: number): Order {
+  return {
+    id: `l-${String(seq).padStart(9, '0')}`,
+    seq,
+    customer: `customer-${seq % 50_000}`,
+    amount: (seq % 100_000) / 100,
+    currency: 'EUR',
+    status: 'paid',
+    items: 1 + (seq % 9),
+    note: 'latency probe: alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo',
+    created_ms: now,
+  };
+}

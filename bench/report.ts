@@ -1,0 +1,143 @@
+/** Turns a run into bench/results/<run>.md (the table), <run>.json (raw numbers) and <run>-latency.svg (the chart). */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { LatencyResult } from './latency.js';
+import type { ThroughputResult } from './measure.js';
+
+export interface LimitResult {
+  name: string;
+  kind: 'consume' | 'copy' | 'upsert';
+  rows: number;
+  records: number;
+  seconds: number;
+  recordsPerSec: number;
+}
+
+export interface BenchReport {
+  run: string;
+  startedAt: string;
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; postgres: string; kafka: string };
+  dataset: { records: number; partitions: number; repeatShare: number; payloadBytes: number; valueBytes: number; distinctKeys: number };
+  limits: LimitResult[];
+  contenders: ThroughputResult[];
+  memory: Array<{ backlog: number; peakRssBytes: number | null }>;
+  latency: LatencyResult[];
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en');
+const mb = (bytes: number | null) => (bytes === null ? '—' : `${Math.round(bytes / 2 ** 20)} MB`);
+const ms = (n: number) => `${Math.round(n)} ms`;
+
+/** The pipeline limit: the slower of what Kafka can deliver and what PostgreSQL can upsert. */
+export function pipelineLimit(limits: LimitResult[]): number | undefined {
+  const consume = limits.filter((l) => l.kind === 'consume').map((l) => l.recordsPerSec);
+  const upsert = limits.filter((l) => l.kind === 'upsert').map((l) => l.recordsPerSec);
+  if (consume.length === 0 || upsert.length === 0) return undefined;
+  return Math.min(Math.max(...consume), Math.max(...upsert));
+}
+
+export function markdown(r: BenchReport): string {
+  const limit = pipelineLimit(r.limits);
+  const sluice = r.contenders.find((c) => c.name === 'sluice');
+  const lines: string[] = [];
+  lines.push(`### Benchmark (${r.run} run, ${r.startedAt.slice(0, 10)})`);
+  lines.push('');
+  lines.push(
+    `Machine: ${r.machine.cpus} cores (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB; Node ${r.machine.node}, ` +
+      `PostgreSQL ${r.machine.postgres}, ${r.machine.kafka}. Data: ${int(r.dataset.records)} records in ${r.dataset.partitions} partitions, ` +
+      `${int(r.dataset.distinctKeys)} distinct keys (~${Math.round(r.dataset.repeatShare * 100)} % repeats), ` +
+      `~${r.dataset.payloadBytes}-byte JSON payloads in Kafka Connect's JSON envelope (~${r.dataset.valueBytes} bytes per value).`,
+  );
+  lines.push('');
+  lines.push('| contender | records/s | vs limit | vs sluice | CPU-s per M records | peak RSS | p50 | p99 |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const l of r.limits) {
+    const extra = l.kind === 'copy' ? ` (${int(l.rows)} final rows)` : '';
+    lines.push(`| limit: ${l.name}${extra} | ${int(l.recordsPerSec)} | | | | | | |`);
+  }
+  if (limit !== undefined) lines.push(`| **pipeline limit** (lower of consume and best upsert) | **${int(limit)}** | 100 % | | | | | |`);
+  const p50 = (linger: number) => r.latency.filter((l) => l.lingerMs === linger).sort((a, b) => b.loadShare - a.loadShare)[0];
+  for (const c of r.contenders) {
+    const share = limit === undefined ? '' : `${Math.round((c.recordsPerSec / limit) * 100)} %`;
+    const vsSluice = sluice && c !== sluice ? `${(sluice.recordsPerSec / c.recordsPerSec).toFixed(1)}× slower` : '';
+    let lat = ['', ''];
+    if (c === sluice) {
+      const l = p50(50);
+      if (l) lat = [`${ms(l.p50Ms)}¹`, `${ms(l.p99Ms)}¹`];
+    }
+    lines.push(
+      `| ${c.name}${c.note ? `²` : ''} | ${int(c.recordsPerSec)} | ${share} | ${vsSluice} | ${c.cpuSecondsPerMillion === null ? '—' : c.cpuSecondsPerMillion.toFixed(1)} | ${mb(c.peakRssBytes)} | ${lat[0]} | ${lat[1]} |`,
+    );
+  }
+  lines.push('');
+  const highest = p50(50);
+  if (highest) lines.push(`¹ lingerMs 50 at ${Math.round(highest.loadShare * 100)} % of sluice's maximum rate; all latency runs below.`);
+  for (const c of r.contenders) if (c.note) lines.push(`² ${c.name}: ${c.note}.`);
+  lines.push('');
+  if (r.latency.length > 0) {
+    lines.push('| lingerMs | load | records/s offered | p50 | p99 | max | p99 target (lingerMs + 100 ms) |');
+    lines.push('|---:|---:|---:|---:|---:|---:|---|');
+    for (const l of r.latency) {
+      const target = l.lingerMs + 100;
+      lines.push(
+        `| ${l.lingerMs} | ${Math.round(l.loadShare * 100)} % | ${int(l.achievedRate)} | ${ms(l.p50Ms)} | ${ms(l.p99Ms)} | ${ms(l.maxMs)} | ${l.p99Ms <= target ? 'met' : 'missed'} (${target} ms) |`,
+      );
+    }
+    lines.push('');
+  }
+  if (r.memory.length > 0) {
+    lines.push('| backlog drained by sluice | peak RSS |');
+    lines.push('|---:|---:|');
+    for (const m of r.memory) lines.push(`| ${int(m.backlog)} records | ${mb(m.peakRssBytes)} |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+async function latencyChart(r: BenchReport): Promise<string> {
+  const values = r.latency.flatMap((l) =>
+    (['p50Ms', 'p99Ms', 'maxMs'] as const).map((stat) => ({
+      load: Math.round(l.achievedRate),
+      latency: Math.round(l[stat]),
+      series: `lingerMs ${l.lingerMs}, ${stat.replace('Ms', '')}`,
+      linger: `lingerMs ${l.lingerMs}`,
+      stat: stat.replace('Ms', ''),
+    })),
+  );
+  const spec: TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: 'sluice end-to-end latency vs input rate', subtitle: `${r.machine.cpus} cores, ${r.run} run, ${r.startedAt.slice(0, 10)}` },
+    width: 520,
+    height: 300,
+    background: 'white',
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'load', type: 'quantitative', title: 'input rate (records/s)' },
+      y: { field: 'latency', type: 'quantitative', title: 'latency (ms): row written − record produced' },
+      color: { field: 'linger', type: 'nominal', title: null },
+      strokeDash: { field: 'stat', type: 'nominal', title: null, sort: ['p50', 'p99', 'max'] },
+      detail: { field: 'series' },
+    },
+  };
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
+
+export async function writeReport(r: BenchReport, dir: string): Promise<{ markdown: string; files: string[] }> {
+  let text = markdown(r);
+  if (r.latency.length > 0) text += `\n![sluice latency vs input rate](${r.run}-latency.svg)\n`;
+  const files = [join(dir, `${r.run}.md`), join(dir, `${r.run}.json`)];
+  writeFileSync(files[0]!, `${text}\n`);
+  writeFileSync(files[1]!, `${JSON.stringify({ ...r, pipelineLimit: pipelineLimit(r.limits) ?? null }, null, 2)}\n`);
+  if (r.latency.length > 0) {
+    const chart = join(dir, `${r.run}-latency.svg`);
+    writeFileSync(chart, await latencyChart(r));
+    files.push(chart);
+  }
+  return { markdown: text, files };
+}

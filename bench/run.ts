@@ -1,0 +1,318 @@
+/**
+ * `npm run bench`: sluice side by side with the physical limits, a naive consumer and Kafka Connect + the Debezium
+ * JDBC sink, on one machine, in one run, against the same pre-loaded topic. See bench/README section in the
+ * project README ("Performance") for what each number means.
+ *
+ *   npm run bench                      quick form (200,000 records, short latency runs)
+ *   npm run bench -- --full            the full run (1,000,000 records) whose results are committed
+ *   npm run bench -- --only sluice,limits --records 500000 --profile
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startChild, type Child } from './child.js';
+import { defaultShape, expectationOf, ordersTableDdl, orderColumns, type DatasetShape } from './dataset.js';
+import { measureLatency, type LatencyResult } from './latency.js';
+import { measureThroughput, type ThroughputResult } from './measure.js';
+import { localBrokerPid } from './proc-stats.js';
+import { writeReport, type BenchReport, type LimitResult } from './report.js';
+import { connectStack, type BenchStack } from './stack.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const benchDist = resolve(import.meta.dirname);
+const sections = ['limits', 'sluice', 'memory', 'naive', 'connect', 'latency'] as const;
+type Section = (typeof sections)[number];
+
+const { values: args } = parseArgs({
+  options: {
+    full: { type: 'boolean', default: false },
+    records: { type: 'string' },
+    only: { type: 'string' },
+    'latency-seconds': { type: 'string' },
+    'naive-seconds': { type: 'string' },
+    loads: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (args.help) {
+  process.stdout.write(`npm run bench -- [options]
+  --full                 1,000,000 records, 30 s latency runs (default: 200,000 records, 10 s)
+  --records N            records in the pre-loaded topic
+  --only a,b             sections to run: ${sections.join(', ')}
+  --loads 25,50          latency runs at these shares (%) of sluice's measured maximum
+  --latency-seconds S    length of each latency run
+  --naive-seconds S      how long the naive consumer runs (it is too slow to drain the topic)
+  --profile              run sluice with --cpu-prof (profiles in .local/bench/profiles)
+  --out DIR              where results go (default bench/results)
+`);
+  process.exit(0);
+}
+
+const positive = (name: string, text: string | undefined, fallback: number) => {
+  if (text === undefined) return fallback;
+  const n = Number(text.replace(/_/g, ''));
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${text}`);
+  return n;
+};
+const records = Math.round(positive('records', args.records, args.full ? 1_000_000 : 200_000));
+const latencySeconds = positive('latency-seconds', args['latency-seconds'], args.full ? 30 : 10);
+const naiveSeconds = positive('naive-seconds', args['naive-seconds'], args.full ? 30 : 15);
+const loads = (args.loads ?? '25,50').split(',').map((s) => positive('loads', s, 0) / 100);
+const only = new Set<Section>(
+  (args.only ?? sections.join(',')).split(',').map((s) => {
+    if (!(sections as readonly string[]).includes(s)) throw new Error(`--only: unknown section ${s}; known: ${sections.join(', ')}`);
+    return s as Section;
+  }),
+);
+const outDir = resolve(args.out ?? join(root, 'bench/results'));
+const runName = args.full ? 'full' : 'quick';
+const logDir = join(root, '.local/bench/logs');
+const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+const topic = 'bench-orders';
+const smallTopic = 'bench-orders-small';
+const latencyTopic = 'bench-latency';
+const table = 'bench_orders';
+const latencyTable = 'bench_latency';
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const fmt = (n: number) => Math.round(n).toLocaleString('en');
+
+function sluiceRoute(routeTopic: string, routeTable: string) {
+  return [
+    {
+      topic: routeTopic,
+      table: routeTable,
+      key: ['id'],
+      format: 'connect-json',
+      columns: Object.fromEntries(orderColumns.map((c) => [c, c === 'id' ? { from: 'key' } : c])),
+    },
+  ];
+}
+
+function startSluice(name: string, routeTopic: string, routeTable: string, groupId: string, extraEnv: NodeJS.ProcessEnv = {}): Child {
+  const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, '.local/bench/profiles')}`] : [];
+  return startChild(
+    name,
+    process.execPath,
+    [...nodeArgs, join(root, 'dist/cli.js')],
+    {
+      KAFKA_BROKERS: brokers.join(','),
+      DATABASE_URL: databaseUrl,
+      SLUICE_GROUP_ID: groupId,
+      SLUICE_ROUTES: JSON.stringify(sluiceRoute(routeTopic, routeTable)),
+      SLUICE_LOG_LEVEL: 'info',
+      SLUICE_CONFIG: '',
+      ...extraEnv,
+    },
+    join(logDir, `${name}.log`),
+  );
+}
+
+function runJsonChild(name: string, script: string, env: NodeJS.ProcessEnv): Promise<Record<string, number>> {
+  const child = startChild(name, process.execPath, [join(benchDist, script)], { KAFKA_BROKERS: brokers.join(','), DATABASE_URL: databaseUrl, ...env }, join(logDir, `${name}.log`));
+  return child.exited.then((code) => {
+    const line = child.stdoutLines.find((l) => l.startsWith('{'));
+    if (code !== 0 || !line) throw new Error(`${name} failed (exit ${code}); last lines:\n${child.tail()}`);
+    return JSON.parse(line) as Record<string, number>;
+  });
+}
+
+async function recreateTable(stack: BenchStack, name: string, extra = ''): Promise<void> {
+  await stack.db.query(`DROP TABLE IF EXISTS ${name}`);
+  await stack.db.query(ordersTableDdl(name, extra));
+}
+
+async function limits(shape: DatasetShape): Promise<LimitResult[]> {
+  const out: LimitResult[] = [];
+  say('limits: kafkajs consume (decode only, no sink)');
+  const consume = await runJsonChild('limit-consume', 'contenders/raw-consume.js', { BENCH_TOPIC: topic, BENCH_RECORDS: String(shape.records) });
+  out.push({ name: 'kafkajs consume, decode only', kind: 'consume', rows: consume.records!, records: consume.records!, seconds: consume.ms! / 1000, recordsPerSec: consume.records! / (consume.ms! / 1000) });
+  const pgRuns: Array<{ name: string; kind: LimitResult['kind']; env: NodeJS.ProcessEnv }> = [
+    { name: 'PostgreSQL COPY (insert only)', kind: 'copy', env: { BENCH_MODE: 'copy' } },
+    { name: 'PostgreSQL upsert, 1 connection', kind: 'upsert', env: { BENCH_MODE: 'upsert', BENCH_CONNECTIONS: '1' } },
+    { name: `PostgreSQL upsert, ${shape.partitions} connections`, kind: 'upsert', env: { BENCH_MODE: 'upsert', BENCH_CONNECTIONS: String(shape.partitions) } },
+  ];
+  for (const run of pgRuns) {
+    say(`limits: ${run.name}`);
+    await stack.db.query(`TRUNCATE ${table}`);
+    const r = await runJsonChild('limit-postgres', 'contenders/raw-postgres.js', { BENCH_TABLE: table, BENCH_RECORDS: String(shape.records), ...run.env });
+    out.push({ name: run.name, kind: run.kind, rows: r.rows!, records: r.records!, seconds: r.ms! / 1000, recordsPerSec: r.records! / (r.ms! / 1000) });
+  }
+  return out;
+}
+
+const stack = await connectStack(brokers, databaseUrl);
+const brokerPid = localBrokerPid(root);
+const report: BenchReport = {
+  run: runName,
+  startedAt: new Date().toISOString(),
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    postgres: String((await stack.db.query('SHOW server_version')).rows[0].server_version),
+    kafka: brokerPid ? 'Apache Kafka 4.1.1 (local, KRaft, scripts/kafka/kafka.sh)' : `broker at ${brokers.join(',')}`,
+  },
+  dataset: { records, partitions: 4, repeatShare: 0.1, payloadBytes: 0, valueBytes: 0, distinctKeys: 0 },
+  limits: [],
+  contenders: [],
+  memory: [],
+  latency: [],
+};
+
+try {
+  const shape = defaultShape(records);
+  const smallShape = defaultShape(Math.round(records / 10));
+  say(`bench (${runName}): ${fmt(records)} records, ${shape.partitions} partitions, ${report.machine.cpus} cores, ${report.machine.memoryGiB} GiB`);
+  const expectation = expectationOf(shape);
+  Object.assign(report.dataset, { payloadBytes: expectation.payloadBytes, valueBytes: expectation.valueBytes, distinctKeys: expectation.distinctKeys });
+  await recreateTable(stack, table);
+  await recreateTable(stack, latencyTable, ', landed_at timestamptz NOT NULL DEFAULT clock_timestamp()');
+
+  say(`preloading ${topic} …`);
+  await stack.recreateTopic(topic, shape.partitions);
+  await stack.preload(topic, shape);
+  if (only.has('limits')) report.limits = await limits(shape);
+
+  let sluiceRate: number | undefined;
+  if (only.has('sluice') || only.has('latency')) {
+    say('sluice: draining the topic');
+    const groupId = `bench-sluice-${Date.now()}`;
+    const result = await measureThroughput({
+      name: 'sluice',
+      stack,
+      table,
+      topic,
+      records,
+      expectation,
+      brokerPid,
+      commitGroup: groupId,
+      start: () => startSluice('sluice', topic, table, groupId),
+    });
+    report.contenders.push(result);
+    report.memory.push({ backlog: records, peakRssBytes: result.peakRssBytes });
+    sluiceRate = result.recordsPerSec;
+    say(`  ${fmt(result.recordsPerSec)} records/s`);
+  }
+
+  if (only.has('memory')) {
+    say(`memory: sluice draining a ${fmt(smallShape.records)}-record backlog`);
+    await stack.recreateTopic(smallTopic, smallShape.partitions);
+    await stack.preload(smallTopic, smallShape);
+    const groupId = `bench-sluice-small-${Date.now()}`;
+    const small = await measureThroughput({
+      name: 'sluice (small backlog)',
+      stack,
+      table,
+      topic: smallTopic,
+      records: smallShape.records,
+      expectation: expectationOf(smallShape),
+      brokerPid,
+      commitGroup: groupId,
+      start: () => startSluice('sluice-small', smallTopic, table, groupId),
+    });
+    report.memory.unshift({ backlog: smallShape.records, peakRssBytes: small.peakRssBytes });
+  }
+
+  if (only.has('naive')) {
+    say(`naive: eachMessage, one upsert and one commit per record, for ${naiveSeconds} s`);
+    const groupId = `bench-naive-${Date.now()}`;
+    report.contenders.push(
+      await measureThroughput({
+        name: 'naive consumer',
+        stack,
+        table,
+        topic,
+        records,
+        expectation,
+        brokerPid,
+        commitGroup: groupId,
+        capSeconds: naiveSeconds,
+        note: `ran ${naiveSeconds} s; rate from the offsets it committed`,
+        start: () =>
+          startChild('naive', process.execPath, [join(benchDist, 'contenders/naive.js')], {
+            KAFKA_BROKERS: brokers.join(','),
+            DATABASE_URL: databaseUrl,
+            BENCH_TOPIC: topic,
+            BENCH_TABLE: table,
+            BENCH_GROUP: groupId,
+          }, join(logDir, 'naive.log')),
+      }),
+    );
+  }
+
+  if (only.has('connect')) {
+    const script = join(root, 'bench/connect/connect.sh');
+    say('connect: fetching Kafka Connect and the Debezium JDBC sink (cached after the first run)');
+    execFileSync('bash', [script, 'fetch'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    say('connect: Kafka Connect standalone + Debezium JDBC sink, upsert mode');
+    const name = `bench-connect-${Date.now()}`;
+    report.contenders.push(
+      await measureThroughput({
+        name: 'Kafka Connect + Debezium JDBC sink',
+        stack,
+        table,
+        topic,
+        records,
+        expectation,
+        brokerPid,
+        note: 'window ends at the last row visible; Connect commits offsets on its own interval',
+        start: () =>
+          startChild('connect', 'bash', [script, 'run'], {
+            KAFKA_BROKERS: brokers.join(','),
+            DATABASE_URL: databaseUrl,
+            CONNECT_TOPIC: topic,
+            CONNECT_TABLE: table,
+            CONNECT_NAME: name,
+            CONNECT_WORK_DIR: join(root, '.local/bench/connect'),
+          }, join(logDir, 'connect.log')),
+      }),
+    );
+  }
+
+  if (only.has('latency')) {
+    if (sluiceRate === undefined) throw new Error('latency needs the sluice section (its maximum rate sets the load)');
+    for (const lingerMs of [50, 500]) {
+      for (const share of loads) {
+        const rate = Math.round(sluiceRate * share);
+        say(`latency: lingerMs ${lingerMs}, ${Math.round(share * 100)} % load = ${fmt(rate)} records/s for ${latencySeconds} s`);
+        const result: LatencyResult = await measureLatency({
+          stack,
+          topic: latencyTopic,
+          table: latencyTable,
+          partitions: 4,
+          lingerMs,
+          loadShare: share,
+          rate,
+          seconds: latencySeconds,
+          startSluice: async (linger) => {
+            const child = startSluice(`sluice-latency-${linger}`, latencyTopic, latencyTable, `bench-latency-${Date.now()}`, {
+              SLUICE_LINGER_MS: String(linger),
+              SLUICE_START_FROM: 'earliest',
+            });
+            await child.waitForLine(/joined the group/, 60_000);
+            return child;
+          },
+        });
+        report.latency.push(result);
+        say(`  p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms, max ${result.maxMs.toFixed(0)} ms`);
+      }
+    }
+  }
+
+  mkdirSync(outDir, { recursive: true });
+  const written = await writeReport(report, outDir);
+  say('');
+  say(written.markdown);
+  say(`results: ${written.files.join(', ')}`);
+} finally {
+  await stack.close();
+}

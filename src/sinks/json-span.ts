@@ -1,0 +1,141 @@
+/**
+ * Finds JSON values inside raw record bytes without parsing them. sluice hands JSON to PostgreSQL as bytes and lets
+ * the server parse it once; what JavaScript must still guarantee is the structure: that a value is exactly one JSON
+ * object, so that joining values with commas into one array can never turn one record into two rows. The scanner
+ * tracks strings (with escapes) and nesting; everything else (numbers, literals, UTF-8) is left to PostgreSQL, which
+ * rejects a malformed value with a data error.
+ */
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+
+const isSpace = (b: number | undefined) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+
+export function skipSpace(bytes: Uint8Array, i: number, end = bytes.length): number {
+  while (i < end && isSpace(bytes[i])) i++;
+  return i;
+}
+
+/** End (exclusive) of the string that starts at `i` (a quote), or -1 if it is not terminated before `end`. */
+function stringEnd(bytes: Uint8Array, i: number, end: number): number {
+  for (i++; i < end; i++) {
+    const b = bytes[i];
+    if (b === QUOTE) return i + 1;
+    if (b === BACKSLASH) i++;
+  }
+  return -1;
+}
+
+/**
+ * End (exclusive) of the JSON value that starts at `i` (no leading space), or -1 if its structure is broken
+ * (unbalanced brackets, unterminated string, nothing there). A scalar ends at the next delimiter.
+ */
+export function valueEnd(bytes: Uint8Array, i: number, end = bytes.length): number {
+  const first = bytes[i];
+  if (i >= end) return -1;
+  if (first === QUOTE) return stringEnd(bytes, i, end);
+  if (first !== OPEN_BRACE && first !== OPEN_BRACKET) {
+    let j = i;
+    while (j < end) {
+      const b = bytes[j]!;
+      if (b === COMMA || b === CLOSE_BRACE || b === CLOSE_BRACKET || b === COLON || b === QUOTE || b === OPEN_BRACE || b === OPEN_BRACKET || isSpace(b)) break;
+      j++;
+    }
+    return j > i ? j : -1;
+  }
+  // Brackets must match by kind: a stack of the open ones.
+  const stack: number[] = [];
+  for (let j = i; j < end; j++) {
+    const b = bytes[j];
+    if (b === QUOTE) {
+      const e = stringEnd(bytes, j, end);
+      if (e < 0) return -1;
+      j = e - 1;
+    } else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
+      stack.push(b);
+    } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
+      const open = stack.pop();
+      if (open !== (b === CLOSE_BRACE ? OPEN_BRACE : OPEN_BRACKET)) return -1;
+      if (stack.length === 0) return j + 1;
+    }
+  }
+  return -1;
+}
+
+/** The span of the single JSON object that `bytes[start, end)` holds (spaces around allowed), or undefined. */
+export function objectSpan(bytes: Uint8Array, start = 0, end = bytes.length): [number, number] | undefined {
+  const s = skipSpace(bytes, start, end);
+  if (bytes[s] !== OPEN_BRACE) return undefined;
+  const e = valueEnd(bytes, s, end);
+  if (e < 0 || skipSpace(bytes, e, end) !== end) return undefined;
+  return [s, e];
+}
+
+const payloadKey = Buffer.from('"payload"');
+
+/**
+ * Reads Kafka Connect JsonConverter envelopes (`{"schema": …, "payload": {…}}`). Records of one topic nearly always
+ * share one schema, so the bytes before the payload are remembered: a record that starts with the same bytes only
+ * needs its payload checked. Any other record is scanned member by member.
+ */
+export class ConnectEnvelopeReader {
+  #prefix: Buffer | undefined;
+
+  /** The span of the payload object, or a reason why there is none. */
+  payload(bytes: Buffer): [number, number] | string {
+    const prefix = this.#prefix;
+    if (prefix && bytes.length > prefix.length && bytes.compare(prefix, 0, prefix.length, 0, prefix.length) === 0) {
+      let close = bytes.length - 1;
+      while (close > prefix.length && isSpace(bytes[close])) close--;
+      if (bytes[close] === CLOSE_BRACE) {
+        const span = objectSpan(bytes, prefix.length, close);
+        if (span) return span;
+      }
+    }
+    return this.#scan(bytes);
+  }
+
+  #scan(bytes: Buffer): [number, number] | string {
+    const end = bytes.length;
+    let i = skipSpace(bytes, 0);
+    if (bytes[i] !== OPEN_BRACE) return 'value is not a JSON object';
+    i = skipSpace(bytes, i + 1);
+    let payload: [number, number] | undefined;
+    let payloadIsLast = false;
+    let payloadValueStart = 0;
+    let first = true;
+    while (i < end && bytes[i] !== CLOSE_BRACE) {
+      if (!first) {
+        if (bytes[i] !== COMMA) return 'value is not valid JSON';
+        i = skipSpace(bytes, i + 1);
+      }
+      first = false;
+      if (bytes[i] !== QUOTE) return 'value is not valid JSON';
+      const keyEnd = stringEnd(bytes, i, end);
+      if (keyEnd < 0) return 'value is not valid JSON';
+      const isPayload = keyEnd - i === payloadKey.length && bytes.compare(payloadKey, 0, payloadKey.length, i, keyEnd) === 0;
+      i = skipSpace(bytes, keyEnd);
+      if (bytes[i] !== COLON) return 'value is not valid JSON';
+      i = skipSpace(bytes, i + 1);
+      const e = valueEnd(bytes, i, end);
+      if (e < 0) return 'value is not valid JSON';
+      if (isPayload) {
+        if (bytes[i] !== OPEN_BRACE) return 'the envelope\'s payload is not a JSON object';
+        payload = [i, e];
+        payloadValueStart = i;
+      }
+      payloadIsLast = isPayload;
+      i = skipSpace(bytes, e);
+    }
+    if (bytes[i] !== CLOSE_BRACE || skipSpace(bytes, i + 1) !== end) return 'value is not valid JSON';
+    if (!payload) return 'value is not a Kafka Connect JSON envelope ({"schema": …, "payload": {…}})';
+    if (payloadIsLast) this.#prefix = Buffer.from(bytes.subarray(0, payloadValueStart));
+    return payload;
+  }
+}
