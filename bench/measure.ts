@@ -45,6 +45,8 @@ export interface MeasureOptions {
 export async function measureThroughput(o: MeasureOptions): Promise<ThroughputResult> {
   const { db } = o.stack;
   await db.query(`TRUNCATE ${o.table}`);
+  // Every contender starts right after a checkpoint, so none pays for another's dirty pages or full-page writes.
+  await db.query('CHECKPOINT');
   const child = o.start();
   const alive = () => {
     if (child.hasExited()) throw new Error(`${o.name} exited early; last lines:\n${child.tail()}`);

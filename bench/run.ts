@@ -142,6 +142,7 @@ async function limits(shape: DatasetShape): Promise<LimitResult[]> {
   for (const run of pgRuns) {
     say(`limits: ${run.name}`);
     await stack.db.query(`TRUNCATE ${table}`);
+    await stack.db.query('CHECKPOINT');
     const r = await runJsonChild('limit-postgres', 'contenders/raw-postgres.js', { BENCH_TABLE: table, BENCH_RECORDS: String(shape.records), ...run.env });
     out.push({ name: run.name, kind: run.kind, rows: r.rows!, records: r.records!, seconds: r.ms! / 1000, recordsPerSec: r.records! / (r.ms! / 1000) });
   }

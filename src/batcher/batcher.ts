@@ -44,6 +44,11 @@ class PartitionWorker {
   epoch = -1;
   paused = false;
   inFlightBytes = 0;
+  /**
+   * Offset commits of this partition, chained so they reach the broker in order. The next flush does not wait
+   * for them: a commit only records progress the database already holds.
+   */
+  commits: Promise<unknown> = Promise.resolve();
   constructor(
     readonly topic: string,
     readonly partition: number,
@@ -114,9 +119,10 @@ export class Batcher {
         if (!worker.flight && worker.buffer.count > 0 && !this.#failed) this.#startFlight(worker);
         if (worker.flight) flights.push(worker.flight);
       }
-      if (flights.length === 0) return;
+      if (flights.length === 0) break;
       await Promise.all(flights);
     }
+    await Promise.all([...this.#workers.values()].map((worker) => worker.commits));
   }
 
   /** Stops retry loops at once (the shutdown grace time is over). */
@@ -245,7 +251,13 @@ export class Batcher {
         skipped: result.skipped,
         attempts: attempt + 1,
       });
-      await this.#deps.commit(topic, partition, (BigInt(lastOffset) + 1n).toString(), epoch);
+      const nextOffset = (BigInt(lastOffset) + 1n).toString();
+      worker.commits = worker.commits
+        .then(() => this.#deps.commit(topic, partition, nextOffset, epoch))
+        .catch((error: unknown) => {
+          // The rows are committed in PostgreSQL; a lost offset commit only means a replay, which upserts absorb.
+          this.#deps.log.warn({ topic, partition, nextOffset, err: error }, `offset commit failed: ${errorMessage(error)}`);
+        });
       return;
     }
   }

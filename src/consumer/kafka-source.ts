@@ -60,9 +60,13 @@ export class KafkaSource {
       heartbeatInterval: options.kafka.heartbeatIntervalMs,
       // Rebalances wait for members to rejoin; a flush is bounded by the statement timeout.
       rebalanceTimeout: Math.max(60_000, options.database.statementTimeoutMs * 2),
-      maxBytesPerPartition: Math.min(options.batching.maxBatchBytes, 8 * 1024 * 1024),
-      // Also how long an idle or fully paused fetch loop sleeps, which bounds how fast a shutdown can leave.
-      maxWaitTimeInMs: 1_000,
+      // Buffered records keep their whole fetch response alive (kafkajs slices values out of it), so one fetch is
+      // kept to a small share of the buffer cap: memory follows maxBufferedBytes, not the backlog.
+      maxBytesPerPartition: Math.min(options.batching.maxBatchBytes, 1024 * 1024),
+      maxBytes: Math.max(1024 * 1024, Math.min(10 * 1024 * 1024, Math.floor(options.batching.maxBufferedBytes / 4))),
+      // How long the broker holds a fetch with no data, and how long kafkajs sleeps when every partition is paused
+      // for backpressure: short, so that a resumed partition is fetched again at once and shutdown is quick.
+      maxWaitTimeInMs: 100,
     });
   }
 
