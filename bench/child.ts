@@ -14,6 +14,8 @@ export interface Child {
   stdoutLines: string[];
   tail(): string;
   waitForLine(pattern: RegExp, timeoutMs: number): Promise<string>;
+  /** Calls `onMatch` for every later line that matches. */
+  watch(pattern: RegExp, onMatch: (line: string) => void): void;
   /** SIGTERM, then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<number | string>;
 }
@@ -26,11 +28,13 @@ export function startChild(name: string, command: string, args: string[], env: N
   const recent: string[] = [];
   const stdoutLines: string[] = [];
   const watchers = new Set<{ pattern: RegExp; resolve: (line: string) => void }>();
+  const permanent: Array<{ pattern: RegExp; onMatch: (line: string) => void }> = [];
   let exitedWith: number | string | undefined;
   const onLine = (line: string, fromStdout: boolean) => {
     recent.push(line);
     if (recent.length > 30) recent.shift();
     if (fromStdout) stdoutLines.push(line);
+    for (const w of permanent) if (w.pattern.test(line)) w.onMatch(line);
     for (const w of watchers) {
       if (w.pattern.test(line)) {
         watchers.delete(w);
@@ -82,6 +86,9 @@ export function startChild(name: string, command: string, args: string[], env: N
           reject(new Error(`${name} exited (${code}) before logging ${pattern}; last lines:\n${tail()}`));
         });
       });
+    },
+    watch(pattern, onMatch) {
+      permanent.push({ pattern, onMatch });
     },
     async stop(graceMs = 30_000) {
       if (exitedWith !== undefined) return exitedWith;

@@ -33,6 +33,7 @@ export interface LatencyOptions {
 }
 
 const tickMs = 5;
+const maxPerSend = 1000;
 
 export async function measureLatency(o: LatencyOptions): Promise<LatencyResult> {
   const { stack } = o;
@@ -46,7 +47,8 @@ export async function measureLatency(o: LatencyOptions): Promise<LatencyResult> 
     const total = Math.round(o.rate * o.seconds);
     while (sent < total) {
       if (child.hasExited()) throw new Error(`sluice exited during the latency run; last lines:\n${child.tail()}`);
-      const due = Math.min(total, Math.floor(((Date.now() - started) * o.rate) / 1000));
+      // At most maxPerSend per request, so a late tick cannot build a produce request past the broker's size limit.
+      const due = Math.min(total, sent + maxPerSend, Math.floor(((Date.now() - started) * o.rate) / 1000));
       if (due > sent) {
         const now = Date.now();
         const records: Array<{ partition: number; order: Order }> = [];

@@ -39,6 +39,8 @@ export interface MeasureOptions {
   /** Upper bound for start-up (first row) and for the whole drain. */
   startTimeoutMs?: number;
   drainTimeoutMs?: number;
+  /** A log line that means the contender has failed even though its process lives on. */
+  fatalLine?: RegExp;
   note?: string;
 }
 
@@ -48,8 +50,11 @@ export async function measureThroughput(o: MeasureOptions): Promise<ThroughputRe
   // Every contender starts right after a checkpoint, so none pays for another's dirty pages or full-page writes.
   await db.query('CHECKPOINT');
   const child = o.start();
+  let fatal: string | undefined;
+  if (o.fatalLine) child.watch(o.fatalLine, (line) => (fatal ??= line));
   const alive = () => {
     if (child.hasExited()) throw new Error(`${o.name} exited early; last lines:\n${child.tail()}`);
+    if (fatal) throw new Error(`${o.name} failed: ${fatal}; log in .local/bench/logs`);
   };
   try {
     await waitUntil(

@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     'latency-seconds': { type: 'string' },
     'naive-seconds': { type: 'string' },
     loads: { type: 'string' },
+    rate: { type: 'string' },
     profile: { type: 'boolean', default: false },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -46,6 +47,7 @@ if (args.help) {
   --only a,b             sections to run: ${sections.join(', ')}
   --loads 25,50          latency runs at these shares (%) of sluice's measured maximum
   --latency-seconds S    length of each latency run
+  --rate N               sluice's maximum rate (records/s) for the latency loads, instead of measuring it
   --naive-seconds S      how long the naive consumer runs (it is too slow to drain the topic)
   --profile              run sluice with --cpu-prof (profiles in .local/bench/profiles)
   --out DIR              where results go (default bench/results)
@@ -107,7 +109,7 @@ function startSluice(name: string, routeTopic: string, routeTable: string, group
       DATABASE_URL: databaseUrl,
       SLUICE_GROUP_ID: groupId,
       SLUICE_ROUTES: JSON.stringify(sluiceRoute(routeTopic, routeTable)),
-      SLUICE_LOG_LEVEL: 'info',
+      SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'info',
       SLUICE_CONFIG: '',
       ...extraEnv,
     },
@@ -169,6 +171,10 @@ const report: BenchReport = {
   latency: [],
 };
 
+mkdirSync(outDir, { recursive: true });
+/** Written after every section, so that a run that fails late still leaves what it measured. */
+const save = () => writeReport(report, outDir);
+
 try {
   const shape = defaultShape(records);
   const smallShape = defaultShape(Math.round(records / 10));
@@ -182,9 +188,10 @@ try {
   await stack.recreateTopic(topic, shape.partitions);
   await stack.preload(topic, shape);
   if (only.has('limits')) report.limits = await limits(shape);
+  await save();
 
-  let sluiceRate: number | undefined;
-  if (only.has('sluice') || only.has('latency')) {
+  let sluiceRate: number | undefined = args.rate === undefined ? undefined : positive('rate', args.rate, 0);
+  if (only.has('sluice') || (only.has('latency') && sluiceRate === undefined)) {
     say('sluice: draining the topic');
     const groupId = `bench-sluice-${Date.now()}`;
     const result = await measureThroughput({
@@ -202,6 +209,7 @@ try {
     report.memory.push({ backlog: records, peakRssBytes: result.peakRssBytes });
     sluiceRate = result.recordsPerSec;
     say(`  ${fmt(result.recordsPerSec)} records/s`);
+    await save();
   }
 
   if (only.has('memory')) {
@@ -221,6 +229,7 @@ try {
       start: () => startSluice('sluice-small', smallTopic, table, groupId),
     });
     report.memory.unshift({ backlog: smallShape.records, peakRssBytes: small.peakRssBytes });
+    await save();
   }
 
   if (only.has('naive')) {
@@ -248,6 +257,7 @@ try {
           }, join(logDir, 'naive.log')),
       }),
     );
+    await save();
   }
 
   if (only.has('connect')) {
@@ -266,6 +276,7 @@ try {
         expectation,
         brokerPid,
         note: 'window ends at the last row visible; Connect commits offsets on its own interval',
+        fatalLine: /Task threw an uncaught and unrecoverable exception/,
         start: () =>
           startChild('connect', 'bash', [script, 'run'], {
             KAFKA_BROKERS: brokers.join(','),
@@ -277,6 +288,7 @@ try {
           }, join(logDir, 'connect.log')),
       }),
     );
+    await save();
   }
 
   if (only.has('latency')) {
@@ -305,12 +317,12 @@ try {
         });
         report.latency.push(result);
         say(`  p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms, max ${result.maxMs.toFixed(0)} ms`);
+        await save();
       }
     }
   }
 
-  mkdirSync(outDir, { recursive: true });
-  const written = await writeReport(report, outDir);
+  const written = await save();
   say('');
   say(written.markdown);
   say(`results: ${written.files.join(', ')}`);

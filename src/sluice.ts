@@ -93,6 +93,10 @@ class SluicePipeline implements Sluice {
       // #fail settles every step itself and never rejects.
       onFatal: (error) => void this.#fail(error),
     });
+    if (log.isLevelEnabled('debug')) {
+      const batches = log.child({ component: 'batcher' });
+      this.events.on('flush', (flush) => batches.debug(flush, 'flushed'));
+    }
   }
 
   get state(): LifecycleState {
@@ -223,8 +227,16 @@ class SluicePipeline implements Sluice {
         bufferedBytes: stats.bufferedBytes,
         pausedPartitions: stats.pausedPartitions,
         statements: this.#sink.counters.statements,
+        ...memoryStats(),
       },
       'progress',
     );
   }
+}
+
+/** Process memory for the progress line, in MiB: resident set, JavaScript heap, and Buffers outside it. */
+function memoryStats(): { rssMiB: number; heapUsedMiB: number; buffersMiB: number } {
+  const m = process.memoryUsage();
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), buffersMiB: mib(m.arrayBuffers) };
 }

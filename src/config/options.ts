@@ -51,7 +51,7 @@ export const defaults = {
   lingerMs: 200,
   maxBatchRecords: 2_000,
   maxBatchBytes: 4 * 1024 * 1024,
-  maxBufferedBytes: 64 * 1024 * 1024,
+  maxBufferedBytes: 16 * 1024 * 1024,
   landingTable: 'sluice_landing',
   shutdownGraceMs: 30_000,
   statsIntervalMs: 10_000,
