@@ -13,6 +13,8 @@ export interface LimitResult {
   records: number;
   seconds: number;
   recordsPerSec: number;
+  /** CPU seconds per million records of the limit's own process, the broker and PostgreSQL, over the timed part. */
+  cpuSecondsPerMillion: number | null;
 }
 
 export interface BenchReport {
@@ -38,6 +40,15 @@ export function pipelineLimit(limits: LimitResult[]): number | undefined {
   return Math.min(Math.max(...consume), Math.max(...upsert));
 }
 
+/** Consume and upsert run on the same cores in a pipeline: the rate at which both CPU costs fit on the machine. */
+export function sharedCoreBound(r: BenchReport): number | undefined {
+  const best = (kind: LimitResult['kind']) => r.limits.filter((l) => l.kind === kind).sort((a, b) => b.recordsPerSec - a.recordsPerSec)[0];
+  const consume = best('consume')?.cpuSecondsPerMillion;
+  const upsert = best('upsert')?.cpuSecondsPerMillion;
+  if (consume == null || upsert == null) return undefined;
+  return (r.machine.cpus * 1e6) / (consume + upsert);
+}
+
 export function markdown(r: BenchReport): string {
   const limit = pipelineLimit(r.limits);
   const sluice = r.contenders.find((c) => c.name === 'sluice');
@@ -55,9 +66,13 @@ export function markdown(r: BenchReport): string {
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const l of r.limits) {
     const extra = l.kind === 'copy' ? ` (${int(l.rows)} final rows)` : '';
-    lines.push(`| limit: ${l.name}${extra} | ${int(l.recordsPerSec)} | | | | | | |`);
+    lines.push(`| limit: ${l.name}${extra} | ${int(l.recordsPerSec)} | | | ${l.cpuSecondsPerMillion === null ? '—' : l.cpuSecondsPerMillion.toFixed(1)} | | | |`);
   }
   if (limit !== undefined) lines.push(`| **pipeline limit** (lower of consume and best upsert) | **${int(limit)}** | 100 % | | | | | |`);
+  const shared = sharedCoreBound(r);
+  if (shared !== undefined) {
+    lines.push(`| pipeline limit on shared cores³ | ${int(shared)} | ${limit ? `${Math.round((shared / limit) * 100)} %` : ''} | | | | | |`);
+  }
   const p50 = (linger: number) => r.latency.filter((l) => l.lingerMs === linger).sort((a, b) => b.loadShare - a.loadShare)[0];
   for (const c of r.contenders) {
     const share = limit === undefined ? '' : `${Math.round((c.recordsPerSec / limit) * 100)} %`;
@@ -75,6 +90,12 @@ export function markdown(r: BenchReport): string {
   const highest = p50(50);
   if (highest) lines.push(`¹ lingerMs 50 at ${Math.round(highest.loadShare * 100)} % of sluice's maximum rate; all latency runs below.`);
   for (const c of r.contenders) if (c.note) lines.push(`² ${c.name}: ${c.note}.`);
+  if (shared !== undefined) {
+    lines.push(
+      `³ the ${r.machine.cpus} cores divided by the CPU that consuming and upserting one record cost when each was measured alone ` +
+        '(fastest consume + fastest upsert, client, broker and PostgreSQL together): the rate at which both fit on this machine at once.',
+    );
+  }
   lines.push('');
   if (r.latency.length > 0) {
     lines.push('| lingerMs | load | records/s offered | p50 | p99 | max | p99 target (lingerMs + 100 ms) |');
@@ -133,7 +154,7 @@ export async function writeReport(r: BenchReport, dir: string): Promise<{ markdo
   if (r.latency.length > 0) text += `\n![sluice latency vs input rate](${r.run}-latency.svg)\n`;
   const files = [join(dir, `${r.run}.md`), join(dir, `${r.run}.json`)];
   writeFileSync(files[0]!, `${text}\n`);
-  writeFileSync(files[1]!, `${JSON.stringify({ ...r, pipelineLimit: pipelineLimit(r.limits) ?? null }, null, 2)}\n`);
+  writeFileSync(files[1]!, `${JSON.stringify({ ...r, pipelineLimit: pipelineLimit(r.limits) ?? null, sharedCoreBound: sharedCoreBound(r) ?? null }, null, 2)}\n`);
   if (r.latency.length > 0) {
     const chart = join(dir, `${r.run}-latency.svg`);
     writeFileSync(chart, await latencyChart(r));

@@ -16,7 +16,7 @@ import { startChild, type Child } from './child.js';
 import { defaultShape, expectationOf, ordersTableDdl, orderColumns, type DatasetShape } from './dataset.js';
 import { measureLatency, type LatencyResult } from './latency.js';
 import { measureThroughput, type ThroughputResult } from './measure.js';
-import { localBrokerPid } from './proc-stats.js';
+import { cpuBetween, localBrokerPid, sampleCpu, type CpuSample } from './proc-stats.js';
 import { writeReport, type BenchReport, type LimitResult } from './report.js';
 import { connectStack, type BenchStack } from './stack.js';
 
@@ -117,14 +117,31 @@ function startSluice(name: string, routeTopic: string, routeTable: string, group
   );
 }
 
-function runJsonChild(name: string, script: string, env: NodeJS.ProcessEnv): Promise<Record<string, number>> {
-  const child = startChild(name, process.execPath, [join(benchDist, script)], { KAFKA_BROKERS: brokers.join(','), DATABASE_URL: databaseUrl, ...env }, join(logDir, `${name}.log`));
-  return child.exited.then((code) => {
-    const line = child.stdoutLines.find((l) => l.startsWith('{'));
-    if (code !== 0 || !line) throw new Error(`${name} failed (exit ${code}); last lines:\n${child.tail()}`);
-    return JSON.parse(line) as Record<string, number>;
-  });
+/** Runs a limit child; CPU of the broker and PostgreSQL is sampled from its `start` line to its result line. */
+interface LimitChildResult {
+  records: number;
+  rows: number;
+  ms: number;
+  cpuSeconds: number;
+  serverCpuSeconds: number | null;
 }
+
+async function runJsonChild(name: string, script: string, env: NodeJS.ProcessEnv): Promise<LimitChildResult> {
+  const child = startChild(name, process.execPath, [join(benchDist, script)], { KAFKA_BROKERS: brokers.join(','), DATABASE_URL: databaseUrl, ...env }, join(logDir, `${name}.log`));
+  let atStart: CpuSample | undefined;
+  let atEnd: CpuSample | undefined;
+  child.watch(/^start$/, () => (atStart = sampleCpu(undefined, brokerPid)));
+  child.watch(/^\{/, () => (atEnd = sampleCpu(undefined, brokerPid)));
+  const code = await child.exited;
+  const line = child.stdoutLines.find((l) => l.startsWith('{'));
+  if (code !== 0 || !line) throw new Error(`${name} failed (exit ${code}); last lines:\n${child.tail()}`);
+  const server = atStart && atEnd ? cpuBetween(atStart, atEnd) : undefined;
+  const serverCpuSeconds = server ? (server.brokerSeconds ?? 0) + (server.postgresSeconds ?? 0) : null;
+  const parsed = JSON.parse(line) as Omit<LimitChildResult, 'serverCpuSeconds'>;
+  return { ...parsed, rows: parsed.rows ?? parsed.records, serverCpuSeconds };
+}
+
+const limitCpu = (r: LimitChildResult) => (r.serverCpuSeconds === null ? null : ((r.cpuSeconds + r.serverCpuSeconds) / r.records) * 1e6);
 
 async function recreateTable(stack: BenchStack, name: string, extra = ''): Promise<void> {
   await stack.db.query(`DROP TABLE IF EXISTS ${name}`);
@@ -135,7 +152,7 @@ async function limits(shape: DatasetShape): Promise<LimitResult[]> {
   const out: LimitResult[] = [];
   say('limits: kafkajs consume (decode only, no sink)');
   const consume = await runJsonChild('limit-consume', 'contenders/raw-consume.js', { BENCH_TOPIC: topic, BENCH_RECORDS: String(shape.records) });
-  out.push({ name: 'kafkajs consume, decode only', kind: 'consume', rows: consume.records!, records: consume.records!, seconds: consume.ms! / 1000, recordsPerSec: consume.records! / (consume.ms! / 1000) });
+  out.push({ name: 'kafkajs consume, decode only', kind: 'consume', rows: consume.records, records: consume.records, seconds: consume.ms / 1000, recordsPerSec: consume.records / (consume.ms / 1000), cpuSecondsPerMillion: limitCpu(consume) });
   const pgRuns: Array<{ name: string; kind: LimitResult['kind']; env: NodeJS.ProcessEnv }> = [
     { name: 'PostgreSQL COPY (insert only)', kind: 'copy', env: { BENCH_MODE: 'copy' } },
     { name: 'PostgreSQL upsert, 1 connection', kind: 'upsert', env: { BENCH_MODE: 'upsert', BENCH_CONNECTIONS: '1' } },
@@ -146,7 +163,7 @@ async function limits(shape: DatasetShape): Promise<LimitResult[]> {
     await stack.db.query(`TRUNCATE ${table}`);
     await stack.db.query('CHECKPOINT');
     const r = await runJsonChild('limit-postgres', 'contenders/raw-postgres.js', { BENCH_TABLE: table, BENCH_RECORDS: String(shape.records), ...run.env });
-    out.push({ name: run.name, kind: run.kind, rows: r.rows!, records: r.records!, seconds: r.ms! / 1000, recordsPerSec: r.records! / (r.ms! / 1000) });
+    out.push({ name: run.name, kind: run.kind, rows: r.rows, records: r.records, seconds: r.ms / 1000, recordsPerSec: r.records / (r.ms / 1000), cpuSecondsPerMillion: limitCpu(r) });
   }
   return out;
 }

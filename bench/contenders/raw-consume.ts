@@ -1,7 +1,8 @@
 /**
  * Limit 1: how fast kafkajs alone delivers the topic to a Node process: a consumer group reading every record,
  * decoding it (the client's own decode, bytes only) and nothing else. Same fetch settings as sluice.
- * Prints one JSON line: records, and the time from the first to the last record received.
+ * Prints `start` at the first record, then one JSON line: records, the time from the first to the last record
+ * received, and this process's CPU seconds over that time.
  */
 import kafkajs from 'kafkajs';
 
@@ -17,6 +18,7 @@ const consumer = new Kafka({ clientId: 'bench-raw-consume', brokers, logLevel: l
 let received = 0;
 let bytes = 0;
 let firstMs = 0;
+let cpuAtFirst: NodeJS.CpuUsage | undefined;
 let lastMs = 0;
 let finish: () => void;
 const done = new Promise<void>((resolve) => (finish = resolve));
@@ -27,7 +29,11 @@ await consumer.run({
   autoCommit: false,
   partitionsConsumedConcurrently: 4,
   eachBatch: async ({ batch }) => {
-    if (firstMs === 0) firstMs = performance.now();
+    if (firstMs === 0) {
+      firstMs = performance.now();
+      cpuAtFirst = process.cpuUsage();
+      process.stdout.write('start\n');
+    }
     for (const message of batch.messages) bytes += message.value?.length ?? 0;
     received += batch.messages.length;
     lastMs = performance.now();
@@ -35,5 +41,6 @@ await consumer.run({
   },
 });
 await done;
+const used = process.cpuUsage(cpuAtFirst);
 await consumer.disconnect();
-process.stdout.write(`${JSON.stringify({ records: received, bytes, ms: lastMs - firstMs })}\n`);
+process.stdout.write(`${JSON.stringify({ records: received, bytes, ms: lastMs - firstMs, cpuSeconds: (used.user + used.system) / 1e6 })}\n`);

@@ -54,7 +54,7 @@ const timestampTypes = /^(timestamp|timestamptz|date)/;
  * per-batch work that turns records into those parameters. Records are reduced to the last one per key (by offset)
  * before they reach PostgreSQL, so `ON CONFLICT DO UPDATE` never meets the same row twice in one statement.
  *
- * The batch travels as arrays: JSON values joined into one jsonb array read by `jsonb_to_recordset`, Kafka
+ * The batch travels as arrays: JSON values joined into one json array read by `json_to_recordset`, Kafka
  * metadata as `unnest` arrays, zipped row by row by `ROWS FROM`. JSON values are parsed in JavaScript only where
  * sluice needs a field (key or dedupe) or a transform; otherwise PostgreSQL parses them.
  */
@@ -67,7 +67,7 @@ export class RoutePlan {
   readonly #transform: RecordTransform | undefined;
   readonly #format: ValueFormat;
   readonly #envelope: ConnectEnvelopeReader | undefined;
-  /** Values travel as one jsonb array (fields or a Connect payload are read from it), not as text. */
+  /** Values travel as one json array (fields or a Connect payload are read from it), not as text. */
   readonly #sendsJson: boolean;
   readonly #hasFields: boolean;
   readonly #needs: Record<Exclude<ColumnSource, 'field'>, boolean>;
@@ -130,8 +130,9 @@ export class RoutePlan {
       if (i < 0) i = params.push(kind) - 1;
       return `$${i + 1}`;
     };
-    // The batch's values (a Connect envelope's payload) as one jsonb array of objects, built by #jsonArray.
-    const json = () => `${param('json')}::jsonb`;
+    // The batch's values (a Connect envelope's payload) as one JSON array of objects, built by jsonArray. Type
+    // json, not jsonb: the array is read once, and json_to_recordset reads the text without building a jsonb tree.
+    const json = () => `${param('json')}::json`;
     const functions: string[] = [];
     const aliases: string[] = [];
     const columnExpr = new Map<string, string>();
@@ -139,7 +140,7 @@ export class RoutePlan {
       const fields = new Map<string, string>();
       for (const c of this.#columns) if (c.from === 'field' && !fields.has(c.field)) fields.set(c.field, c.type);
       const definitions = [...fields].map(([field, type]) => `${quoteIdentifier(field)} ${type}`);
-      functions.push(`jsonb_to_recordset(${json()}) AS (${definitions.join(', ')})`);
+      functions.push(`json_to_recordset(${json()}) AS (${definitions.join(', ')})`);
       const fieldAlias = new Map([...fields.keys()].map((field, i) => [field, `f${i}`]));
       aliases.push(...fieldAlias.values());
       for (const c of this.#columns) if (c.from === 'field') columnExpr.set(c.name, `r.${fieldAlias.get(c.field)!}`);
@@ -149,7 +150,7 @@ export class RoutePlan {
       const fn =
         kind === 'value'
           ? this.#sendsJson
-            ? `jsonb_array_elements(${json()})`
+            ? `json_array_elements(${json()})`
             : `unnest(${param('value')}::text[])`
           : kind === 'key'
             ? `unnest(${param('key')}::text[])`
@@ -396,19 +397,18 @@ function parseObject(record: SourceRecord, value: Buffer, span: [number, number]
 }
 
 /**
- * The chosen records' objects joined into one JSON array, as a binary jsonb parameter: a version byte (1) and the
- * UTF-8 text. The bytes go from the Kafka records to the socket without becoming JavaScript strings.
+ * The chosen records' objects joined into one JSON array, as a binary json parameter (whose binary form is the
+ * UTF-8 text itself). The bytes go from the Kafka records to the socket without becoming JavaScript strings.
  */
 function jsonArray(records: readonly SourceRecord[], spans: ReadonlyArray<[number, number] | undefined>, chosen: number[]): Buffer {
-  let length = 2 + chosen.length; // version byte + two brackets + (records − 1) commas
+  let length = 1 + chosen.length; // two brackets + (records − 1) commas
   for (const i of chosen) {
     const [start, end] = spans[i]!;
     length += end - start;
   }
   const out = Buffer.allocUnsafe(length);
-  out[0] = 1;
-  out[1] = 0x5b;
-  let at = 2;
+  out[0] = 0x5b;
+  let at = 1;
   for (let k = 0; k < chosen.length; k++) {
     const i = chosen[k]!;
     if (k > 0) out[at++] = 0x2c;

@@ -14,12 +14,8 @@ const rec = (offset: number, key: string | null, value: unknown): SourceRecord =
   sizeBytes: 1,
 });
 
-/** The jsonb array parameter: a binary jsonb value (version byte 1, then the text). */
-const jsonParam = (value: unknown) => {
-  const bytes = value as Buffer;
-  expect(bytes[0]).toBe(1);
-  return JSON.parse(bytes.subarray(1).toString('utf8')) as unknown;
-};
+/** The JSON array parameter: a binary json value, which is the UTF-8 text. */
+const jsonParam = (value: unknown) => JSON.parse((value as Buffer).toString('utf8')) as unknown;
 
 const byKafkaKey: PlannedColumn[] = [
   { name: 'id', from: 'key', field: 'id', type: 'text' },
