@@ -73,13 +73,13 @@ export function markdown(r: BenchReport): string {
   if (shared !== undefined) {
     lines.push(`| pipeline limit on shared cores³ | ${int(shared)} | ${limit ? `${Math.round((shared / limit) * 100)} %` : ''} | | | | | |`);
   }
-  const p50 = (linger: number) => r.latency.filter((l) => l.lingerMs === linger).sort((a, b) => b.loadShare - a.loadShare)[0];
+  const atHighestLoad = (linger: number) => r.latency.filter((l) => l.lingerMs === linger).sort((a, b) => b.loadShare - a.loadShare)[0];
   for (const c of r.contenders) {
     const share = limit === undefined ? '' : `${Math.round((c.recordsPerSec / limit) * 100)} %`;
     const vsSluice = sluice && c !== sluice ? `${(sluice.recordsPerSec / c.recordsPerSec).toFixed(1)}× slower` : '';
     let lat = ['', ''];
     if (c === sluice) {
-      const l = p50(50);
+      const l = atHighestLoad(50);
       if (l) lat = [`${ms(l.p50Ms)}¹`, `${ms(l.p99Ms)}¹`];
     }
     lines.push(
@@ -87,7 +87,7 @@ export function markdown(r: BenchReport): string {
     );
   }
   lines.push('');
-  const highest = p50(50);
+  const highest = atHighestLoad(50);
   if (highest) lines.push(`¹ lingerMs 50 at ${Math.round(highest.loadShare * 100)} % of sluice's maximum rate; all latency runs below.`);
   for (const c of r.contenders) if (c.note) lines.push(`² ${c.name}: ${c.note}.`);
   if (shared !== undefined) {

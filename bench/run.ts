@@ -76,6 +76,8 @@ const runName = args.full ? 'full' : 'quick';
 const logDir = join(root, '.local/bench/logs');
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** What every child process needs to find the stack. */
+const stackEnv = { KAFKA_BROKERS: brokers.join(','), DATABASE_URL: databaseUrl };
 
 const topic = 'bench-orders';
 const smallTopic = 'bench-orders-small';
@@ -105,8 +107,7 @@ function startSluice(name: string, routeTopic: string, routeTable: string, group
     process.execPath,
     [...nodeArgs, join(root, 'dist/cli.js')],
     {
-      KAFKA_BROKERS: brokers.join(','),
-      DATABASE_URL: databaseUrl,
+      ...stackEnv,
       SLUICE_GROUP_ID: groupId,
       SLUICE_ROUTES: JSON.stringify(sluiceRoute(routeTopic, routeTable)),
       SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'info',
@@ -127,7 +128,7 @@ interface LimitChildResult {
 }
 
 async function runJsonChild(name: string, script: string, env: NodeJS.ProcessEnv): Promise<LimitChildResult> {
-  const child = startChild(name, process.execPath, [join(benchDist, script)], { KAFKA_BROKERS: brokers.join(','), DATABASE_URL: databaseUrl, ...env }, join(logDir, `${name}.log`));
+  const child = startChild(name, process.execPath, [join(benchDist, script)], { ...stackEnv, ...env }, join(logDir, `${name}.log`));
   let atStart: CpuSample | undefined;
   let atEnd: CpuSample | undefined;
   child.watch(/^start$/, () => (atStart = sampleCpu(undefined, brokerPid)));
@@ -197,6 +198,8 @@ try {
   const smallShape = defaultShape(Math.round(records / 10));
   say(`bench (${runName}): ${fmt(records)} records, ${shape.partitions} partitions, ${report.machine.cpus} cores, ${report.machine.memoryGiB} GiB`);
   const expectation = expectationOf(shape);
+  /** What every drain of the pre-loaded topic shares. */
+  const drain = { stack, table, topic, records, expectation, brokerPid };
   Object.assign(report.dataset, { payloadBytes: expectation.payloadBytes, valueBytes: expectation.valueBytes, distinctKeys: expectation.distinctKeys });
   await recreateTable(stack, table);
   await recreateTable(stack, latencyTable, ', landed_at timestamptz NOT NULL DEFAULT clock_timestamp()');
@@ -212,13 +215,8 @@ try {
     say('sluice: draining the topic');
     const groupId = `bench-sluice-${Date.now()}`;
     const result = await measureThroughput({
+      ...drain,
       name: 'sluice',
-      stack,
-      table,
-      topic,
-      records,
-      expectation,
-      brokerPid,
       commitGroup: groupId,
       start: () => startSluice('sluice', topic, table, groupId),
     });
@@ -254,20 +252,14 @@ try {
     const groupId = `bench-naive-${Date.now()}`;
     report.contenders.push(
       await measureThroughput({
+        ...drain,
         name: 'naive consumer',
-        stack,
-        table,
-        topic,
-        records,
-        expectation,
-        brokerPid,
         commitGroup: groupId,
         capSeconds: naiveSeconds,
         note: `ran ${naiveSeconds} s; rate from the offsets it committed`,
         start: () =>
           startChild('naive', process.execPath, [join(benchDist, 'contenders/naive.js')], {
-            KAFKA_BROKERS: brokers.join(','),
-            DATABASE_URL: databaseUrl,
+            ...stackEnv,
             BENCH_TOPIC: topic,
             BENCH_TABLE: table,
             BENCH_GROUP: groupId,
@@ -285,19 +277,13 @@ try {
     const name = `bench-connect-${Date.now()}`;
     report.contenders.push(
       await measureThroughput({
+        ...drain,
         name: 'Kafka Connect + Debezium JDBC sink',
-        stack,
-        table,
-        topic,
-        records,
-        expectation,
-        brokerPid,
         note: 'window ends at the last row visible; Connect commits offsets on its own interval',
         fatalLine: /Task threw an uncaught and unrecoverable exception/,
         start: () =>
           startChild('connect', 'bash', [script, 'run'], {
-            KAFKA_BROKERS: brokers.join(','),
-            DATABASE_URL: databaseUrl,
+            ...stackEnv,
             CONNECT_TOPIC: topic,
             CONNECT_TABLE: table,
             CONNECT_NAME: name,

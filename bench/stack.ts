@@ -6,8 +6,6 @@ import { envelope, generate, type DatasetShape, type Order } from './dataset.js'
 const { Kafka, logLevel, CompressionTypes } = kafkajs;
 
 export interface BenchStack {
-  brokers: string[];
-  databaseUrl: string;
   db: pg.Client;
   recreateTopic(topic: string, partitions: number): Promise<void>;
   /** Produces the dataset, partition by partition as generated; returns the bytes of all values. */
@@ -17,7 +15,6 @@ export interface BenchStack {
   endOffsets(topic: string): Promise<Map<number, bigint>>;
   committedTotal(groupId: string, topic: string): Promise<bigint>;
   isFullyCommitted(groupId: string, topic: string): Promise<boolean>;
-  deleteGroup(groupId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,8 +35,6 @@ export async function connectStack(brokers: string[], databaseUrl: string): Prom
   };
 
   return {
-    brokers,
-    databaseUrl,
     db,
     async recreateTopic(topic, partitions) {
       if ((await admin.listTopics()).includes(topic)) {
@@ -54,17 +49,8 @@ export async function connectStack(brokers: string[], databaseUrl: string): Prom
       let pending: Array<{ partition: number; key: string; value: string }> = [];
       let done = 0;
       const flush = async () => {
-        const byPartition = new Map<number, Array<{ key: string; value: string; partition: number }>>();
-        for (const m of pending) {
-          const list = byPartition.get(m.partition) ?? [];
-          list.push(m);
-          byPartition.set(m.partition, list);
-        }
-        await producer.sendBatch({
-          acks: -1,
-          compression: CompressionTypes.None,
-          topicMessages: [...byPartition.values()].map((messages) => ({ topic, messages })),
-        });
+        // Each message names its partition; kafkajs groups them into one request per broker.
+        await producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages: pending });
         done += pending.length;
         pending = [];
         onProgress?.(done);
@@ -95,9 +81,6 @@ export async function connectStack(brokers: string[], databaseUrl: string): Prom
       const [end, done] = await Promise.all([endOffsets(topic), committed(groupId, topic)]);
       for (const [partition, high] of end) if (high > 0n && done.get(partition) !== high) return false;
       return true;
-    },
-    async deleteGroup(groupId) {
-      await admin.deleteGroups([groupId]).catch(() => undefined); // a group that never committed does not exist
     },
     async close() {
       await producer.disconnect();

@@ -4,11 +4,7 @@
 # Options go to bench/run.ts: `npm run bench -- --full`, `npm run bench -- --help`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
-cd "$stack_root"
-stack_node_deps
-stack_postgres
-trap stack_down EXIT
-stack_kafka
+stack_up
 stack_log "building the benchmark"
 npx tsc -p bench
 node .local/bench-dist/run.js "$@"

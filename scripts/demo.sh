@@ -4,9 +4,5 @@
 # SLUICE_DEMO_RECORDS sets how many records (default 200000); SLUICE_DEMO_KEEP=1 leaves a started broker running.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
-cd "$stack_root"
-stack_node_deps
-stack_postgres
-[[ "${SLUICE_DEMO_KEEP:-0}" == 1 ]] || trap stack_down EXIT
-stack_kafka
+if [[ "${SLUICE_DEMO_KEEP:-0}" == 1 ]]; then stack_up keep; else stack_up; fi
 node dist/demo/run-demo.js

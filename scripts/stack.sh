@@ -67,6 +67,15 @@ stack_kafka() {
   fi
 }
 
+# Everything a command needs, in order; what it starts is stopped when the calling script exits, unless `keep`.
+stack_up() {
+  cd "$stack_root"
+  stack_node_deps
+  stack_postgres
+  [[ "${1:-}" == keep ]] || trap stack_down EXIT
+  stack_kafka
+}
+
 stack_down() {
   if [[ "$STACK_STARTED_KAFKA" == 1 ]]; then
     stack_log "stopping the local Kafka broker"

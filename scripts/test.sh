@@ -3,9 +3,5 @@
 # Installs what is missing, starts what is not running, stops what it started.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
-cd "$stack_root"
-stack_node_deps
-stack_postgres
-trap stack_down EXIT
-stack_kafka
+stack_up
 npm test -- "$@"

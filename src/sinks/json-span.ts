@@ -17,7 +17,7 @@ const COLON = 0x3a;
 
 const isSpace = (b: number | undefined) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 
-export function skipSpace(bytes: Uint8Array, i: number, end = bytes.length): number {
+function skipSpace(bytes: Uint8Array, i: number, end = bytes.length): number {
   while (i < end && isSpace(bytes[i])) i++;
   return i;
 }
@@ -36,7 +36,7 @@ function stringEnd(bytes: Uint8Array, i: number, end: number): number {
  * End (exclusive) of the JSON value that starts at `i` (no leading space), or -1 if its structure is broken
  * (unbalanced brackets, unterminated string, nothing there). A scalar ends at the next delimiter.
  */
-export function valueEnd(bytes: Uint8Array, i: number, end = bytes.length): number {
+function valueEnd(bytes: Uint8Array, i: number, end = bytes.length): number {
   const first = bytes[i];
   if (i >= end) return -1;
   if (first === QUOTE) return stringEnd(bytes, i, end);

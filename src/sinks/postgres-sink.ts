@@ -135,14 +135,15 @@ export class PostgresSink implements Sink {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => {
         this.#log.debug({ err: rollbackError }, 'rollback after a failed flush also failed');
       });
+      const failure = classifyPgError(error, `writing ${batch.records.length} records of ${batch.topic}[${batch.partition}]`);
       // A data error (class 22) on the batch's JSON: name the record rather than the batch.
-      if (String((error as { code?: unknown }).code).startsWith('22')) {
+      if (failure.sqlState?.startsWith('22')) {
         for (const plan of plans) {
           const poison = plan.findMalformed(batch.records);
           if (poison) throw poison;
         }
       }
-      throw classifyPgError(error, `writing ${batch.records.length} records of ${batch.topic}[${batch.partition}]`);
+      throw failure;
     } finally {
       client.release(broken);
     }

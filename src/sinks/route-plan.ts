@@ -65,7 +65,6 @@ export class RoutePlan {
   readonly #key: PlannedColumn[];
   readonly #tombstones: TombstonePolicy;
   readonly #transform: RecordTransform | undefined;
-  readonly #format: ValueFormat;
   readonly #envelope: ConnectEnvelopeReader | undefined;
   /** Values travel as one json array (fields or a Connect payload are read from it), not as text. */
   readonly #sendsJson: boolean;
@@ -91,8 +90,8 @@ export class RoutePlan {
     this.#columns = input.columns;
     this.#tombstones = input.tombstones;
     this.#transform = input.transform;
-    this.#format = input.format ?? 'json';
-    this.#envelope = this.#format === 'connect-json' ? new ConnectEnvelopeReader() : undefined;
+    const format = input.format ?? 'json';
+    this.#envelope = format === 'connect-json' ? new ConnectEnvelopeReader() : undefined;
     this.#key = input.key.map((name) => {
       const column = input.columns.find((c) => c.name === name);
       if (!column) throw new SchemaError(input.table, `route ${input.topic} → ${input.table}: key column ${name} is not mapped`);
@@ -111,7 +110,7 @@ export class RoutePlan {
     this.#dedupeNone = this.#key.some((c) => c.from === 'offset');
     this.#keyNeedsKafkaKey = this.#key.some((c) => c.from === 'key');
     this.#dedupeOnKafkaKey = this.#key.every((c) => tombstoneKeySources.includes(c.from));
-    this.#sendsJson = this.#hasFields || (this.#needs.value && this.#format !== 'json');
+    this.#sendsJson = this.#hasFields || (this.#needs.value && format !== 'json');
     this.#readsKafkaKey = this.#needs.key || this.#dedupeOnKafkaKey || this.#tombstones === 'delete';
     const built = this.#buildUpsert();
     this.#upsertSql = built.text;
