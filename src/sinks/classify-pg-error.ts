@@ -1,14 +1,22 @@
 import { SinkError } from '../errors.js';
 
 /**
- * PostgreSQL errors are classified by SQLSTATE class, never by message text
- * (https://www.postgresql.org/docs/current/errcodes-appendix.html).
- * Retriable: connection exceptions (08), insufficient resources (53), operator intervention (57P: admin shutdown,
- * crash shutdown, cannot connect now), serialization failure (40001) and deadlock (40P01), and the network errors
- * node raises before any SQLSTATE exists. The one exception to "never by message": node-postgres reports a
- * connection that died mid-query as a plain Error without any code ("Connection terminated unexpectedly").
+ * PostgreSQL errors are classified by SQLSTATE, never by message text
+ * (https://www.postgresql.org/docs/current/errcodes-appendix.html):
+ * - transient, the database unreachable (readiness goes false): connection exceptions (08), insufficient resources
+ *   (53, e.g. too many connections), operator intervention (57P: admin shutdown, crash shutdown, cannot connect
+ *   now), a read-only transaction (25006: connected to a standby during a failover), and the network errors node
+ *   raises before any SQLSTATE exists;
+ * - transient, a conflict inside a working database: serialization failure (40001), deadlock (40P01), lock not
+ *   available (55P03), and a statement cancelled by `statement_timeout` (57014);
+ * - row-level (22 data exception, 23 integrity violation, 54 program limit): some record of the batch is poison;
+ * - everything else is systemic: retrying the same batch cannot help (missing table or column, permission denied,
+ *   authentication).
+ * The one exception to "never by message": node-postgres reports a connection that died mid-query as a plain Error
+ * without any code ("Connection terminated unexpectedly").
  */
-const retriableSqlStates = [/^08/, /^53/, /^57P/, /^40001$/, /^40P01$/];
+const unavailableSqlStates = [/^08/, /^53/, /^57P/, /^25006$/];
+const conflictSqlStates = [/^40001$/, /^40P01$/, /^55P03$/, /^57014$/];
 const retriableNodeCodes = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -20,6 +28,16 @@ const retriableNodeCodes = new Set([
   'ENETUNREACH',
 ]);
 
+/** What an operator should do about a systemic error, by SQLSTATE. */
+const fixes: Array<[RegExp, string]> = [
+  [/^42P01$/, 'create the table, or correct the route'],
+  [/^42703$/, 'add the column, or correct the route\'s columns'],
+  [/^42501$/, 'grant the database user INSERT, UPDATE and DELETE on the table'],
+  [/^28/, 'check the user and password in the database URL'],
+  [/^3D000$/, 'create the database, or correct the database URL'],
+  [/^42/, 'the statement does not fit the table: correct the route or the table'],
+];
+
 interface PgLikeError {
   code?: unknown;
   message?: unknown;
@@ -29,11 +47,18 @@ export function classifyPgError(error: unknown, what: string): SinkError {
   const code = (error as PgLikeError | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) {
-    const retriable = retriableSqlStates.some((re) => re.test(code));
-    return new SinkError(`${what} failed: ${message} (SQLSTATE ${code})`, { retriable, cause: error, sqlState: code });
+    const unavailable = unavailableSqlStates.some((re) => re.test(code));
+    const retriable = unavailable || conflictSqlStates.some((re) => re.test(code));
+    const fix = retriable ? undefined : fixes.find(([re]) => re.test(code))?.[1];
+    return new SinkError(`${what} failed: ${message} (SQLSTATE ${code})${fix ? `; ${fix}` : ''}`, {
+      retriable,
+      unavailable,
+      cause: error,
+      sqlState: code,
+    });
   }
-  const retriable =
+  const unavailable =
     (typeof code === 'string' && retriableNodeCodes.has(code)) ||
     /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message);
-  return new SinkError(`${what} failed: ${message}`, { retriable, cause: error });
+  return new SinkError(`${what} failed: ${message}`, { retriable: unavailable, unavailable, cause: error });
 }
