@@ -112,6 +112,7 @@ function startSluice(name: string, routeTopic: string, routeTable: string, group
       SLUICE_ROUTES: JSON.stringify(sluiceRoute(routeTopic, routeTable)),
       SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'info',
       SLUICE_CONFIG: '',
+      SLUICE_HTTP_PORT: '0',
       ...extraEnv,
     },
     join(logDir, `${name}.log`),

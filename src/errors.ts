@@ -11,6 +11,8 @@ export const ErrorCodes = {
   kafka: 'SLUICE_KAFKA',
   shutdownTimeout: 'SLUICE_SHUTDOWN_TIMEOUT',
   lifecycle: 'SLUICE_LIFECYCLE',
+  deadLetter: 'SLUICE_DEAD_LETTER',
+  breakerOpen: 'SLUICE_BREAKER_OPEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -67,17 +69,53 @@ export class PoisonRecordError extends SluiceError {
       `record ${record.topic}[${record.partition}]@${record.offset} cannot be written: ${reason}`,
       { cause },
     );
-    this.record = record;
+    // Coordinates only: the error is logged, and must not carry the record's bytes along.
+    this.record = { topic: record.topic, partition: record.partition, offset: record.offset };
     this.reason = reason;
   }
 }
 
+/**
+ * How a failure is handled (the failure model in the README):
+ * - transient: the same write may succeed later (database unreachable, deadlock): retry, never dead-letter;
+ * - poison: one record cannot be written: dead-letter it and write the rest;
+ * - systemic: every record would fail (missing table, permission denied): stop consuming until an operator acts.
+ */
+export type FailureClass = 'transient' | 'poison' | 'systemic';
+
 /** A flush failed. `retriable` says whether writing the same batch again may succeed. */
 export class SinkError extends SluiceError {
   readonly sqlState: string | undefined;
-  constructor(message: string, options: SluiceErrorOptions & { sqlState?: string }) {
+  /** The database could not be reached at all (as opposed to a conflict inside it): readiness goes false. */
+  readonly unavailable: boolean;
+  constructor(message: string, options: SluiceErrorOptions & { sqlState?: string; unavailable?: boolean }) {
     super(ErrorCodes.sink, message, options);
     this.sqlState = options.sqlState;
+    this.unavailable = options.unavailable ?? false;
+  }
+
+  /**
+   * Caused by some row rather than by the batch: a data error (SQLSTATE class 22), an integrity violation (23), or
+   * a program limit (54, e.g. a value nested too deeply for the server's stack).
+   */
+  get rowLevel(): boolean {
+    return this.sqlState !== undefined && /^(22|23|54)/.test(this.sqlState);
+  }
+}
+
+/** Dead-lettered records could not be written to the DLQ topic; the batch waits and is retried. */
+export class DeadLetterError extends SluiceError {
+  readonly topic: string;
+  constructor(topic: string, message: string, cause?: unknown) {
+    super(ErrorCodes.deadLetter, message, { retriable: true, cause });
+    this.topic = topic;
+  }
+}
+
+/** The share of dead-lettered records went over the breaker's limit; consumption stopped. */
+export class BreakerOpenError extends SluiceError {
+  constructor(message: string) {
+    super(ErrorCodes.breakerOpen, message);
   }
 }
 
@@ -91,6 +129,13 @@ export class ShutdownTimeoutError extends SluiceError {
   constructor(graceMs: number) {
     super(ErrorCodes.shutdownTimeout, `shutdown did not finish within shutdownGraceMs=${graceMs}`);
   }
+}
+
+/** The failure class of an error, decided by its type and flags (see {@link FailureClass}). */
+export function failureClass(error: unknown): FailureClass {
+  if (error instanceof PoisonRecordError) return 'poison';
+  if (error instanceof SinkError && error.rowLevel) return 'poison';
+  return isRetriable(error) ? 'transient' : 'systemic';
 }
 
 /** Walks `cause` chains; the first {@link SluiceError} found decides. Unknown errors are not retriable. */

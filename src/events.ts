@@ -16,6 +16,8 @@ export interface FlushEvent {
   upserted: number;
   deleted: number;
   skipped: number;
+  /** Poison records of the batch, sent to the DLQ before its rows committed. */
+  deadLettered: number;
   attempts: number;
 }
 

@@ -1,14 +1,19 @@
 import type { Logger } from 'pino';
 import { Batcher, type BatcherStats } from './batcher/batcher.js';
 import type { ResolvedOptions, SluiceOptions } from './config/options.js';
-import { resolveOptions, type SettingSources } from './config/resolve-options.js';
+import { dlqTopicFor, resolveOptions, type SettingSources } from './config/resolve-options.js';
+import { connectDlqProducer } from './consumer/dlq-producer.js';
 import { KafkaSource } from './consumer/kafka-source.js';
-import { ErrorCodes, KafkaError, ShutdownTimeoutError, SluiceError, errorMessage } from './errors.js';
+import { DeadLetterQueue } from './dlq/dead-letter-queue.js';
+import { FailureRateBreaker, type BreakerWindow } from './dlq/failure-rate-breaker.js';
+import { BreakerOpenError, ErrorCodes, KafkaError, ShutdownTimeoutError, SluiceError, errorMessage } from './errors.js';
 import { SluiceEmitter } from './events.js';
+import { HealthServer, type Readiness } from './http/health-server.js';
 import { Lifecycle, type LifecycleState } from './lifecycle/lifecycle.js';
 import { createLogger, redactUrl } from './observability/logger.js';
 import { Progress } from './observability/progress.js';
 import { PostgresSink } from './sinks/postgres-sink.js';
+import { sluiceVersion } from './version.js';
 
 export interface SluiceStatus {
   state: LifecycleState;
@@ -18,7 +23,12 @@ export interface SluiceStatus {
   lag: number;
   /** `topic:partition` → next offset committed by this member. */
   committed: Record<string, string>;
+  /** Queries sent to PostgreSQL, BEGIN, COMMIT and savepoints included. */
   statements: number;
+  database: { available: boolean };
+  dlq: { sentRecords: number };
+  breaker: BreakerWindow & { open: boolean; maxDlqRatio: number; minRecords: number; windowMs: number };
+  readiness: Readiness;
 }
 
 export interface Sluice {
@@ -34,6 +44,8 @@ export interface Sluice {
   readonly events: SluiceEmitter;
   readonly state: LifecycleState;
   status(): SluiceStatus;
+  /** Where the health endpoints listen, once started (undefined if disabled). */
+  readonly httpAddress: { host: string; port: number } | undefined;
 }
 
 export interface SluiceDeps {
@@ -58,6 +70,10 @@ class SluicePipeline implements Sluice {
   readonly #source: KafkaSource;
   readonly #batcher: Batcher;
   readonly #progress = new Progress();
+  readonly #breaker: FailureRateBreaker;
+  readonly #health: HealthServer | undefined;
+  #httpAddress: { host: string; port: number } | undefined;
+  #dlq: DeadLetterQueue | undefined;
   #settle!: { resolve: () => void; reject: (error: Error) => void };
   #stopping: Promise<void> | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
@@ -90,9 +106,35 @@ class SluicePipeline implements Sluice {
       },
       pause: (topic, partition) => this.#source.pause(topic, partition),
       resume: (topic, partition) => this.#source.resume(topic, partition),
-      // #fail settles every step itself and never rejects.
-      onFatal: (error) => void this.#fail(error),
+      deadLetter: async (poison, attempts) => {
+        if (!this.#dlq) throw new SluiceError(ErrorCodes.lifecycle, 'the DLQ producer is not connected');
+        await this.#dlq.send(poison, attempts);
+      },
+      onFatal: (error) => this.#onSystemic(error),
     });
+    this.#breaker = new FailureRateBreaker(options.breaker);
+    this.events.on('flush', (flush) => {
+      if (this.#breaker.open || !this.#breaker.record(flush.records, flush.deadLettered)) return;
+      const window = this.#breaker.window();
+      const percent = (n: number) => `${(n * 100).toFixed(1)} %`;
+      this.#halt(
+        new BreakerOpenError(
+          `the DLQ breaker opened: ${window.deadLettered} of ${window.records} records (${percent(window.ratio)}) in the last ` +
+            `${options.breaker.windowMs} ms went to the DLQ, over breaker.maxDlqRatio=${options.breaker.maxDlqRatio}; ` +
+            'consumption stopped: look at the DLQ records and their producer, then restart sluice',
+        ),
+      );
+    });
+    this.#health = options.http.enabled
+      ? new HealthServer(
+          {
+            alive: () => this.#lifecycle.state !== 'failed',
+            readiness: () => this.#readiness(),
+            status: () => this.status(),
+          },
+          log.child({ component: 'http' }),
+        )
+      : undefined;
     if (log.isLevelEnabled('debug')) {
       const batches = log.child({ component: 'batcher' });
       this.events.on('flush', (flush) => batches.debug(flush, 'flushed'));
@@ -101,6 +143,19 @@ class SluicePipeline implements Sluice {
 
   get state(): LifecycleState {
     return this.#lifecycle.state;
+  }
+
+  get httpAddress(): { host: string; port: number } | undefined {
+    return this.#httpAddress;
+  }
+
+  #readiness(): Readiness {
+    const reasons: string[] = [];
+    const state = this.#lifecycle.state;
+    if (state === 'halted') reasons.push(`consumption stopped: ${this.#lifecycle.error?.message ?? 'halted'}`);
+    else if (state !== 'running') reasons.push(`sluice is ${state}`);
+    if (!this.#sink.available) reasons.push('PostgreSQL is unreachable; batches are retried until it is back');
+    return { ready: reasons.length === 0, reasons };
   }
 
   status(): SluiceStatus {
@@ -112,6 +167,10 @@ class SluicePipeline implements Sluice {
       lag: this.#progress.lag(),
       committed: this.#progress.committedOffsets(),
       statements: this.#sink.counters.statements,
+      database: { available: this.#sink.available },
+      dlq: { sentRecords: this.#dlq?.sent ?? 0 },
+      breaker: { ...this.#breaker.window(), open: this.#breaker.open, ...this.#options.breaker },
+      readiness: this.#readiness(),
     };
   }
 
@@ -129,7 +188,21 @@ class SluicePipeline implements Sluice {
       'starting',
     );
     try {
+      if (this.#health) {
+        const { port, host } = this.#options.http;
+        const address = await this.#health.listen(port, host).catch((error: unknown) => {
+          throw new SluiceError(ErrorCodes.lifecycle, `cannot serve the health endpoints on http.port=${port} (SLUICE_HTTP_PORT), host ${host}: ${errorMessage(error)}`, { cause: error });
+        });
+        this.#httpAddress = { host: address.address, port: address.port };
+      }
       await this.#sink.start();
+      const topics = this.#sink.topics.map((source) => ({ source, dlq: dlqTopicFor(this.#options.dlq.topic, source) }));
+      const producer = await connectDlqProducer(this.#options, topics, this.#log);
+      this.#dlq = new DeadLetterQueue(
+        producer,
+        { topicTemplate: this.#options.dlq.topic, groupId: this.#options.kafka.groupId, version: sluiceVersion },
+        this.#log.child({ component: 'dlq' }),
+      );
       await this.#source.start(this.#sink.topics, {
         onRecords: (topic, partition, records, epoch) => {
           if (records.length > 0) this.#progress.observeFetched(topic, partition, records[0]!.offset);
@@ -153,7 +226,7 @@ class SluicePipeline implements Sluice {
       await this.#fail(failure);
       throw failure;
     }
-    if (this.#lifecycle.state !== 'starting') return; // a stop() or failure arrived meanwhile
+    if (this.#lifecycle.state !== 'starting') return; // a stop(), halt or failure arrived meanwhile
     this.#lifecycle.transition('running');
     this.#statsTimer = setInterval(() => this.#logStats(), this.#options.statsIntervalMs);
     this.#statsTimer.unref();
@@ -166,6 +239,7 @@ class SluicePipeline implements Sluice {
 
   async #drain(): Promise<void> {
     if (this.#lifecycle.isFinal()) return;
+    const halted = this.#lifecycle.state === 'halted' ? this.#lifecycle.error : undefined;
     this.#lifecycle.transition('draining');
     const graceMs = this.#options.shutdownGraceMs;
     const deadline = new Promise<'timeout'>((resolve) => {
@@ -184,6 +258,7 @@ class SluicePipeline implements Sluice {
     await this.#closeConnections();
     this.#logStats();
     if (this.#lifecycle.isFinal()) return; // a flush failed fatally during the drain
+    failure ??= halted;
     if (failure) {
       this.#lifecycle.transition('failed', failure);
       this.#settle.reject(failure);
@@ -191,6 +266,30 @@ class SluicePipeline implements Sluice {
     }
     this.#lifecycle.transition('stopped');
     this.#settle.resolve();
+  }
+
+  /** A flush failed in a way no retry fixes: halt while running, fail while draining. */
+  #onSystemic(error: Error): void {
+    const state = this.#lifecycle.state;
+    if (state === 'starting' || state === 'running') this.#halt(error);
+    else if (state === 'draining') void this.#fail(error); // #fail settles every step itself and never rejects
+    else this.#log.debug({ err: error, state }, 'flush ended after consumption had stopped');
+  }
+
+  /**
+   * Stops consuming and stays up, live but not ready: the batch that failed and everything after it stay
+   * uncommitted, and a restart resumes from there once the cause is fixed. Nothing is dead-lettered for it.
+   */
+  #halt(error: Error): void {
+    const state = this.#lifecycle.state;
+    if (state !== 'starting' && state !== 'running') return;
+    this.#lifecycle.transition('halted', error);
+    this.#source.stopFetching(this.#sink.topics);
+    this.#batcher.halt(error);
+    this.#log.error(
+      { err: error, committed: this.#progress.committedOffsets() },
+      `consumption stopped: ${error.message}. Nothing past the failing batch is committed; restart sluice once the cause is fixed`,
+    );
   }
 
   async #fail(error: Error): Promise<void> {
@@ -207,6 +306,8 @@ class SluicePipeline implements Sluice {
     clearInterval(this.#statsTimer);
     await this.#source.disconnect().catch((error: unknown) => this.#log.warn({ err: error }, 'leaving the group failed'));
     await this.#sink.close().catch((error: unknown) => this.#log.warn({ err: error }, 'closing the PostgreSQL pool failed'));
+    await this.#dlq?.close().catch((error: unknown) => this.#log.warn({ err: error }, 'closing the DLQ producer failed'));
+    await this.#health?.close();
   }
 
   #logStats(): void {
@@ -227,6 +328,9 @@ class SluicePipeline implements Sluice {
         bufferedBytes: stats.bufferedBytes,
         pausedPartitions: stats.pausedPartitions,
         statements: this.#sink.counters.statements,
+        deadLettered: stats.deadLetteredRecords,
+        retryingPartitions: stats.retryingPartitions,
+        databaseAvailable: this.#sink.available,
         ...memoryStats(),
       },
       'progress',

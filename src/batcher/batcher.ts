@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { errorMessage, isRetriable } from '../errors.js';
 import type { SluiceEmitter } from '../events.js';
 import type { SourceRecord } from '../record.js';
-import type { Sink } from '../sinks/sink.js';
+import type { PoisonRecord, Sink } from '../sinks/sink.js';
 import { backoffMs, sleep } from './backoff.js';
 import { PartitionBuffer, type BatchLimits, type FlushReason } from './partition-buffer.js';
 
@@ -21,6 +21,8 @@ export interface BatcherDeps {
   commit(topic: string, partition: number, nextOffset: string, epoch: number): Promise<boolean>;
   pause(topic: string, partition: number): void;
   resume(topic: string, partition: number): void;
+  /** Sends a batch's poison records to the DLQ; resolves once the broker acknowledged them, throws otherwise. */
+  deadLetter(poison: PoisonRecord[], attempts: number): Promise<void>;
   /** A flush failed in a way retrying cannot fix; the batch stays unwritten and uncommitted. */
   onFatal(error: Error): void;
 }
@@ -28,6 +30,10 @@ export interface BatcherDeps {
 export interface BatcherStats {
   consumedRecords: number;
   flushedRecords: number;
+  /** Records sent to the DLQ (counted in flushedRecords too: their offsets are done). */
+  deadLetteredRecords: number;
+  /** Partitions whose batch is waiting to be retried after a transient failure. */
+  retryingPartitions: number;
   batches: number;
   bufferedRecords: number;
   /** Buffered plus in-flight bytes: what the global cap bounds. */
@@ -42,7 +48,8 @@ class PartitionWorker {
   timer: NodeJS.Timeout | undefined;
   /** Epoch of the records in the buffer. */
   epoch = -1;
-  paused = false;
+  /** Why fetching is paused for this partition; it resumes when no reason is left. */
+  readonly pausedFor = new Set<'backpressure' | 'retry'>();
   inFlightBytes = 0;
   /**
    * Offset commits of this partition, chained so they reach the broker in order. The next flush does not wait
@@ -59,8 +66,9 @@ class PartitionWorker {
  * Per-partition micro-batching: records are buffered per partition and flushed when a batch reaches
  * `maxBatchRecords`, `maxBatchBytes`, or `lingerMs` after its oldest record arrived. One flush is in flight per
  * partition (so its writes keep offset order) while fetching goes on; partitions flush in parallel up to the
- * sink's pool. A failed batch stays at the head and is retried, with backoff, before anything after it; its
- * offset is committed only once the sink has committed the rows.
+ * sink's pool. A batch that fails transiently stays at the head and is retried, with backoff, before anything
+ * after it, and its partition stops fetching meanwhile; its offset is committed only once the sink has committed
+ * the rows. Poison records go to the DLQ before the rows commit, so their offsets are done with the batch's.
  */
 export class Batcher {
   readonly #deps: BatcherDeps;
@@ -71,6 +79,7 @@ export class Batcher {
   #failed = false;
   #consumed = 0;
   #flushed = 0;
+  #deadLettered = 0;
   #batches = 0;
 
   constructor(deps: BatcherDeps) {
@@ -101,10 +110,19 @@ export class Batcher {
       clearTimeout(worker.timer);
       worker.timer = undefined;
       this.#totalBytes -= worker.buffer.clear();
-      if (worker.paused) {
-        worker.paused = false;
-        this.#deps.resume(worker.topic, worker.partition);
-      }
+      this.#unpause(worker, 'backpressure');
+    }
+  }
+
+  /**
+   * Stops flushing for good (a systemic error, or the breaker opened): buffers are dropped uncommitted, retry loops
+   * end, and flushes already in the database finish and commit. Fetching is the caller's to stop.
+   */
+  halt(reason: Error): void {
+    this.#failed = true;
+    this.abort(reason);
+    for (const worker of this.#workers.values()) {
+      this.#totalBytes -= worker.buffer.clear();
     }
   }
 
@@ -134,13 +152,17 @@ export class Batcher {
   stats(): BatcherStats {
     let bufferedRecords = 0;
     let pausedPartitions = 0;
+    let retryingPartitions = 0;
     for (const worker of this.#workers.values()) {
       bufferedRecords += worker.buffer.count;
-      if (worker.paused) pausedPartitions++;
+      if (worker.pausedFor.size > 0) pausedPartitions++;
+      if (worker.pausedFor.has('retry')) retryingPartitions++;
     }
     return {
       consumedRecords: this.#consumed,
       flushedRecords: this.#flushed,
+      deadLetteredRecords: this.#deadLettered,
+      retryingPartitions,
       batches: this.#batches,
       bufferedRecords,
       bufferedBytes: this.#totalBytes,
@@ -214,52 +236,92 @@ export class Batcher {
     const { topic, partition } = worker;
     const signal = this.#abort.signal;
     const waitedMs = Date.now() - oldestArrivalMs;
-    for (let attempt = 0; ; attempt++) {
-      if (!this.#deps.isCurrent(epoch)) return; // revoked: the new owner reads these again
-      const startedAt = performance.now();
-      let result;
+    /** Records of this batch the DLQ has acknowledged: later attempts leave them out. */
+    const excluded = new Set<SourceRecord>();
+    /** Poison records found by an attempt whose DLQ send failed: the next attempt sends them first. */
+    let pending: PoisonRecord[] = [];
+    const deadLetter = async (poison: PoisonRecord[], attempts: number) => {
       try {
-        result = await this.#deps.sink.write(
-          { topic, partition, records, epoch },
-          { isCurrent: () => this.#deps.isCurrent(epoch), signal },
-        );
+        await this.#deps.deadLetter(poison, attempts);
       } catch (error) {
-        if (!isRetriable(error) || signal.aborted) throw error;
-        const delayMs = backoffMs(attempt);
-        this.#deps.log.warn(
-          { topic, partition, records: records.length, attempt: attempt + 1, retryInMs: delayMs, err: error },
-          `flush failed, will retry: ${errorMessage(error)}`,
-        );
-        await sleep(delayMs, signal);
-        continue;
+        pending = poison;
+        throw error;
       }
-      if (!result.committed) return;
-      const lastOffset = records.at(-1)!.offset;
-      this.#flushed += records.length;
-      this.#batches++;
-      this.#deps.emitter.emit('flush', {
-        topic,
-        partition,
-        records: records.length,
-        firstOffset: records[0]!.offset,
-        lastOffset,
-        reason,
-        waitedMs,
-        durationMs: Math.round(performance.now() - startedAt),
-        upserted: result.upserted,
-        deleted: result.deleted,
-        skipped: result.skipped,
-        attempts: attempt + 1,
-      });
-      const nextOffset = (BigInt(lastOffset) + 1n).toString();
-      worker.commits = worker.commits
-        .then(() => this.#deps.commit(topic, partition, nextOffset, epoch))
-        .catch((error: unknown) => {
-          // The rows are committed in PostgreSQL; a lost offset commit only means a replay, which upserts absorb.
-          this.#deps.log.warn({ topic, partition, nextOffset, err: error }, `offset commit failed: ${errorMessage(error)}`);
+      pending = [];
+      for (const p of poison) excluded.add(p.record);
+    };
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (!this.#deps.isCurrent(epoch)) return; // revoked: the new owner reads these again
+        const startedAt = performance.now();
+        let result;
+        try {
+          // Known poison goes to the DLQ before a transaction is opened, so none is held open while the DLQ is down.
+          if (pending.length > 0) await deadLetter(pending, attempt + 1);
+          result = await this.#deps.sink.write(
+            { topic, partition, records, epoch },
+            {
+              isCurrent: () => this.#deps.isCurrent(epoch),
+              signal,
+              excluded,
+              deadLetter: (poison) => deadLetter(poison, attempt + 1),
+            },
+          );
+        } catch (error) {
+          if (!isRetriable(error) || signal.aborted) throw error;
+          const delayMs = backoffMs(attempt);
+          // Nothing more is fetched for a partition whose batch cannot be written yet.
+          this.#pause(worker, 'retry');
+          this.#deps.log.warn(
+            { topic, partition, records: records.length, attempt: attempt + 1, retryInMs: delayMs, err: error },
+            `flush failed, will retry: ${errorMessage(error)}`,
+          );
+          await sleep(delayMs, signal);
+          continue;
+        }
+        if (!result.committed) return;
+        const lastOffset = records.at(-1)!.offset;
+        this.#flushed += records.length;
+        this.#deadLettered += excluded.size;
+        this.#batches++;
+        this.#deps.emitter.emit('flush', {
+          topic,
+          partition,
+          records: records.length,
+          firstOffset: records[0]!.offset,
+          lastOffset,
+          reason,
+          waitedMs,
+          durationMs: Math.round(performance.now() - startedAt),
+          upserted: result.upserted,
+          deleted: result.deleted,
+          skipped: result.skipped,
+          deadLettered: excluded.size,
+          attempts: attempt + 1,
         });
-      return;
+        const nextOffset = (BigInt(lastOffset) + 1n).toString();
+        worker.commits = worker.commits
+          .then(() => this.#deps.commit(topic, partition, nextOffset, epoch))
+          .catch((error: unknown) => {
+            // The rows are committed in PostgreSQL; a lost offset commit only means a replay, which upserts absorb.
+            this.#deps.log.warn({ topic, partition, nextOffset, err: error }, `offset commit failed: ${errorMessage(error)}`);
+          });
+        return;
+      }
+    } finally {
+      this.#unpause(worker, 'retry');
     }
+  }
+
+  #pause(worker: PartitionWorker, why: 'backpressure' | 'retry'): void {
+    if (worker.pausedFor.has(why)) return;
+    worker.pausedFor.add(why);
+    if (worker.pausedFor.size === 1) this.#deps.pause(worker.topic, worker.partition);
+  }
+
+  #unpause(worker: PartitionWorker, why: 'backpressure' | 'retry'): void {
+    if (!worker.pausedFor.delete(why)) return;
+    if (worker.pausedFor.size === 0) this.#deps.resume(worker.topic, worker.partition);
   }
 
   /** Over the cap: pause the partition that is adding, and the fullest ones until they hold half the bytes. */
@@ -273,9 +335,8 @@ export class Batcher {
     for (const worker of byFullness) {
       if (pausedBytes >= this.#totalBytes / 2 && worker !== adding) continue;
       pausedBytes += worker.buffer.bytes + worker.inFlightBytes;
-      if (!worker.paused) {
-        worker.paused = true;
-        this.#deps.pause(worker.topic, worker.partition);
+      if (!worker.pausedFor.has('backpressure')) {
+        this.#pause(worker, 'backpressure');
         this.#deps.log.debug({ topic: worker.topic, partition: worker.partition, bufferedBytes: this.#totalBytes }, 'paused: buffer cap reached');
       }
     }
@@ -284,10 +345,6 @@ export class Batcher {
   /** Resume once buffered bytes fall to half the cap, so pause/resume does not flap at the boundary. */
   #maybeResume(): void {
     if (this.#totalBytes > this.#deps.limits.maxBufferedBytes / 2) return;
-    for (const worker of this.#workers.values()) {
-      if (!worker.paused) continue;
-      worker.paused = false;
-      this.#deps.resume(worker.topic, worker.partition);
-    }
+    for (const worker of this.#workers.values()) this.#unpause(worker, 'backpressure');
   }
 }

@@ -31,6 +31,36 @@ export interface SluiceOptions {
     /** Global cap over all partitions' buffers and in-flight batches; above it the fullest partitions pause. */
     maxBufferedBytes?: number;
   };
+  /** What makes a single record poison before any database sees it. */
+  validation?: {
+    /** A record whose key plus value is larger goes to the DLQ. */
+    maxRecordBytes?: number;
+    /** A JSON value that nests objects and arrays deeper goes to the DLQ. */
+    maxJsonDepth?: number;
+  };
+  /** The dead-letter queue: one topic per source topic. */
+  dlq?: {
+    /** Topic name; `{topic}` is replaced by the source topic. */
+    topic?: string;
+    /** Create a missing DLQ topic at start-up (with the source topic's partition count). */
+    createTopics?: boolean;
+  };
+  /** Stops consuming when too large a share of records goes to the DLQ. */
+  breaker?: {
+    /** Share of records, from 0 to 1, above which the breaker opens. */
+    maxDlqRatio?: number;
+    /** The sliding window the share is measured over. */
+    windowMs?: number;
+    /** The breaker does not judge fewer records than this. */
+    minRecords?: number;
+  };
+  /** The health and status endpoints. */
+  http?: {
+    enabled?: boolean;
+    /** 0 picks a free port (see `Sluice.httpAddress`). */
+    port?: number;
+    host?: string;
+  };
   routes?: RouteOptions[];
   /** Zero-config mode: these topics land in `landing.table` (created if missing) as key, jsonb value and coordinates. */
   landing?: { topics: string[]; table?: string };
@@ -53,16 +83,30 @@ export const defaults = {
   maxBatchBytes: 4 * 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
   landingTable: 'sluice_landing',
+  maxRecordBytes: 1024 * 1024,
+  maxJsonDepth: 100,
+  dlqTopic: '{topic}.dlq',
+  maxDlqRatio: 0.05,
+  breakerWindowMs: 60_000,
+  breakerMinRecords: 500,
+  httpPort: 8080,
+  httpHost: '0.0.0.0',
   shutdownGraceMs: 30_000,
   statsIntervalMs: 10_000,
   logLevel: 'info',
 } as const satisfies Record<string, string | number>;
 
+type Defined<T> = Required<NonNullable<T>>;
+
 /** Options with every default applied; what the rest of sluice reads. */
 export interface ResolvedOptions {
   kafka: Required<SluiceOptions['kafka']>;
   database: Required<SluiceOptions['database']>;
-  batching: Required<NonNullable<SluiceOptions['batching']>>;
+  batching: Defined<SluiceOptions['batching']>;
+  validation: Defined<SluiceOptions['validation']>;
+  dlq: Defined<SluiceOptions['dlq']>;
+  breaker: Defined<SluiceOptions['breaker']>;
+  http: Defined<SluiceOptions['http']>;
   routes: ResolvedRoute[];
   landing: { topics: string[]; table: string } | undefined;
   tombstones: TombstonePolicy | undefined;

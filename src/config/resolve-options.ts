@@ -44,6 +44,11 @@ function firstIssue(error: z.ZodError, input: unknown, sources: SettingSources):
   return new ConfigError(setting, `invalid setting ${setting}=${describeValue(dotted, value)}: ${allowed}${more}`);
 }
 
+/** The DLQ topic of a source topic, from the `dlq.topic` template. */
+export function dlqTopicFor(template: string, topic: string): string {
+  return template.replaceAll('{topic}', topic);
+}
+
 /** Validates once, applies defaults, and checks the settings that only make sense together. */
 export function resolveOptions(input: SluiceOptions, sources: SettingSources = new Map()): ResolvedOptions {
   const parsed = optionsSchema.safeParse(input);
@@ -69,6 +74,17 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
       maxBatchBytes: o.batching?.maxBatchBytes ?? defaults.maxBatchBytes,
       maxBufferedBytes: o.batching?.maxBufferedBytes ?? defaults.maxBufferedBytes,
     },
+    validation: {
+      maxRecordBytes: o.validation?.maxRecordBytes ?? defaults.maxRecordBytes,
+      maxJsonDepth: o.validation?.maxJsonDepth ?? defaults.maxJsonDepth,
+    },
+    dlq: { topic: o.dlq?.topic ?? defaults.dlqTopic, createTopics: o.dlq?.createTopics ?? true },
+    breaker: {
+      maxDlqRatio: o.breaker?.maxDlqRatio ?? defaults.maxDlqRatio,
+      windowMs: o.breaker?.windowMs ?? defaults.breakerWindowMs,
+      minRecords: o.breaker?.minRecords ?? defaults.breakerMinRecords,
+    },
+    http: { enabled: o.http?.enabled ?? true, port: o.http?.port ?? defaults.httpPort, host: o.http?.host ?? defaults.httpHost },
     // The schema checked `transform` is a function; keep the caller's own reference and types.
     routes: (o.routes ?? []).map((route, i) => {
       const keyFromKafka = !route.transform && route.key.every((k) => tombstoneKeySources.includes(route.columns?.[k]?.from ?? 'field'));
@@ -109,6 +125,15 @@ function checkTogether(o: ResolvedOptions, sources: SettingSources): void {
       'kafka.heartbeatIntervalMs',
       `invalid setting ${name('kafka.heartbeatIntervalMs')}=${o.kafka.heartbeatIntervalMs}: expected at most a third of ${name('kafka.sessionTimeoutMs')} (${o.kafka.sessionTimeoutMs})`,
     );
+  }
+  const topics = [...o.routes.map((r) => r.topic), ...(o.landing?.topics ?? [])];
+  for (const topic of topics) {
+    if (dlqTopicFor(o.dlq.topic, topic) === topic) {
+      throw new ConfigError(
+        'dlq.topic',
+        `invalid setting ${name('dlq.topic')}=${o.dlq.topic}: the DLQ of topic ${topic} would be the topic itself; include {topic} and a suffix, such as {topic}.dlq`,
+      );
+    }
   }
   o.routes.forEach((route, i) => {
     const where = `${name(`routes.${i}`)} (topic ${route.topic} → table ${route.table})`;

@@ -14,6 +14,11 @@ export const limits = {
   heartbeatIntervalMs: [100, 60_000],
   shutdownGraceMs: [1_000, 600_000],
   statsIntervalMs: [100, 3_600_000],
+  maxRecordBytes: [1, 256 * 1024 * 1024],
+  maxJsonDepth: [1, 10_000],
+  windowMs: [1_000, 86_400_000],
+  minRecords: [1, 100_000_000],
+  port: [0, 65_535],
 } as const;
 
 const int = (name: keyof typeof limits) => {
@@ -21,6 +26,13 @@ const int = (name: keyof typeof limits) => {
   const allowed = `an integer from ${min} to ${max}`;
   return z.coerce.number(allowed).int(allowed).min(min, allowed).max(max, allowed);
 };
+
+const ratio = z.coerce
+  .number('a number from 0 to 1, such as 0.05 for 5 %')
+  .min(0, 'a number from 0 to 1, such as 0.05 for 5 %')
+  .max(1, 'a number from 0 to 1, such as 0.05 for 5 %');
+/** true/false, also as the text of an environment variable. */
+const flag = z.union([z.boolean(), z.stringbool()], 'true or false');
 
 const identifier = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 const tableName = z
@@ -90,6 +102,28 @@ export const optionsSchema = z
         maxBatchBytes: int('maxBatchBytes').optional(),
         maxBufferedBytes: int('maxBufferedBytes').optional(),
       })
+      .strict()
+      .optional(),
+    validation: z
+      .object({ maxRecordBytes: int('maxRecordBytes').optional(), maxJsonDepth: int('maxJsonDepth').optional() })
+      .strict()
+      .optional(),
+    dlq: z
+      .object({
+        topic: z
+          .string()
+          .regex(/^[A-Za-z0-9._{}-]{1,249}$/, 'a topic name of letters, digits, . _ -, where {topic} stands for the source topic')
+          .optional(),
+        createTopics: flag.optional(),
+      })
+      .strict()
+      .optional(),
+    breaker: z
+      .object({ maxDlqRatio: ratio.optional(), windowMs: int('windowMs').optional(), minRecords: int('minRecords').optional() })
+      .strict()
+      .optional(),
+    http: z
+      .object({ enabled: flag.optional(), port: int('port').optional(), host: z.string().min(1).optional() })
       .strict()
       .optional(),
     routes: z.array(route).optional(),

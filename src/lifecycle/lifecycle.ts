@@ -4,13 +4,16 @@ import { ErrorCodes, SluiceError } from '../errors.js';
 /**
  * starting → running → draining → stopped, and failed from anywhere. `stopped` and `failed` are final.
  * draining: fetching has stopped; buffered records are being flushed and committed.
+ * halted: consumption stopped by a systemic error or the failure-rate breaker; the process stays up (live, not
+ * ready) until an operator restarts it. Stopping a halted sluice ends in `failed`, with the reason it halted.
  */
-export const LifecycleStates = ['starting', 'running', 'draining', 'stopped', 'failed'] as const;
+export const LifecycleStates = ['starting', 'running', 'halted', 'draining', 'stopped', 'failed'] as const;
 export type LifecycleState = (typeof LifecycleStates)[number];
 
 const allowed: Record<LifecycleState, readonly LifecycleState[]> = {
-  starting: ['running', 'draining', 'failed'],
-  running: ['draining', 'failed'],
+  starting: ['running', 'halted', 'draining', 'failed'],
+  running: ['halted', 'draining', 'failed'],
+  halted: ['draining', 'failed'],
   draining: ['stopped', 'failed'],
   stopped: [],
   failed: [],
@@ -31,7 +34,7 @@ export class Lifecycle {
     return this.#state;
   }
 
-  /** The error that moved sluice to `failed`, if it did. */
+  /** The error that moved sluice to `halted` or `failed`, if one did. */
   get error(): Error | undefined {
     return this.#error;
   }
@@ -51,7 +54,7 @@ export class Lifecycle {
       throw new SluiceError(ErrorCodes.lifecycle, `cannot go from ${from} to ${to}`);
     }
     this.#state = to;
-    if (to === 'failed') this.#error = error;
+    if (to === 'failed' || to === 'halted') this.#error = error ?? this.#error;
     if (error) this.#log.error({ err: error, from, to }, `sluice ${to}`);
     else this.#log.info({ from, to }, `sluice ${to}`);
     this.#onChange(from, to, error);

@@ -32,11 +32,15 @@ function stringEnd(bytes: Uint8Array, i: number, end: number): number {
   return -1;
 }
 
+/** valueEnd's answer for a value nested deeper than allowed. */
+const TOO_DEEP = -2;
+
 /**
- * End (exclusive) of the JSON value that starts at `i` (no leading space), or -1 if its structure is broken
- * (unbalanced brackets, unterminated string, nothing there). A scalar ends at the next delimiter.
+ * End (exclusive) of the JSON value that starts at `i` (no leading space), -1 if its structure is broken
+ * (unbalanced brackets, unterminated string, nothing there), or TOO_DEEP when objects and arrays nest more than
+ * `maxDepth` levels. A scalar ends at the next delimiter.
  */
-function valueEnd(bytes: Uint8Array, i: number, end = bytes.length): number {
+function valueEnd(bytes: Uint8Array, i: number, end = bytes.length, maxDepth = Infinity): number {
   const first = bytes[i];
   if (i >= end) return -1;
   if (first === QUOTE) return stringEnd(bytes, i, end);
@@ -58,7 +62,7 @@ function valueEnd(bytes: Uint8Array, i: number, end = bytes.length): number {
       if (e < 0) return -1;
       j = e - 1;
     } else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
-      stack.push(b);
+      if (stack.push(b) > maxDepth) return TOO_DEEP;
     } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
       const open = stack.pop();
       if (open !== (b === CLOSE_BRACE ? OPEN_BRACE : OPEN_BRACKET)) return -1;
@@ -68,12 +72,16 @@ function valueEnd(bytes: Uint8Array, i: number, end = bytes.length): number {
   return -1;
 }
 
-/** The span of the single JSON object that `bytes[start, end)` holds (spaces around allowed), or undefined. */
-export function objectSpan(bytes: Uint8Array, start = 0, end = bytes.length): [number, number] | undefined {
+/**
+ * The span of the single JSON object that `bytes[start, end)` holds (spaces around allowed), or why there is none.
+ * `maxDepth` bounds the nesting of objects and arrays, the object itself being level 1.
+ */
+export function objectSpan(bytes: Uint8Array, start = 0, end = bytes.length, maxDepth = Infinity): [number, number] | string {
   const s = skipSpace(bytes, start, end);
-  if (bytes[s] !== OPEN_BRACE) return undefined;
-  const e = valueEnd(bytes, s, end);
-  if (e < 0 || skipSpace(bytes, e, end) !== end) return undefined;
+  if (bytes[s] !== OPEN_BRACE) return 'value is not a single JSON object';
+  const e = valueEnd(bytes, s, end, maxDepth);
+  if (e === TOO_DEEP) return `value nests objects and arrays deeper than maxJsonDepth=${maxDepth}`;
+  if (e < 0 || skipSpace(bytes, e, end) !== end) return 'value is not a single JSON object';
   return [s, e];
 }
 
@@ -86,6 +94,12 @@ const payloadKey = Buffer.from('"payload"');
  */
 export class ConnectEnvelopeReader {
   #prefix: Buffer | undefined;
+  readonly #maxDepth: number;
+
+  /** `maxDepth` bounds the payload's nesting, the payload object being level 1. */
+  constructor(maxDepth = Infinity) {
+    this.#maxDepth = maxDepth;
+  }
 
   /** The span of the payload object, or a reason why there is none. */
   payload(bytes: Buffer): [number, number] | string {
@@ -94,8 +108,8 @@ export class ConnectEnvelopeReader {
       let close = bytes.length - 1;
       while (close > prefix.length && isSpace(bytes[close])) close--;
       if (bytes[close] === CLOSE_BRACE) {
-        const span = objectSpan(bytes, prefix.length, close);
-        if (span) return span;
+        const span = objectSpan(bytes, prefix.length, close, this.#maxDepth);
+        if (typeof span !== 'string') return span;
       }
     }
     return this.#scan(bytes);
@@ -123,7 +137,8 @@ export class ConnectEnvelopeReader {
       i = skipSpace(bytes, keyEnd);
       if (bytes[i] !== COLON) return 'value is not valid JSON';
       i = skipSpace(bytes, i + 1);
-      const e = valueEnd(bytes, i, end);
+      const e = valueEnd(bytes, i, end, isPayload ? this.#maxDepth : Infinity);
+      if (e === TOO_DEEP) return `the envelope's payload nests objects and arrays deeper than maxJsonDepth=${this.#maxDepth}`;
       if (e < 0) return 'value is not valid JSON';
       if (isPayload) {
         if (bytes[i] !== OPEN_BRACE) return 'the envelope\'s payload is not a JSON object';

@@ -2,19 +2,68 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import type { ResolvedRoute } from '../config/route-options.js';
-import { SchemaError, SinkError } from '../errors.js';
+import { PoisonRecordError, SchemaError, SinkError, SluiceError, errorMessage } from '../errors.js';
 import { Attr } from '../observability/semconv.js';
 import { withSpan } from '../observability/tracing.js';
 import { classifyPgError } from './classify-pg-error.js';
-import { RoutePlan, type PlannedColumn, type RoutePlanInput } from './route-plan.js';
-import type { Batch, Sink, WriteContext, WriteResult } from './sink.js';
+import type { SourceRecord } from '../record.js';
+import { isolatePoison } from './isolate-poison.js';
+import { RoutePlan, type PlannedColumn, type PlannedStatement, type RoutePlanInput } from './route-plan.js';
+import type { Batch, PoisonRecord, Sink, WriteContext, WriteResult } from './sink.js';
 import { createLandingTable, describeTable, type TableShape } from './table-catalog.js';
 
-/** Statements sent to PostgreSQL by one flush, counted for the stats line and for tests. */
+/** What the sink sent to PostgreSQL, counted for the progress line and for tests. */
 export interface SinkCounters {
   transactions: number;
+  /** Every query sent, BEGIN, COMMIT and savepoints included. */
   statements: number;
   rolledBack: number;
+}
+
+type WriteCounts = Pick<WriteResult, 'upserted' | 'deleted' | 'skipped'>;
+
+/**
+ * Every route of the topic prepared over the same records. A record that any route rejects is poison for all of
+ * them (a record is written by every route or by none), so the routes are prepared again without it.
+ */
+function prepareAll(plans: RoutePlan[], records: readonly SourceRecord[]): { statements: PlannedStatement[]; counts: WriteCounts; poison: PoisonRecord[] } {
+  const poison: PoisonRecord[] = [];
+  const seen = new Set<SourceRecord>();
+  for (let pass = 0; ; pass++) {
+    const prepared = plans.map((plan) => plan.prepare(records));
+    let found = 0;
+    for (const p of prepared) {
+      for (const r of p.rejected) {
+        if (seen.has(r.record)) continue;
+        seen.add(r.record);
+        poison.push(r);
+        found++;
+      }
+    }
+    if (found === 0 || pass > plans.length) {
+      const counts: WriteCounts = { upserted: 0, deleted: 0, skipped: 0 };
+      for (const p of prepared) {
+        counts.upserted += p.upserted;
+        counts.deleted += p.deleted;
+        counts.skipped += p.skipped;
+      }
+      return { statements: prepared.flatMap((p) => p.statements), counts, poison };
+    }
+    if (plans.length === 1) {
+      const p = prepared[0]!;
+      return { statements: p.statements, counts: { upserted: p.upserted, deleted: p.deleted, skipped: p.skipped }, poison };
+    }
+    records = records.filter((r) => !seen.has(r));
+  }
+}
+
+function withoutPoison(records: readonly SourceRecord[], poison: readonly PoisonRecord[]): SourceRecord[] {
+  const out = new Set(poison.map((p) => p.record));
+  return records.filter((r) => !out.has(r));
+}
+
+function sortByOffset(poison: PoisonRecord[]): PoisonRecord[] {
+  return poison.sort((a, b) => (BigInt(a.record.offset) < BigInt(b.record.offset) ? -1 : 1));
 }
 
 /**
@@ -27,6 +76,8 @@ export class PostgresSink implements Sink {
   readonly #pool: pg.Pool;
   readonly #plans = new Map<string, RoutePlan[]>();
   readonly counters: SinkCounters = { transactions: 0, statements: 0, rolledBack: 0 };
+  /** False from a failure to reach the database until the next successful commit or check. */
+  #available = true;
 
   constructor(options: ResolvedOptions, log: Logger) {
     this.#options = options;
@@ -41,6 +92,11 @@ export class PostgresSink implements Sink {
     // An idle client's error (server restart, network drop) is emitted on the pool; unhandled it would crash the
     // process. The next checkout gets a fresh connection, so logging is the whole handling.
     this.#pool.on('error', (error) => this.#log.warn({ err: error }, 'idle PostgreSQL connection failed; it will be replaced'));
+  }
+
+  /** Whether the database answered the last time sluice needed it. */
+  get available(): boolean {
+    return this.#available;
   }
 
   /** Topics that have at least one route. */
@@ -64,7 +120,7 @@ export class PostgresSink implements Sink {
       let id = 0;
       for (const route of routes) {
         const shape = await describeTable(client, route.table);
-        const plan = new RoutePlan(planInput(route, shape), `sluice-r${id++}`);
+        const plan = new RoutePlan(planInput(route, shape, this.#options.validation), `sluice-r${id++}`);
         const list = this.#plans.get(route.topic) ?? [];
         list.push(plan);
         this.#plans.set(route.topic, list);
@@ -96,37 +152,47 @@ export class PostgresSink implements Sink {
   async #write(batch: Batch, context: WriteContext): Promise<WriteResult> {
     const plans = this.#plans.get(batch.topic);
     if (!plans) throw new SinkError(`no route for topic ${batch.topic}`, { retriable: false });
-    // Preparing first keeps the transaction short and raises poison records before any connection is taken.
-    const prepared = plans.map((plan) => plan.prepare(batch.records));
-    const result: WriteResult = { committed: false, upserted: 0, deleted: 0, skipped: 0 };
-    for (const p of prepared) {
-      result.upserted += p.upserted;
-      result.deleted += p.deleted;
-      result.skipped += p.skipped;
+    const what = `writing ${batch.records.length} records of ${batch.topic}[${batch.partition}] into ${plans.map((p) => p.table).join(', ')}`;
+    let records = context.excluded.size > 0 ? batch.records.filter((r) => !context.excluded.has(r)) : batch.records;
+    // Preparing first keeps the transaction short and finds what JavaScript can see is poison before any connection is taken.
+    const first = prepareAll(plans, records);
+    const poison: PoisonRecord[] = first.poison;
+    if (poison.length > 0) records = withoutPoison(records, poison);
+    const result: WriteResult = { committed: false, ...first.counts, deadLettered: 0 };
+    if (first.statements.length === 0) {
+      // Nothing for the database: tombstones under `ignore`, or only poison.
+      if (poison.length > 0) await context.deadLetter(sortByOffset(poison));
+      return { ...result, committed: context.isCurrent(), deadLettered: poison.length };
     }
     let client: pg.PoolClient;
     try {
       client = await this.#pool.connect();
     } catch (error) {
-      throw classifyPgError(error, 'connecting to PostgreSQL');
+      throw this.#failed(classifyPgError(error, 'connecting to PostgreSQL'));
     }
     let broken = false;
     try {
       context.signal.throwIfAborted();
-      await client.query('BEGIN');
-      for (const p of prepared) {
-        for (const statement of p.statements) {
-          await client.query({ name: statement.name, text: statement.text, values: statement.values });
-          this.counters.statements++;
-        }
+      await this.#query(client, 'BEGIN');
+      const failure = await this.#run(client, first.statements, what);
+      if (failure) {
+        // Some row of the batch is poison: start again and isolate it, writing every other record once.
+        await this.#query(client, 'ROLLBACK');
+        await this.#query(client, 'BEGIN');
+        const isolated = await this.#isolate(client, plans, records, failure, what);
+        poison.push(...isolated.poison);
+        Object.assign(result, isolated.counts);
       }
+      if (poison.length > 0) await context.deadLetter(sortByOffset(poison));
+      result.deadLettered = poison.length;
       if (!context.isCurrent()) {
-        await client.query('ROLLBACK');
+        await this.#query(client, 'ROLLBACK');
         this.counters.rolledBack++;
-        return { ...result, committed: false };
+        return result;
       }
-      await client.query('COMMIT');
+      await this.#query(client, 'COMMIT');
       this.counters.transactions++;
+      this.#available = true;
       return { ...result, committed: true };
     } catch (error) {
       broken = true;
@@ -135,18 +201,89 @@ export class PostgresSink implements Sink {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => {
         this.#log.debug({ err: rollbackError }, 'rollback after a failed flush also failed');
       });
-      const failure = classifyPgError(error, `writing ${batch.records.length} records of ${batch.topic}[${batch.partition}]`);
-      // A data error (class 22) on the batch's JSON: name the record rather than the batch.
-      if (failure.sqlState?.startsWith('22')) {
-        for (const plan of plans) {
-          const poison = plan.findMalformed(batch.records);
-          if (poison) throw poison;
-        }
-      }
-      throw failure;
+      if (error instanceof SluiceError) throw error;
+      throw this.#failed(classifyPgError(error, what));
     } finally {
       client.release(broken);
     }
+  }
+
+  /** Runs statements; resolves a row-level failure (the transaction is then aborted), throws any other. */
+  async #run(client: pg.PoolClient, statements: PlannedStatement[], what: string): Promise<SinkError | undefined> {
+    try {
+      for (const statement of statements) await this.#query(client, { name: statement.name, text: statement.text, values: statement.values });
+      return undefined;
+    } catch (error) {
+      const failure = classifyPgError(error, what);
+      if (failure.rowLevel) return failure;
+      throw this.#failed(failure);
+    }
+  }
+
+  /**
+   * Writes `records` inside the open transaction, leaving out the ones the database rejects. JSON the server could
+   * not parse is found in one pass in JavaScript; whatever remains is bisected with a savepoint per attempt (see
+   * isolatePoison), so k poison records in n cost about k·log2(n) statements.
+   */
+  async #isolate(
+    client: pg.PoolClient,
+    plans: RoutePlan[],
+    records: SourceRecord[],
+    failure: SinkError,
+    what: string,
+  ): Promise<{ poison: PoisonRecord[]; counts: WriteCounts }> {
+    const poison: PoisonRecord[] = [];
+    if (failure.sqlState?.startsWith('22')) {
+      const seen = new Set<SourceRecord>();
+      for (const plan of plans) {
+        for (const m of plan.findMalformed(records)) {
+          if (seen.has(m.record)) continue;
+          seen.add(m.record);
+          // The database's rejection of the batch is the cause: its SQLSTATE travels with the record to the DLQ.
+          poison.push({ record: m.record, error: new PoisonRecordError(m.record, m.error.reason, failure) });
+        }
+      }
+      if (poison.length > 0) records = withoutPoison(records, poison);
+    }
+    const counts: WriteCounts = { upserted: 0, deleted: 0, skipped: 0 };
+    const savepoint = 'sluice_isolate';
+    await this.#query(client, `SAVEPOINT ${savepoint}`);
+    const attempt = async (subset: readonly SourceRecord[]): Promise<Error | undefined> => {
+      const prepared = prepareAll(plans, subset);
+      const rejected = await this.#run(client, prepared.statements, what);
+      if (rejected) {
+        await this.#query(client, `ROLLBACK TO SAVEPOINT ${savepoint}`);
+        return rejected;
+      }
+      // One round trip: keep what this subset wrote, and open the savepoint for the next attempt.
+      await this.#query(client, `RELEASE SAVEPOINT ${savepoint}; SAVEPOINT ${savepoint}`);
+      counts.upserted += prepared.counts.upserted;
+      counts.deleted += prepared.counts.deleted;
+      counts.skipped += prepared.counts.skipped;
+      return undefined;
+    };
+    // After the malformed values are out, the rest may well go through as a whole.
+    const wholeFailure = poison.length > 0 ? await attempt(records) : failure;
+    if (wholeFailure) {
+      for (const { item, error } of await isolatePoison(records, attempt)) {
+        const cause = error instanceof SinkError ? error : classifyPgError(error, what);
+        const reason = `PostgreSQL rejected it: ${errorMessage(cause.cause)}${cause.sqlState ? ` (SQLSTATE ${cause.sqlState})` : ''}`;
+        poison.push({ record: item, error: new PoisonRecordError(item, reason, cause) });
+      }
+    }
+    return { poison, counts };
+  }
+
+  /** Every query of a flush goes through here, so that the count of statements sent is exact. */
+  async #query(client: pg.PoolClient, query: string | pg.QueryConfig): Promise<void> {
+    this.counters.statements++;
+    await client.query(query);
+  }
+
+  /** Notes whether the database was reachable, for readiness. */
+  #failed(error: SinkError): SinkError {
+    if (error.unavailable) this.#available = false;
+    return error;
   }
 
   async close(): Promise<void> {
@@ -183,7 +320,7 @@ async function createLandingTableOnce(client: pg.ClientBase, table: string): Pro
   }
 }
 
-function planInput(route: ResolvedRoute, shape: TableShape): RoutePlanInput {
+function planInput(route: ResolvedRoute, shape: TableShape, validation: ResolvedOptions['validation']): RoutePlanInput {
   const table = route.table;
   const mapping =
     route.columns ??
@@ -214,5 +351,7 @@ function planInput(route: ResolvedRoute, shape: TableShape): RoutePlanInput {
     tombstones: route.tombstones,
     format: route.format,
     transform: route.transform,
+    maxRecordBytes: validation.maxRecordBytes,
+    maxJsonDepth: validation.maxJsonDepth,
   };
 }

@@ -29,6 +29,10 @@ export interface RoutePlanInput {
   /** Defaults to `json`. */
   format?: ValueFormat;
   transform: RecordTransform | undefined;
+  /** A record whose key plus value is larger is poison. */
+  maxRecordBytes?: number;
+  /** A JSON value nesting objects and arrays deeper than this is poison. */
+  maxJsonDepth?: number;
 }
 
 /** One statement and its parameters. */
@@ -38,11 +42,19 @@ export interface PlannedStatement {
   values: unknown[];
 }
 
+/** A record this route cannot write, and why. */
+export interface RejectedRecord {
+  record: SourceRecord;
+  error: PoisonRecordError;
+}
+
 export interface PreparedWrite {
   statements: PlannedStatement[];
   upserted: number;
   deleted: number;
   skipped: number;
+  /** Poison records, left out of the statements. */
+  rejected: RejectedRecord[];
 }
 
 type ParamKind = 'json' | Exclude<ColumnSource, 'field'>;
@@ -82,6 +94,8 @@ export class RoutePlan {
   readonly #delete: { text: string; params: ParamKind[] } | undefined;
   readonly #params: ParamKind[];
   readonly #statementId: string;
+  readonly #maxRecordBytes: number;
+  readonly #maxJsonDepth: number;
 
   constructor(input: RoutePlanInput, statementId: string) {
     this.topic = input.topic;
@@ -91,7 +105,9 @@ export class RoutePlan {
     this.#tombstones = input.tombstones;
     this.#transform = input.transform;
     const format = input.format ?? 'json';
-    this.#envelope = format === 'connect-json' ? new ConnectEnvelopeReader() : undefined;
+    this.#maxRecordBytes = input.maxRecordBytes ?? Infinity;
+    this.#maxJsonDepth = input.maxJsonDepth ?? Infinity;
+    this.#envelope = format === 'connect-json' ? new ConnectEnvelopeReader(this.#maxJsonDepth) : undefined;
     this.#key = input.key.map((name) => {
       const column = input.columns.find((c) => c.name === name);
       if (!column) throw new SchemaError(input.table, `route ${input.topic} → ${input.table}: key column ${name} is not mapped`);
@@ -205,7 +221,10 @@ export class RoutePlan {
     return { text, params };
   }
 
-  /** Turns a batch (one partition, offset order) into this route's statements. Throws PoisonRecordError. */
+  /**
+   * Turns a batch (one partition, offset order) into this route's statements. A record the route cannot write is
+   * left out and returned in `rejected`; the others are written as if it were not there.
+   */
   prepare(records: readonly SourceRecord[]): PreparedWrite {
     if (this.#transform) return this.#prepareTransformed(records);
     const n = records.length;
@@ -215,36 +234,16 @@ export class RoutePlan {
     // dedupe key → index of the last record with that key; tombstones → its Kafka key
     const upserts = new Map<string, number>();
     const deletes = new Map<string, string>();
+    const rejected: RejectedRecord[] = [];
     let skipped = 0;
     for (let i = 0; i < n; i++) {
       const record = records[i]!;
-      const kafkaKey = record.key === null || !this.#readsKafkaKey ? null : record.key.toString('utf8');
-      keys[i] = kafkaKey;
-      const value = record.value;
-      if (value === null) {
-        if (this.#tombstones === 'delete') {
-          if (kafkaKey === null) throw new PoisonRecordError(record, 'a tombstone without a key cannot delete anything');
-          upserts.delete(kafkaKey);
-          deletes.set(kafkaKey, kafkaKey);
-        }
-        skipped++;
-        continue;
+      try {
+        skipped += this.#prepareOne(record, i, spans, texts, keys, upserts, deletes);
+      } catch (error) {
+        if (!(error instanceof PoisonRecordError)) throw error;
+        rejected.push({ record, error });
       }
-      if (this.#sendsJson) spans[i] = this.#objectSpan(record, value);
-      else texts[i] = value.toString('utf8');
-      if (this.#keyNeedsKafkaKey && kafkaKey === null) {
-        throw new PoisonRecordError(record, `route ${this.topic} → ${this.table} takes its key from the Kafka key, and the record has none`);
-      }
-      let dedupeKey: string;
-      if (this.#dedupeNone) dedupeKey = String(i);
-      else if (this.#dedupeOnKafkaKey) dedupeKey = kafkaKey ?? '';
-      else dedupeKey = this.#fieldKey(record, parseObject(record, value, spans[i]!), kafkaKey);
-      if (upserts.has(dedupeKey)) {
-        upserts.delete(dedupeKey);
-        skipped++;
-      }
-      upserts.set(dedupeKey, i);
-      if (this.#tombstones === 'delete') deletes.delete(dedupeKey);
     }
     const statements: PlannedStatement[] = [];
     if (deletes.size > 0) {
@@ -282,25 +281,69 @@ export class RoutePlan {
         }),
       });
     }
-    return { statements, upserted: upserts.size, deleted: deletes.size, skipped };
+    return { statements, upserted: upserts.size, deleted: deletes.size, skipped, rejected };
+  }
+
+  /** One record's part of `prepare`; returns how many records it skipped (0 or 1). Throws PoisonRecordError. */
+  #prepareOne(
+    record: SourceRecord,
+    i: number,
+    spans: Array<[number, number] | undefined>,
+    texts: Array<string | null>,
+    keys: Array<string | null>,
+    upserts: Map<string, number>,
+    deletes: Map<string, string>,
+  ): number {
+    if (record.sizeBytes > this.#maxRecordBytes) {
+      throw new PoisonRecordError(record, `key and value hold ${record.sizeBytes} bytes, over maxRecordBytes=${this.#maxRecordBytes}`);
+    }
+    const kafkaKey = record.key === null || !this.#readsKafkaKey ? null : record.key.toString('utf8');
+    keys[i] = kafkaKey;
+    const value = record.value;
+    if (value === null) {
+      if (this.#tombstones === 'delete') {
+        if (kafkaKey === null) throw new PoisonRecordError(record, 'a tombstone without a key cannot delete anything');
+        upserts.delete(kafkaKey);
+        deletes.set(kafkaKey, kafkaKey);
+      }
+      return 1;
+    }
+    if (this.#sendsJson) spans[i] = this.#objectSpan(record, value);
+    else texts[i] = value.toString('utf8');
+    if (this.#keyNeedsKafkaKey && kafkaKey === null) {
+      throw new PoisonRecordError(record, `route ${this.topic} → ${this.table} takes its key from the Kafka key, and the record has none`);
+    }
+    let dedupeKey: string;
+    if (this.#dedupeNone) dedupeKey = String(i);
+    else if (this.#dedupeOnKafkaKey) dedupeKey = kafkaKey ?? '';
+    else dedupeKey = this.#fieldKey(record, parseObject(record, value, spans[i]!), kafkaKey);
+    let skipped = 0;
+    if (upserts.has(dedupeKey)) {
+      upserts.delete(dedupeKey);
+      skipped = 1;
+    }
+    upserts.set(dedupeKey, i);
+    if (this.#tombstones === 'delete') deletes.delete(dedupeKey);
+    return skipped;
   }
 
   /**
-   * After PostgreSQL rejected a batch with a data error: the first record whose JSON does not parse, if any. JSON
-   * is parsed by the server in the normal case; this is the slow path that names the record.
+   * After PostgreSQL rejected a batch with a data error: the records whose JSON does not parse. JSON is parsed by
+   * the server in the normal case; this slow path finds malformed values in one pass, before any bisection.
    */
-  findMalformed(records: readonly SourceRecord[]): PoisonRecordError | undefined {
-    if (this.#transform || !this.#sendsJson) return undefined;
+  findMalformed(records: readonly SourceRecord[]): RejectedRecord[] {
+    const malformed: RejectedRecord[] = [];
+    if (this.#transform || !this.#sendsJson) return malformed;
     for (const record of records) {
       if (record.value === null) continue;
       try {
         parseObject(record, record.value, this.#objectSpan(record, record.value));
       } catch (error) {
-        if (error instanceof PoisonRecordError) return error;
-        throw error;
+        if (!(error instanceof PoisonRecordError)) throw error;
+        malformed.push({ record, error });
       }
     }
-    return undefined;
+    return malformed;
   }
 
   /** Where the record's JSON object is: the whole value, or a Connect envelope's payload. */
@@ -310,8 +353,8 @@ export class RoutePlan {
       if (typeof span === 'string') throw new PoisonRecordError(record, span);
       return span;
     }
-    const span = objectSpan(value);
-    if (!span) throw new PoisonRecordError(record, 'value is not a single JSON object');
+    const span = objectSpan(value, 0, value.length, this.#maxJsonDepth);
+    if (typeof span === 'string') throw new PoisonRecordError(record, span);
     return span;
   }
 
@@ -333,34 +376,22 @@ export class RoutePlan {
 
   #prepareTransformed(records: readonly SourceRecord[]): PreparedWrite {
     const rows = new Map<string, string>();
+    const rejected: RejectedRecord[] = [];
     let skipped = 0;
     for (const record of records) {
-      let result: Row | Row[] | null;
+      let recordRows: Array<[string, string]> | null;
       try {
-        result = this.#transform!(record);
+        recordRows = this.#transformOne(record);
       } catch (error) {
-        throw new PoisonRecordError(record, `transform threw: ${errorMessage(error)}`, error);
+        if (!(error instanceof PoisonRecordError)) throw error;
+        rejected.push({ record, error });
+        continue;
       }
-      if (result === null || result === undefined) {
+      if (recordRows === null) {
         skipped++;
         continue;
       }
-      for (const row of Array.isArray(result) ? result : [result]) {
-        if (row === null || typeof row !== 'object') throw new PoisonRecordError(record, 'transform returned a row that is not an object');
-        let key = '';
-        for (const c of this.#key) {
-          const part = row[c.name];
-          if (part === null || part === undefined) {
-            throw new PoisonRecordError(record, `transform returned a row without key column ${c.name}`);
-          }
-          key += keyPart(part);
-        }
-        let text: string;
-        try {
-          text = JSON.stringify(row);
-        } catch (error) {
-          throw new PoisonRecordError(record, `transform returned a row that cannot be serialised: ${errorMessage(error)}`, error);
-        }
+      for (const [key, text] of recordRows) {
         if (rows.has(key)) {
           rows.delete(key);
           skipped++;
@@ -368,13 +399,46 @@ export class RoutePlan {
         rows.set(key, text);
       }
     }
-    if (rows.size === 0) return { statements: [], upserted: 0, deleted: 0, skipped };
+    if (rows.size === 0) return { statements: [], upserted: 0, deleted: 0, skipped, rejected };
     return {
       statements: [{ name: `${this.#statementId}-upsert`, text: this.#upsertSql, values: [`[${[...rows.values()].join(',')}]`] }],
       upserted: rows.size,
       deleted: 0,
       skipped,
+      rejected,
     };
+  }
+
+  /** A record's rows as (dedupe key, JSON text) pairs, or null when the transform skips it. Throws PoisonRecordError. */
+  #transformOne(record: SourceRecord): Array<[string, string]> | null {
+    if (record.sizeBytes > this.#maxRecordBytes) {
+      throw new PoisonRecordError(record, `key and value hold ${record.sizeBytes} bytes, over maxRecordBytes=${this.#maxRecordBytes}`);
+    }
+    let result: Row | Row[] | null;
+    try {
+      result = this.#transform!(record);
+    } catch (error) {
+      throw new PoisonRecordError(record, `transform threw: ${errorMessage(error)}`, error);
+    }
+    if (result === null || result === undefined) return null;
+    const out: Array<[string, string]> = [];
+    for (const row of Array.isArray(result) ? result : [result]) {
+      if (row === null || typeof row !== 'object') throw new PoisonRecordError(record, 'transform returned a row that is not an object');
+      let key = '';
+      for (const c of this.#key) {
+        const part = row[c.name];
+        if (part === null || part === undefined) {
+          throw new PoisonRecordError(record, `transform returned a row without key column ${c.name}`);
+        }
+        key += keyPart(part);
+      }
+      try {
+        out.push([key, JSON.stringify(row)]);
+      } catch (error) {
+        throw new PoisonRecordError(record, `transform returned a row that cannot be serialised: ${errorMessage(error)}`, error);
+      }
+    }
+    return out;
   }
 }
 

@@ -1,3 +1,4 @@
+import type { SluiceError } from '../errors.js';
 import type { SourceRecord } from '../record.js';
 
 /** Records of one topic-partition, in offset order, flushed together. */
@@ -9,10 +10,24 @@ export interface Batch {
   epoch: number;
 }
 
+/** A record of the batch that cannot be written, and the error that says why (a PoisonRecordError or a row-level SinkError). */
+export interface PoisonRecord {
+  record: SourceRecord;
+  error: SluiceError;
+}
+
 export interface WriteContext {
   /** Asked just before COMMIT: false means the partition was revoked meanwhile and the write is rolled back. */
   isCurrent(): boolean;
   signal: AbortSignal;
+  /** Records of this batch that an earlier attempt already dead-lettered: they are left out. */
+  excluded: ReadonlySet<SourceRecord>;
+  /**
+   * Receives the batch's poison records (offset order) before the rows commit. The rows commit only once it has
+   * resolved; if it throws, the write is rolled back and the error passed on. So a record is never left out of the
+   * table without being in the dead-letter queue.
+   */
+  deadLetter(poison: PoisonRecord[]): Promise<void>;
 }
 
 export interface WriteResult {
@@ -21,6 +36,8 @@ export interface WriteResult {
   deleted: number;
   /** Records that wrote nothing: tombstones under `ignore`, transforms that returned null, earlier duplicates of a key. */
   skipped: number;
+  /** Poison records handed to `deadLetter`. */
+  deadLettered: number;
 }
 
 export interface Sink {

@@ -12,10 +12,13 @@ export interface SluiceProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs the built CLI (`npm test` builds first) with exactly the given environment; killed at test end. */
+/**
+ * Runs the built CLI (`npm test` builds first) with exactly the given environment, plus a free port for the health
+ * endpoints unless the test names one; killed at test end.
+ */
 export function spawnSluice(env: Record<string, string>): SluiceProcess {
   const child = spawn(process.execPath, [cli], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', SLUICE_HTTP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];

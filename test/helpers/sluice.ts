@@ -13,7 +13,8 @@ export interface TestSluice {
 
 /** A sluice on the test stack with a fresh group, stopped when the test ends; logs are captured, not printed. */
 export function testSluice(
-  options: Omit<Partial<SluiceOptions>, 'kafka'> & Pick<SluiceOptions, 'routes'> & { groupId?: string },
+  options: Omit<Partial<SluiceOptions>, 'kafka' | 'database'> &
+    Pick<SluiceOptions, 'routes'> & { groupId?: string; database?: Partial<SluiceOptions['database']> },
 ): TestSluice {
   const { groupId = uniqueName('group'), ...rest } = options;
   const logs: Array<Record<string, unknown>> = [];
@@ -27,13 +28,16 @@ export function testSluice(
     {
       ...rest,
       kafka: { brokers: brokers(), groupId },
-      database: { ...rest.database, url: databaseUrl() },
+      database: { ...rest.database, url: rest.database?.url ?? databaseUrl() },
+      http: { port: 0, host: '127.0.0.1', ...rest.http },
       shutdownGraceMs: rest.shutdownGraceMs ?? 30_000,
     },
     { logger: pino({ level: 'debug' }, stream) },
   );
   onTestFinished(async () => {
-    if (!['stopped', 'failed'].includes(sluice.state)) await sluice.stop();
+    // A halted sluice ends in `failed` when stopped (with the reason it halted), which its test has asserted.
+    if (sluice.state === 'halted') await sluice.stop().catch(() => undefined);
+    else if (!['stopped', 'failed'].includes(sluice.state)) await sluice.stop();
   });
   return { sluice, groupId, logs };
 }

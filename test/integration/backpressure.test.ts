@@ -23,7 +23,7 @@ describe('backpressure', () => {
     const { sluice, groupId } = testSluice({
       routes: [{ topic, table, key: ['id'], columns: { id: { from: 'key' }, body: 'body' } }],
       batching: { lingerMs: 50, maxBatchRecords: 5_000, maxBatchBytes, maxBufferedBytes },
-      database: { url: '', poolSize: 1 },
+      database: { poolSize: 1 },
     });
     let peakBytes = 0;
     let sawPause = false;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PoisonRecordError } from '../../src/errors.js';
 import type { SourceRecord } from '../../src/record.js';
-import { RoutePlan, type PlannedColumn } from '../../src/sinks/route-plan.js';
+import { RoutePlan, type PlannedColumn, type PreparedWrite } from '../../src/sinks/route-plan.js';
 
 const rec = (offset: number, key: string | null, value: unknown): SourceRecord => ({
   topic: 'orders',
@@ -13,6 +13,9 @@ const rec = (offset: number, key: string | null, value: unknown): SourceRecord =
   headers: {},
   sizeBytes: 1,
 });
+
+/** Why each rejected record of a prepared batch was rejected. */
+const rejections = (out: PreparedWrite) => out.rejected.map((r) => r.error.message);
 
 /** The JSON array parameter: a binary json value, which is the UTF-8 text. */
 const jsonParam = (value: unknown) => JSON.parse((value as Buffer).toString('utf8')) as unknown;
@@ -55,18 +58,38 @@ describe('RoutePlan', () => {
     expect(jsonParam(out.statements[0]!.values[0])).toEqual([{ tenant: 'y', id: 1, v: 2 }, { tenant: 'x', id: 1, v: 3 }]);
   });
 
-  it('names the record (topic, partition, offset) that cannot be written', () => {
+  it('leaves out the records it cannot write, names each (topic, partition, offset), and writes the rest', () => {
     const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'ignore', transform: undefined }, 's');
-    const bad = () => plan.prepare([rec(0, 'a', { name: 'ok' }), rec(7, 'b', '{"name": ')]);
-    expect(bad).toThrow(PoisonRecordError);
-    expect(bad).toThrow(/orders\[2\]@7 cannot be written: value is not a single JSON object/);
-    expect(() => plan.prepare([rec(8, null, { name: 'x' })])).toThrow(/has none/);
+    const bad = rec(7, 'b', '{"name": ');
+    const out = plan.prepare([rec(0, 'a', { name: 'ok' }), bad, rec(8, null, { name: 'x' }), rec(9, 'b', { name: 'b9' })]);
+    expect(out.rejected.map((r) => r.record)).toContain(bad);
+    expect(out.rejected.every((r) => r.error instanceof PoisonRecordError)).toBe(true);
+    expect(rejections(out)).toEqual([
+      'record orders[2]@7 cannot be written: value is not a single JSON object',
+      'record orders[2]@8 cannot be written: route orders → orders takes its key from the Kafka key, and the record has none',
+    ]);
+    expect(out.upserted).toBe(2);
+    expect(jsonParam(out.statements[0]!.values[0])).toEqual([{ name: 'ok' }, { name: 'b9' }]);
+    expect(out.statements[0]!.values[1]).toEqual(['a', 'b']);
   });
 
   it('never lets one value spill into the next row: a value must be a single JSON object', () => {
     const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'ignore', transform: undefined }, 's');
-    expect(() => plan.prepare([rec(0, 'a', '{"name":"x"},{"name":"y"}')])).toThrow(PoisonRecordError);
-    expect(() => plan.prepare([rec(0, 'a', '[1]')])).toThrow(/not a single JSON object/);
+    expect(rejections(plan.prepare([rec(0, 'a', '{"name":"x"},{"name":"y"}')]))).toHaveLength(1);
+    expect(rejections(plan.prepare([rec(0, 'a', '[1]')]))[0]).toMatch(/not a single JSON object/);
+  });
+
+  it('rejects a record over maxRecordBytes and JSON nested deeper than maxJsonDepth', () => {
+    const plan = new RoutePlan(
+      { topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'ignore', transform: undefined, maxRecordBytes: 100, maxJsonDepth: 3 },
+      's',
+    );
+    const big = { ...rec(0, 'a', { name: 'x'.repeat(200) }), sizeBytes: 210 };
+    expect(rejections(plan.prepare([big]))).toEqual(['record orders[2]@0 cannot be written: key and value hold 210 bytes, over maxRecordBytes=100']);
+    expect(rejections(plan.prepare([rec(1, 'a', { name: 'x', a: { b: [1] } })]))).toEqual([]);
+    expect(rejections(plan.prepare([rec(2, 'a', { name: 'x', a: { b: [[1]] } })]))).toEqual([
+      'record orders[2]@2 cannot be written: value nests objects and arrays deeper than maxJsonDepth=3',
+    ]);
   });
 
   it('reads the payload of a Kafka Connect JSON envelope, and rejects a value that is not one', () => {
@@ -82,10 +105,15 @@ describe('RoutePlan', () => {
     ]);
     expect(out.upserted).toBe(3);
     expect(jsonParam(out.statements[0]!.values[0])).toEqual([{ name: 'x' }, { name: 'y"}' }, { name: 'z' }]);
-    expect(() => plan.prepare([rec(3, 'a', { name: 'x' })])).toThrow(/orders\[2\]@3 cannot be written: value is not a Kafka Connect JSON envelope/);
-    expect(() => plan.prepare([rec(4, 'a', { schema: null, payload: null })])).toThrow(PoisonRecordError);
-    expect(() => plan.prepare([rec(5, 'a', `{"schema":${JSON.stringify(schema)},"payload":{"name":"x"},{"name":"y"}}`)])).toThrow(PoisonRecordError);
-    expect(() => plan.prepare([rec(6, 'a', `{"schema":${JSON.stringify(schema)},"payload":{"name":"x"}`)])).toThrow(PoisonRecordError);
+    const bad = plan.prepare([
+      rec(3, 'a', { name: 'x' }),
+      rec(4, 'a', { schema: null, payload: null }),
+      rec(5, 'a', `{"schema":${JSON.stringify(schema)},"payload":{"name":"x"},{"name":"y"}}`),
+      rec(6, 'a', `{"schema":${JSON.stringify(schema)},"payload":{"name":"x"}`),
+    ]);
+    expect(rejections(bad)).toHaveLength(4);
+    expect(rejections(bad)[0]).toMatch(/orders\[2\]@3 cannot be written: value is not a Kafka Connect JSON envelope/);
+    expect(bad.statements).toEqual([]);
   });
 });
 

@@ -1,0 +1,88 @@
+/**
+ * The DLQ's Kafka side: an idempotent producer that waits for every in-sync replica (acks=all), and the check at
+ * start-up that each DLQ topic exists. Kept in src/consumer so that kafkajs stays behind this folder.
+ */
+import kafkajs, { type LogEntry } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { ResolvedOptions } from '../config/options.js';
+import { KafkaError, errorMessage } from '../errors.js';
+import type { OutgoingRecord, RecordProducer } from '../dlq/record-producer.js';
+
+const { Kafka, logLevel: KafkaLogLevel, ConfigResourceTypes } = kafkajs;
+
+/** Room for the provenance headers on top of the largest record the source topic accepts. */
+const headerRoomBytes = 64 * 1024;
+
+export interface DlqTopic {
+  source: string;
+  dlq: string;
+}
+
+export async function connectDlqProducer(options: ResolvedOptions, topics: DlqTopic[], log: Logger): Promise<RecordProducer> {
+  const kafkaLog = log.child({ component: 'kafkajs', role: 'dlq' });
+  const kafka = new Kafka({
+    clientId: `${options.kafka.clientId}-dlq`,
+    brokers: options.kafka.brokers,
+    // A failed send reaches sluice as an error and is logged there, with the partition that waits on it.
+    logLevel: KafkaLogLevel.ERROR,
+    logCreator: () => (entry: LogEntry) => kafkaLog.error({ namespace: entry.namespace, ...entry.log }, entry.log.message),
+  });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await ensureTopics(admin, topics, options.dlq.createTopics, log);
+  } catch (error) {
+    throw error instanceof KafkaError ? error : new KafkaError(`checking the DLQ topics failed: ${errorMessage(error)}`, { cause: error, retriable: true });
+  } finally {
+    await admin.disconnect();
+  }
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    // Bounded, so that a DLQ that cannot take records fails the send and the partition's retry loop takes over
+    // (with its backoff and its log line) instead of the send hanging. Each send stays idempotent across its own
+    // retries; a later retry of the batch may write a record twice, which replay dedupes by source coordinates.
+    retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2_000 },
+  });
+  await producer.connect();
+  return {
+    async send(topic: string, records: OutgoingRecord[]) {
+      await producer.send({ topic, acks: -1, messages: records });
+    },
+    close: () => producer.disconnect(),
+  };
+}
+
+async function ensureTopics(admin: kafkajs.Admin, topics: DlqTopic[], create: boolean, log: Logger): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const missing = topics.filter((t) => !existing.has(t.dlq));
+  if (missing.length === 0) return;
+  if (!create) {
+    throw new KafkaError(
+      `DLQ topic(s) ${missing.map((t) => t.dlq).join(', ')} do not exist: create them, or set dlq.createTopics (SLUICE_DLQ_CREATE_TOPICS) to true`,
+    );
+  }
+  const metadata = await admin.fetchTopicMetadata({ topics: missing.map((t) => t.source) });
+  const partitions = new Map(metadata.topics.map((t) => [t.name, t.partitions.length]));
+  const configs = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: missing.map((t) => ({ type: ConfigResourceTypes.TOPIC, name: t.source, configNames: ['max.message.bytes'] })),
+  });
+  const maxBytes = new Map(
+    configs.resources.map((r) => [r.resourceName, Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue)]),
+  );
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: missing.map((t) => {
+      const sourceMax = maxBytes.get(t.source);
+      return {
+        topic: t.dlq,
+        numPartitions: partitions.get(t.source) ?? 1,
+        // A record the source topic took must fit in its DLQ with the provenance headers added.
+        configEntries: Number.isFinite(sourceMax) ? [{ name: 'max.message.bytes', value: String(sourceMax! + headerRoomBytes) }] : [],
+      };
+    }),
+  });
+  log.info({ topics: missing.map((t) => t.dlq) }, 'created DLQ topic(s)');
+}

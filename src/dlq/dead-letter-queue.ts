@@ -1,0 +1,75 @@
+import type { Logger } from 'pino';
+import { dlqTopicFor } from '../config/resolve-options.js';
+import { DeadLetterError, errorMessage } from '../errors.js';
+import type { PoisonRecord } from '../sinks/sink.js';
+import { provenanceHeaders } from './dlq-headers.js';
+import type { OutgoingRecord, RecordProducer } from './record-producer.js';
+
+export interface DeadLetterQueueOptions {
+  /** `dlq.topic`: `{topic}` stands for the source topic. */
+  topicTemplate: string;
+  groupId: string;
+  version: string;
+}
+
+/**
+ * Sends poison records to their source topic's DLQ topic, each with its original key, value and headers and
+ * sluice's provenance headers. `send` resolves only when the broker has acknowledged every record; otherwise it
+ * throws a retriable DeadLetterError and the caller must not commit past the records.
+ */
+export class DeadLetterQueue {
+  readonly #producer: RecordProducer;
+  readonly #options: DeadLetterQueueOptions;
+  readonly #log: Logger;
+  #sent = 0;
+
+  constructor(producer: RecordProducer, options: DeadLetterQueueOptions, log: Logger) {
+    this.#producer = producer;
+    this.#options = options;
+    this.#log = log;
+  }
+
+  /** Records sent to a DLQ topic and acknowledged, since start. */
+  get sent(): number {
+    return this.#sent;
+  }
+
+  topicFor(sourceTopic: string): string {
+    return dlqTopicFor(this.#options.topicTemplate, sourceTopic);
+  }
+
+  /** Sends one batch's poison records (all of one partition). `attempts` counts the batch's flush attempts. */
+  async send(poison: readonly PoisonRecord[], attempts: number): Promise<void> {
+    if (poison.length === 0) return;
+    const sourceTopic = poison[0]!.record.topic;
+    const topic = this.topicFor(sourceTopic);
+    const failedAt = new Date();
+    const records: OutgoingRecord[] = poison.map(({ record, error }) => {
+      const headers: OutgoingRecord['headers'] = {};
+      for (const [name, value] of Object.entries(record.headers)) if (value !== undefined) headers[name] = value;
+      const provenance = provenanceHeaders(record, error, { groupId: this.#options.groupId, attempts, failedAt, version: this.#options.version });
+      for (const [name, value] of Object.entries(provenance)) {
+        // A record that was dead-lettered before (and replayed) keeps its earlier provenance; the new values follow it.
+        const earlier = headers[name];
+        headers[name] = earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [earlier]), value];
+      }
+      return { key: record.key, value: record.value, headers };
+    });
+    try {
+      await this.#producer.send(topic, records);
+    } catch (error) {
+      throw new DeadLetterError(topic, `writing ${records.length} poison record(s) of ${sourceTopic} to DLQ topic ${topic} failed: ${errorMessage(error)}`, error);
+    }
+    this.#sent += records.length;
+    for (const { record, error } of poison) {
+      this.#log.warn(
+        { topic: record.topic, partition: record.partition, offset: record.offset, dlqTopic: topic, code: error.code, err: error },
+        `poison record sent to the DLQ: ${error.message}`,
+      );
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#producer.close();
+  }
+}

@@ -1,0 +1,15 @@
+/** A record for the DLQ: the original key, value and headers, plus sluice's provenance headers. */
+export interface OutgoingRecord {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | string | Array<Buffer | string>>;
+}
+
+/**
+ * What the DLQ needs from a Kafka producer: a send that resolves only once every in-sync replica has the records
+ * (acks=all, idempotent, so a retried send does not write twice). Implemented in src/consumer.
+ */
+export interface RecordProducer {
+  send(topic: string, records: OutgoingRecord[]): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,88 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not, in words an operator can act on. */
+  reasons: string[];
+}
+
+export interface HealthSource {
+  /** Liveness: false only when restarting the process is the fix. */
+  alive(): boolean;
+  readiness(): Readiness;
+  status(): unknown;
+}
+
+/**
+ * The HTTP endpoints an orchestrator and an operator need:
+ * - `GET /healthz` (liveness): 200 while the process can go on, 503 once it has failed for good;
+ * - `GET /readyz` (readiness): 200 while records are flowing, 503 with the reasons otherwise (database unreachable,
+ *   consumption stopped by a systemic error or the breaker, starting, draining);
+ * - `GET /status`: the status document (state, batching, lag, committed offsets, DLQ counts).
+ */
+export class HealthServer {
+  readonly #server: Server;
+  readonly #log: Logger;
+
+  constructor(source: HealthSource, log: Logger) {
+    this.#log = log;
+    this.#server = createServer((request, response) => this.#handle(source, request, response));
+  }
+
+  /** Listens on `port` (0 picks a free one); resolves with the bound address. */
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.#server.once('error', onError);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', onError);
+        const address = this.#server.address() as AddressInfo;
+        this.#log.info({ host: address.address, port: address.port }, 'health endpoints listening (/healthz, /readyz, /status)');
+        resolve(address);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.#server.listening) {
+        resolve();
+        return;
+      }
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  #handle(source: HealthSource, request: IncomingMessage, response: ServerResponse): void {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      send(response, 405, { error: 'only GET' });
+      return;
+    }
+    try {
+      if (path === '/healthz') {
+        const alive = source.alive();
+        send(response, alive ? 200 : 503, { alive });
+      } else if (path === '/readyz') {
+        const readiness = source.readiness();
+        send(response, readiness.ready ? 200 : 503, readiness);
+      } else if (path === '/status') {
+        send(response, 200, source.status());
+      } else {
+        send(response, 404, { error: `no such endpoint ${path}; try /healthz, /readyz or /status` });
+      }
+    } catch (error) {
+      this.#log.error({ err: error, path }, 'health endpoint failed');
+      send(response, 500, { error: 'internal error' });
+    }
+  }
+}
+
+function send(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  response.end(text);
+}
