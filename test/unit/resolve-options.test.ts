@@ -79,4 +79,25 @@ describe('library options', () => {
       resolveOptions({ kafka: { brokers: ['127.0.0.1:9092'] }, database: { url: 'postgres://x' }, landing: { topics: ['a'] }, batching: { lingerMs: 1_000 } }),
     ).toThrow('invalid setting batching.lingerMs=1000: expected an integer from 50 to 500');
   });
+
+  it('reads the failure settings from the environment, with defaults that work', () => {
+    const o = resolve(env({}));
+    expect(o.dlq).toEqual({ topic: '{topic}.dlq', createTopics: true });
+    expect(o.breaker).toEqual({ maxDlqRatio: 0.05, windowMs: 60_000, minRecords: 500 });
+    expect(o.http).toEqual({ enabled: true, port: 8080, host: '0.0.0.0' });
+    const set = resolve(
+      env({ SLUICE_DLQ_TOPIC: 'dead.{topic}', SLUICE_DLQ_CREATE_TOPICS: 'false', SLUICE_BREAKER_MAX_DLQ_RATIO: '0.2', SLUICE_HTTP_ENABLED: 'false' }),
+    );
+    expect(set.dlq).toEqual({ topic: 'dead.{topic}', createTopics: false });
+    expect(set.breaker.maxDlqRatio).toBe(0.2);
+    expect(set.http.enabled).toBe(false);
+  });
+
+  it('refuses a breaker ratio outside 0–1 and a DLQ topic that would be the source topic', () => {
+    expect(failure(env({ SLUICE_BREAKER_MAX_DLQ_RATIO: '5' })).message).toBe(
+      'invalid setting SLUICE_BREAKER_MAX_DLQ_RATIO="5": expected a number from 0 to 1, such as 0.05 for 5 %',
+    );
+    expect(failure(env({ SLUICE_DLQ_TOPIC: '{topic}' })).message).toContain('the DLQ of topic a would be the topic itself');
+    expect(failure(env({ SLUICE_HTTP_PORT: '70000' })).message).toContain('SLUICE_HTTP_PORT');
+  });
 });
