@@ -12,6 +12,7 @@ import { connectKafkaTools } from '../consumer/kafka-admin.js';
 const topic = 'sluice-demo-orders';
 const table = 'demo_orders';
 const groupId = 'sluice-demo';
+const dlqTopic = `${topic}.dlq`;
 const records = Number(process.env.SLUICE_DEMO_RECORDS ?? 200_000);
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -46,7 +47,16 @@ async function main(): Promise<void> {
         }),
       });
     }
-    say(`produced: ${records.toLocaleString('en')} records to topic ${topic} (3 partitions)`);
+    // Three records the table cannot take, among the others: each goes to the DLQ with its reason, and the rest flows.
+    const poison = [
+      { key: 'bad-json', value: '{"customer": "c", "amount": 1, "status": "new", "updatedAt": "2024-01-01T00:00:00Z", oops}' },
+      { key: 'bad-no-customer', value: JSON.stringify({ amount: 1, status: 'new', updatedAt: '2024-01-01T00:00:00Z' }) },
+      { key: 'bad-amount', value: JSON.stringify({ customer: 'c', amount: 'lots', status: 'new', updatedAt: '2024-01-01T00:00:00Z' }) },
+    ];
+    for (const [k, p] of poison.entries()) batch.splice(Math.floor(((k + 1) * batch.length) / 4), 0, p);
+    say(`produced: ${batch.length.toLocaleString('en')} records to topic ${topic} (3 partitions), ${poison.length} of them poison`);
+    await kafka.ensureTopic(dlqTopic, 3);
+    const dlqBefore = await kafka.endOffsets(dlqTopic);
     await kafka.produce(topic, batch);
     const end = await kafka.endOffsets(topic);
     const endTotal = [...end.values()].reduce((sum, o) => sum + Number(o), 0);
@@ -62,10 +72,21 @@ async function main(): Promise<void> {
         SLUICE_CONFIG: process.env.SLUICE_CONFIG ?? 'examples/demo.yaml',
         SLUICE_GROUP_ID: groupId,
         SLUICE_STATS_INTERVAL_MS: '1000',
+        SLUICE_HTTP_PORT: process.env.SLUICE_HTTP_PORT ?? '0',
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     child.stdout.pipe(createWriteStream(logFile));
+    // The health endpoints' port, from sluice's own log line.
+    let httpPort: number | undefined;
+    let partial = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (httpPort === undefined && line.includes('health endpoints listening')) httpPort = (JSON.parse(line) as { port: number }).port;
+      }
+    });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     say(`sluice: running (logs in ${logFile}), consuming as group ${groupId}`);
 
@@ -82,6 +103,11 @@ async function main(): Promise<void> {
     }
     const elapsedS = (Date.now() - started) / 1000;
     process.stdout.write('\n');
+    if (httpPort !== undefined) {
+      const ready = (await (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).json()) as { ready: boolean };
+      const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { state: string; dlq: { sentRecords: number }; statements: number };
+      say(`GET /readyz → ready: ${ready.ready}; GET /status → state ${status.state}, ${status.dlq.sentRecords} record(s) sent to the DLQ, ${status.statements.toLocaleString('en')} statements`);
+    }
     child.kill('SIGTERM');
     const code = await exited;
 
@@ -95,8 +121,18 @@ async function main(): Promise<void> {
     say('committed offsets (group sluice-demo):');
     console.table([...end].map(([partition, high]) => ({ partition, committed: committed.get(partition), logEnd: high })));
     say(`throughput: ${Math.round(records / elapsedS).toLocaleString('en')} records/s end to end (${records.toLocaleString('en')} records in ${elapsedS.toFixed(1)} s, from sluice start to the last commit)`);
+    const dead = await kafka.read(dlqTopic, dlqBefore);
+    say(`DLQ topic ${dlqTopic}: ${dead.length} new record(s), each with its provenance headers:`);
+    console.table(
+      dead.map((r) => ({
+        key: r.key,
+        'sluice.source.offset': `${r.headers['sluice.source.partition']}@${r.headers['sluice.source.offset']}`,
+        'sluice.error.sqlstate': r.headers['sluice.error.sqlstate'] ?? '',
+        'sluice.error.message': (r.headers['sluice.error.message'] ?? '').replace(/^record \S+ cannot be written: /, '').slice(0, 70),
+      })),
+    );
     say(`sluice exited with code ${code} after SIGTERM`);
-    if (count !== distinctKeys || code !== 0) process.exitCode = 1;
+    if (count !== distinctKeys || code !== 0 || dead.length !== poison.length) process.exitCode = 1;
   } finally {
     await kafka.close();
     await db.end();

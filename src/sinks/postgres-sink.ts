@@ -27,34 +27,23 @@ type WriteCounts = Pick<WriteResult, 'upserted' | 'deleted' | 'skipped'>;
  * them (a record is written by every route or by none), so the routes are prepared again without it.
  */
 function prepareAll(plans: RoutePlan[], records: readonly SourceRecord[]): { statements: PlannedStatement[]; counts: WriteCounts; poison: PoisonRecord[] } {
+  let prepared = plans.map((plan) => plan.prepare(records));
   const poison: PoisonRecord[] = [];
   const seen = new Set<SourceRecord>();
-  for (let pass = 0; ; pass++) {
-    const prepared = plans.map((plan) => plan.prepare(records));
-    let found = 0;
-    for (const p of prepared) {
-      for (const r of p.rejected) {
-        if (seen.has(r.record)) continue;
-        seen.add(r.record);
-        poison.push(r);
-        found++;
-      }
-    }
-    if (found === 0 || pass > plans.length) {
-      const counts: WriteCounts = { upserted: 0, deleted: 0, skipped: 0 };
-      for (const p of prepared) {
-        counts.upserted += p.upserted;
-        counts.deleted += p.deleted;
-        counts.skipped += p.skipped;
-      }
-      return { statements: prepared.flatMap((p) => p.statements), counts, poison };
-    }
-    if (plans.length === 1) {
-      const p = prepared[0]!;
-      return { statements: p.statements, counts: { upserted: p.upserted, deleted: p.deleted, skipped: p.skipped }, poison };
-    }
-    records = records.filter((r) => !seen.has(r));
+  for (const rejected of prepared.flatMap((p) => p.rejected)) {
+    if (seen.has(rejected.record)) continue;
+    seen.add(rejected.record);
+    poison.push(rejected);
   }
+  // Rejection depends on the record alone, so the second preparation rejects nothing more.
+  if (poison.length > 0 && plans.length > 1) prepared = plans.map((plan) => plan.prepare(records.filter((r) => !seen.has(r))));
+  const counts: WriteCounts = { upserted: 0, deleted: 0, skipped: 0 };
+  for (const p of prepared) {
+    counts.upserted += p.upserted;
+    counts.deleted += p.deleted;
+    counts.skipped += p.skipped;
+  }
+  return { statements: prepared.flatMap((p) => p.statements), counts, poison };
 }
 
 function withoutPoison(records: readonly SourceRecord[], poison: readonly PoisonRecord[]): SourceRecord[] {
