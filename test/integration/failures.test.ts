@@ -202,6 +202,29 @@ describe('failures: poison to the DLQ, transient retried, systemic and bursts st
     await db.query(`DROP ROLE ${role}`);
   });
 
+  it('a flush stuck on a lock is cancelled by statementTimeoutMs and retried, never dead-lettered; it lands once the lock is gone', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'stuck');
+    const { db, table } = await auditedTable();
+    await db.query('BEGIN');
+    await db.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+    await kafka.produce(topic, Array.from({ length: 100 }, (_, i) => good(i)));
+    const { sluice, groupId, logs } = testSluice({
+      routes: [route(topic, table)],
+      batching: { lingerMs: 50 },
+      database: { statementTimeoutMs: 300 },
+    });
+    await sluice.start();
+    await waitFor('a flush cancelled by the statement timeout', () =>
+      logs.some((l) => String(l.msg).startsWith('flush failed, will retry') && String(l.msg).includes('SQLSTATE 57014')),
+    );
+    expect(sluice.status().batching.retryingPartitions).toBe(1);
+    await db.query('COMMIT');
+    await waitFor('all offsets committed', () => kafka.isFullyCommitted(groupId, topic));
+    expect(await count(db, `SELECT id FROM ${table}`)).toBe(100);
+    expect(await kafka.recordCount(`${topic}.dlq`)).toBe(0);
+  });
+
   it('DLQ topic not writable: nothing is committed past the poison record, other partitions keep flowing, and it catches up once the DLQ takes records', async () => {
     const kafka = await KafkaHelper.connect();
     const topic = await kafka.createTopic(2, 'dlqdown');
