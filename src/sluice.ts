@@ -194,13 +194,27 @@ class SluicePipeline implements Sluice {
           throw new SluiceError(ErrorCodes.lifecycle, `cannot serve the health endpoints on http.port=${port} (SLUICE_HTTP_PORT), host ${host}: ${errorMessage(error)}`, { cause: error });
         });
         this.#httpAddress = { host: address.address, port: address.port };
+        // A stop() meanwhile has already closed what was open; what this step opened is closed here.
+        if (this.#startAborted()) {
+          await this.#health.close();
+          return;
+        }
       }
       await this.#sink.start();
       const topics = this.#sink.topics.map((source) => ({ source, dlq: dlqTopicFor(this.#options.dlq.topic, source) }));
       const producer = await connectDlqProducer(this.#options, topics, this.#log);
+      if (this.#startAborted()) {
+        await producer.close().catch((error: unknown) => this.#log.warn({ err: error }, 'closing the DLQ producer failed'));
+        return;
+      }
       this.#dlq = new DeadLetterQueue(
         producer,
-        { topicTemplate: this.#options.dlq.topic, groupId: this.#options.kafka.groupId, version: sluiceVersion },
+        {
+          topicTemplate: this.#options.dlq.topic,
+          groupId: this.#options.kafka.groupId,
+          version: sluiceVersion,
+          sendTimeoutMs: this.#options.database.statementTimeoutMs,
+        },
         this.#log.child({ component: 'dlq' }),
       );
       await this.#source.start(this.#sink.topics, {
@@ -230,6 +244,11 @@ class SluicePipeline implements Sluice {
     this.#lifecycle.transition('running');
     this.#statsTimer = setInterval(() => this.#logStats(), this.#options.statsIntervalMs);
     this.#statsTimer.unref();
+  }
+
+  /** A stop() or a failure arrived while start() was waiting on a step. */
+  #startAborted(): boolean {
+    return this.#stopping !== undefined || this.#lifecycle.isFinal();
   }
 
   stop(): Promise<void> {

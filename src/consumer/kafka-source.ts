@@ -149,18 +149,34 @@ export class KafkaSource {
     }
   }
 
+  /**
+   * Pauses one partition. Not once fetching has stopped: kafkajs would turn the topic-wide pause into a
+   * per-partition one and fetch the topic's other partitions again.
+   */
   pause(topic: string, partition: number): void {
-    if (this.#running) this.#consumer.pause([{ topic, partitions: [partition] }]);
+    if (this.#fetching && this.#running) this.#guard('pause', () => this.#consumer.pause([{ topic, partitions: [partition] }]));
   }
 
   resume(topic: string, partition: number): void {
-    if (this.#fetching && this.#running) this.#consumer.resume([{ topic, partitions: [partition] }]);
+    if (this.#fetching && this.#running) this.#guard('resume', () => this.#consumer.resume([{ topic, partitions: [partition] }]));
+  }
+
+  /**
+   * kafkajs throws from pause/resume while its consumer group is gone (between a crash and the rejoin). The
+   * partition is then no longer this member's, and the rejoin starts from fresh fetch state: logging is the handling.
+   */
+  #guard(what: string, action: () => void): void {
+    try {
+      action();
+    } catch (error) {
+      this.#log.debug({ err: error }, `${what} skipped: ${errorMessage(error)}`);
+    }
   }
 
   /** Ends fetching without stopping the consumer, so that commits still go through during the drain. */
   stopFetching(topics: string[]): void {
     this.#fetching = false;
-    if (this.#running) this.#consumer.pause(topics.map((topic) => ({ topic })));
+    if (this.#running) this.#guard('pause', () => this.#consumer.pause(topics.map((topic) => ({ topic }))));
   }
 
   /** Leaves the group and closes connections. */

@@ -10,6 +10,11 @@ export interface DeadLetterQueueOptions {
   topicTemplate: string;
   groupId: string;
   version: string;
+  /**
+   * How long a send may wait for its acknowledgement. Sends happen while the batch's transaction is open, so this
+   * bounds how long a DLQ in trouble can hold it (sluice uses statementTimeoutMs).
+   */
+  sendTimeoutMs: number;
 }
 
 /**
@@ -55,10 +60,21 @@ export class DeadLetterQueue {
       }
       return { key: record.key, value: record.value, headers };
     });
+    const sending = this.#producer.send(topic, records);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      const ms = this.#options.sendTimeoutMs;
+      timer = setTimeout(() => reject(new Error(`no acknowledgement within ${ms} ms`)), ms);
+    });
     try {
-      await this.#producer.send(topic, records);
+      await Promise.race([sending, timeout]);
     } catch (error) {
+      // A send that outlived its timeout may still land: the batch is retried, and the DLQ may then hold the record
+      // twice (replay dedupes by source coordinates). Its late outcome only matters for the log.
+      sending.catch((late: unknown) => this.#log.debug({ err: late, dlqTopic: topic }, 'a timed-out DLQ send failed'));
       throw new DeadLetterError(topic, `writing ${records.length} poison record(s) of ${sourceTopic} to DLQ topic ${topic} failed: ${errorMessage(error)}`, error);
+    } finally {
+      clearTimeout(timer);
     }
     this.#sent += records.length;
     for (const { record, error } of poison) {

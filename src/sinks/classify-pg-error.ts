@@ -12,8 +12,9 @@ import { SinkError } from '../errors.js';
  * - row-level (22 data exception, 23 integrity violation, 54 program limit): some record of the batch is poison;
  * - everything else is systemic: retrying the same batch cannot help (missing table or column, permission denied,
  *   authentication).
- * The one exception to "never by message": node-postgres reports a connection that died mid-query as a plain Error
- * without any code ("Connection terminated unexpectedly").
+ * The exceptions to "never by message": node-postgres reports a connection that died mid-query as a plain Error
+ * without any code ("Connection terminated unexpectedly"), and pg-pool a wait for a free connection that ran out
+ * ("timeout exceeded when trying to connect"), which is transient but leaves the database available.
  */
 const unavailableSqlStates = [/^08/, /^53/, /^57P/, /^25006$/];
 const conflictSqlStates = [/^40001$/, /^40P01$/, /^55P03$/, /^57014$/];
@@ -60,5 +61,7 @@ export function classifyPgError(error: unknown, what: string): SinkError {
   const unavailable =
     (typeof code === 'string' && retriableNodeCodes.has(code)) ||
     /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message);
-  return new SinkError(`${what} failed: ${message}`, { retriable: unavailable, unavailable, cause: error });
+  // pg-pool's wait for a free connection ran out: every connection is busy (a slow database), not gone.
+  const poolBusy = /timeout exceeded when trying to connect/i.test(message);
+  return new SinkError(`${what} failed: ${message}`, { retriable: unavailable || poolBusy, unavailable, cause: error });
 }

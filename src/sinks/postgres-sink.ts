@@ -167,6 +167,7 @@ export class PostgresSink implements Sink {
       if (failure) {
         // Some row of the batch is poison: start again and isolate it, writing every other record once.
         await this.#query(client, 'ROLLBACK');
+        this.counters.rolledBack++;
         await this.#query(client, 'BEGIN');
         const isolated = await this.#isolate(client, plans, records, failure, what);
         poison.push(...isolated.poison);
@@ -184,12 +185,15 @@ export class PostgresSink implements Sink {
       this.#available = true;
       return { ...result, committed: true };
     } catch (error) {
-      broken = true;
-      // The transaction is void either way; a failed ROLLBACK only means the connection is gone, and that
-      // connection is destroyed below rather than returned to the pool.
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        this.#log.debug({ err: rollbackError }, 'rollback after a failed flush also failed');
-      });
+      // The transaction is void either way. A connection that cannot even roll back is gone: it is destroyed below
+      // rather than returned to the pool. One that rolled back (a DLQ send failed, say) is healthy and goes back.
+      await this.#query(client, 'ROLLBACK').then(
+        () => this.counters.rolledBack++,
+        (rollbackError: unknown) => {
+          broken = true;
+          this.#log.debug({ err: rollbackError }, 'rollback after a failed flush also failed');
+        },
+      );
       if (error instanceof SluiceError) throw error;
       throw this.#failed(classifyPgError(error, what));
     } finally {
@@ -245,7 +249,7 @@ export class PostgresSink implements Sink {
         return rejected;
       }
       // One round trip: keep what this subset wrote, and open the savepoint for the next attempt.
-      await this.#query(client, `RELEASE SAVEPOINT ${savepoint}; SAVEPOINT ${savepoint}`);
+      await this.#query(client, `RELEASE SAVEPOINT ${savepoint}; SAVEPOINT ${savepoint}`, 2);
       counts.upserted += prepared.counts.upserted;
       counts.deleted += prepared.counts.deleted;
       counts.skipped += prepared.counts.skipped;
@@ -264,8 +268,8 @@ export class PostgresSink implements Sink {
   }
 
   /** Every query of a flush goes through here, so that the count of statements sent is exact. */
-  async #query(client: pg.PoolClient, query: string | pg.QueryConfig): Promise<void> {
-    this.counters.statements++;
+  async #query(client: pg.PoolClient, query: string | pg.QueryConfig, statements = 1): Promise<void> {
+    this.counters.statements += statements;
     await client.query(query);
   }
 

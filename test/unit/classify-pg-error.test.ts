@@ -47,6 +47,12 @@ describe('classifyPgError', () => {
     expect(classifyPgError(new Error('Connection terminated unexpectedly'), 'writing').retriable).toBe(true);
   });
 
+  it('treats a pool whose connections are all busy as transient, with the database still available', () => {
+    const busy = classifyPgError(new Error('timeout exceeded when trying to connect'), 'connecting');
+    expect(failureClass(busy)).toBe('transient');
+    expect(busy.unavailable).toBe(false);
+  });
+
   it('classifies a record sluice itself rejects as poison, and an unknown error as systemic', () => {
     expect(failureClass(new PoisonRecordError({ topic: 't', partition: 0, offset: '1' }, 'bad'))).toBe('poison');
     expect(failureClass(new Error('something else'))).toBe('systemic');
