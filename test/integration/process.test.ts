@@ -120,4 +120,33 @@ describe('the sluice process', () => {
     const fatal = proc.logs.find((l) => l.level === 60);
     expect(String(fatal?.msg)).toContain(`table ${missing} does not exist`);
   });
+
+  it('halted by a systemic error, stays up: /healthz 200, /readyz 503 with the reason; SIGTERM then exits 1', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'halt');
+    const table = uniqueName('landing');
+    const groupId = uniqueName('group');
+    await kafka.produce(topic, [{ key: 'a', value: '{"n": 1}' }]);
+    const proc = spawnSluice(landingEnv(topic, table, groupId, { SLUICE_LINGER_MS: '50' }));
+    await waitFor('first record committed', () => kafka.isFullyCommitted(groupId, topic));
+    const port = await waitFor('the health port', () => proc.logs.find((l) => l.msg === 'health endpoints listening (/healthz, /readyz, /status)')?.port as number | undefined);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+
+    const db = await database();
+    await db.query(`DROP TABLE ${table}`);
+    await kafka.produce(topic, [{ key: 'b', value: '{"n": 2}' }]);
+    const ready = await waitFor('unready', async () => {
+      const response = await fetch(`http://127.0.0.1:${port}/readyz`);
+      return response.status === 503 && ((await response.json()) as { reasons: string[] });
+    });
+    expect(ready.reasons[0]).toContain(`relation "${table}" does not exist`);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { state: string };
+    expect(status.state).toBe('halted');
+    expect(proc.child.exitCode).toBeNull();
+    expect((await kafka.committedOffsets(groupId, topic)).get(0)).toBe('1');
+
+    proc.child.kill('SIGTERM');
+    expect((await proc.exited).code).toBe(1);
+  });
 });
