@@ -16,6 +16,8 @@ export interface FlushEvent {
   upserted: number;
   deleted: number;
   skipped: number;
+  /** Records of a versioned route older than the stored row: not written. */
+  stale: number;
   /** Poison records of the batch, sent to the DLQ before its rows committed. */
   deadLettered: number;
   attempts: number;

@@ -11,6 +11,7 @@ import { SluiceEmitter } from './events.js';
 import { HealthServer, type Readiness } from './http/health-server.js';
 import { Lifecycle, type LifecycleState } from './lifecycle/lifecycle.js';
 import { createLogger, redactUrl } from './observability/logger.js';
+import { FlushMetrics } from './observability/metrics.js';
 import { Progress } from './observability/progress.js';
 import { PostgresSink } from './sinks/postgres-sink.js';
 import { sluiceVersion } from './version.js';
@@ -112,6 +113,8 @@ class SluicePipeline implements Sluice {
       },
       onFatal: (error) => this.#onSystemic(error),
     });
+    const flushMetrics = new FlushMetrics();
+    this.events.on('flush', (flush) => flushMetrics.record(flush, options.kafka.groupId));
     this.#breaker = new FailureRateBreaker(options.breaker);
     this.events.on('flush', (flush) => {
       if (this.#breaker.open || !this.#breaker.record(flush.records, flush.deadLettered)) return;
@@ -348,6 +351,7 @@ class SluicePipeline implements Sluice {
         pausedPartitions: stats.pausedPartitions,
         statements: this.#sink.counters.statements,
         deadLettered: stats.deadLetteredRecords,
+        stale: stats.staleRecords,
         retryingPartitions: stats.retryingPartitions,
         databaseAvailable: this.#sink.available,
         ...memoryStats(),

@@ -32,6 +32,8 @@ export interface BatcherStats {
   flushedRecords: number;
   /** Records sent to the DLQ (counted in flushedRecords too: their offsets are done). */
   deadLetteredRecords: number;
+  /** Records of versioned routes not written because the stored row was newer. */
+  staleRecords: number;
   /** Partitions whose batch is waiting to be retried after a transient failure. */
   retryingPartitions: number;
   batches: number;
@@ -80,6 +82,7 @@ export class Batcher {
   #consumed = 0;
   #flushed = 0;
   #deadLettered = 0;
+  #stale = 0;
   #batches = 0;
 
   constructor(deps: BatcherDeps) {
@@ -162,6 +165,7 @@ export class Batcher {
       consumedRecords: this.#consumed,
       flushedRecords: this.#flushed,
       deadLetteredRecords: this.#deadLettered,
+      staleRecords: this.#stale,
       retryingPartitions,
       batches: this.#batches,
       bufferedRecords,
@@ -283,6 +287,7 @@ export class Batcher {
         const lastOffset = records.at(-1)!.offset;
         this.#flushed += records.length;
         this.#deadLettered += excluded.size;
+        this.#stale += result.stale;
         this.#batches++;
         this.#deps.emitter.emit('flush', {
           topic,
@@ -296,6 +301,7 @@ export class Batcher {
           upserted: result.upserted,
           deleted: result.deleted,
           skipped: result.skipped,
+          stale: result.stale,
           deadLettered: excluded.size,
           attempts: attempt + 1,
         });

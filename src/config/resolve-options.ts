@@ -87,9 +87,15 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
     http: { enabled: o.http?.enabled ?? true, port: o.http?.port ?? defaults.httpPort, host: o.http?.host ?? defaults.httpHost },
     // The schema checked `transform` is a function; keep the caller's own reference and types.
     routes: (o.routes ?? []).map((route, i) => {
-      const keyFromKafka = !route.transform && route.key.every((k) => tombstoneKeySources.includes(route.columns?.[k]?.from ?? 'field'));
+      const mode = route.mode ?? 'upsert';
+      const key = route.key ?? [];
+      const keyFromKafka =
+        mode === 'upsert' && !route.version && !route.transform && key.length > 0 &&
+        key.every((k) => tombstoneKeySources.includes(route.columns?.[k]?.from ?? 'field'));
       return {
         ...route,
+        mode,
+        key,
         transform: input.routes?.[i]?.transform,
         // Deleting is the default where a tombstone can name its row; elsewhere a tombstone has nothing to delete.
         tombstones: route.tombstones ?? o.tombstones ?? (keyFromKafka ? 'delete' : 'ignore'),
@@ -147,6 +153,26 @@ function checkTogether(o: ResolvedOptions, sources: SettingSources): void {
       );
     }
     const columns = route.columns ?? {};
+    if (route.mode === 'append') {
+      for (const [setting, set] of [['key', route.key.length > 0], ['version', route.version !== undefined], ['tombstones', route.tombstones === 'delete']] as const) {
+        if (set) throw new ConfigError(`routes.${i}.${setting}`, `invalid route ${where}: ${setting} applies to upsert routes; an append route inserts every record as a new row`);
+      }
+      return;
+    }
+    if (route.key.length === 0) {
+      throw new ConfigError(`routes.${i}.key`, `invalid route ${where}: expected key, the columns of the table's primary key or unique index (or mode: append)`);
+    }
+    if (route.version !== undefined) {
+      if (route.transform || !columns[route.version]) {
+        throw new ConfigError(`routes.${i}.version`, `invalid route ${where}: version ${route.version} must be one of the route's mapped columns`);
+      }
+      if (route.key.includes(route.version)) {
+        throw new ConfigError(`routes.${i}.version`, `invalid route ${where}: version ${route.version} cannot also be a key column`);
+      }
+      if (route.tombstones === 'delete') {
+        throw new ConfigError(`routes.${i}.tombstones`, `invalid route ${where}: tombstones=delete cannot be combined with version (a tombstone has no version to compare); use tombstones: ignore`);
+      }
+    }
     for (const key of route.key) {
       if (!route.transform && !columns[key]) {
         throw new ConfigError(`routes.${i}.key`, `invalid route ${where}: key column ${key} is not among its columns`);

@@ -26,6 +26,13 @@ export const tombstoneKeySources: readonly ColumnSource[] = ['key', 'topic', 'pa
 export const ValueFormats = ['json', 'connect-json'] as const;
 export type ValueFormat = (typeof ValueFormats)[number];
 
+/**
+ * How records become rows. `upsert`: one row per key, `INSERT … ON CONFLICT (key) DO UPDATE`. `append`: every
+ * record is a new row (`INSERT` only, no key); a record written twice would show as two rows.
+ */
+export const WriteModes = ['upsert', 'append'] as const;
+export type WriteMode = (typeof WriteModes)[number];
+
 export const TombstonePolicies = ['delete', 'ignore'] as const;
 export type TombstonePolicy = (typeof TombstonePolicies)[number];
 
@@ -42,8 +49,15 @@ export interface RouteOptions {
   topic: string;
   /** `table` or `schema.table`; quoted as given. */
   table: string;
-  /** Columns of the table's primary key or a unique constraint: the upsert's conflict target. */
-  key: string[];
+  /** `upsert` (default) or `append`. */
+  mode?: WriteMode;
+  /** Columns of the table's primary key or a unique constraint: the upsert's conflict target. Not for `append`. */
+  key?: string[];
+  /**
+   * A mapped column holding the record's version (a number or a timestamp, such as `version` or `updated_at`).
+   * A stored row is only replaced by a record whose version is not older; an older record is counted as stale.
+   */
+  version?: string;
   /**
    * Column name → mapping; a string is shorthand for `{ from: 'field', field: <string> }`. With a `transform`,
    * only the names matter (its rows name the columns); without `columns` it writes every column of the table.
@@ -57,8 +71,11 @@ export interface RouteOptions {
 }
 
 /** A route after validation: column shorthands expanded, tombstone policy decided. */
-export type ResolvedRoute = Omit<RouteOptions, 'columns' | 'tombstones' | 'format'> & {
+export type ResolvedRoute = Omit<RouteOptions, 'columns' | 'tombstones' | 'format' | 'mode' | 'key'> & {
   columns?: Record<string, ColumnMapping>;
   tombstones: TombstonePolicy;
   format: ValueFormat;
+  mode: WriteMode;
+  /** Empty for `append`. */
+  key: string[];
 };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ColumnSources, TombstonePolicies, ValueFormats } from './route-options.js';
+import { ColumnSources, TombstonePolicies, ValueFormats, WriteModes } from './route-options.js';
 import { LogLevels, StartPositions } from './options.js';
 
 /** Allowed ranges, in one place so that messages and checks agree. */
@@ -64,7 +64,9 @@ const route = z
   .object({
     topic: z.string().min(1, 'a topic name'),
     table: tableName,
-    key: z.array(columnName).min(1, 'at least one key column'),
+    mode: z.enum(WriteModes).optional(),
+    key: z.array(columnName).min(1, 'at least one key column').optional(),
+    version: columnName.optional(),
     columns: z.record(columnName, columnMapping).optional(),
     tombstones: z.enum(TombstonePolicies).optional(),
     format: z.enum(ValueFormats).optional(),

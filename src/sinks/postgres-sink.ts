@@ -20,7 +20,7 @@ export interface SinkCounters {
   rolledBack: number;
 }
 
-type WriteCounts = Pick<WriteResult, 'upserted' | 'deleted' | 'skipped'>;
+type WriteCounts = Pick<WriteResult, 'upserted' | 'deleted' | 'skipped' | 'stale'>;
 
 /**
  * Every route of the topic prepared over the same records. A record that any route rejects is poison for all of
@@ -37,7 +37,7 @@ function prepareAll(plans: RoutePlan[], records: readonly SourceRecord[]): { sta
   }
   // Rejection depends on the record alone, so the second preparation rejects nothing more.
   if (poison.length > 0 && plans.length > 1) prepared = plans.map((plan) => plan.prepare(records.filter((r) => !seen.has(r))));
-  const counts: WriteCounts = { upserted: 0, deleted: 0, skipped: 0 };
+  const counts: WriteCounts = { upserted: 0, deleted: 0, skipped: 0, stale: 0 };
   for (const p of prepared) {
     counts.upserted += p.upserted;
     counts.deleted += p.deleted;
@@ -163,7 +163,7 @@ export class PostgresSink implements Sink {
     try {
       context.signal.throwIfAborted();
       await this.#query(client, 'BEGIN');
-      const failure = await this.#run(client, first.statements, what);
+      const failure = await this.#run(client, first.statements, what, result);
       if (failure) {
         // Some row of the batch is poison: start again and isolate it, writing every other record once.
         await this.#query(client, 'ROLLBACK');
@@ -201,10 +201,20 @@ export class PostgresSink implements Sink {
     }
   }
 
-  /** Runs statements; resolves a row-level failure (the transaction is then aborted), throws any other. */
-  async #run(client: pg.PoolClient, statements: PlannedStatement[], what: string): Promise<SinkError | undefined> {
+  /**
+   * Runs statements; resolves a row-level failure (the transaction is then aborted), throws any other. A versioned
+   * upsert's row count corrects `counts`: the records it did not write are stale.
+   */
+  async #run(client: pg.PoolClient, statements: PlannedStatement[], what: string, counts: WriteCounts): Promise<SinkError | undefined> {
     try {
-      for (const statement of statements) await this.#query(client, { name: statement.name, text: statement.text, values: statement.values });
+      for (const statement of statements) {
+        const answer = await this.#query(client, { name: statement.name, text: statement.text, values: statement.values });
+        if (statement.versioned) {
+          const written = answer.rowCount ?? 0;
+          counts.upserted += written - statement.versioned.sent;
+          counts.stale += statement.versioned.sent - written;
+        }
+      }
       return undefined;
     } catch (error) {
       const failure = classifyPgError(error, what);
@@ -238,12 +248,12 @@ export class PostgresSink implements Sink {
       }
       if (poison.length > 0) records = withoutPoison(records, poison);
     }
-    const counts: WriteCounts = { upserted: 0, deleted: 0, skipped: 0 };
+    const counts: WriteCounts = { upserted: 0, deleted: 0, skipped: 0, stale: 0 };
     const savepoint = 'sluice_isolate';
     await this.#query(client, `SAVEPOINT ${savepoint}`);
     const attempt = async (subset: readonly SourceRecord[]): Promise<Error | undefined> => {
       const prepared = prepareAll(plans, subset);
-      const rejected = await this.#run(client, prepared.statements, what);
+      const rejected = await this.#run(client, prepared.statements, what, prepared.counts);
       if (rejected) {
         await this.#query(client, `ROLLBACK TO SAVEPOINT ${savepoint}`);
         return rejected;
@@ -253,6 +263,7 @@ export class PostgresSink implements Sink {
       counts.upserted += prepared.counts.upserted;
       counts.deleted += prepared.counts.deleted;
       counts.skipped += prepared.counts.skipped;
+      counts.stale += prepared.counts.stale;
       return undefined;
     };
     // After the malformed values are out, the rest may well go through as a whole.
@@ -268,9 +279,9 @@ export class PostgresSink implements Sink {
   }
 
   /** Every query of a flush goes through here, so that the count of statements sent is exact. */
-  async #query(client: pg.PoolClient, query: string | pg.QueryConfig, statements = 1): Promise<void> {
+  async #query(client: pg.PoolClient, query: string | pg.QueryConfig, statements = 1): Promise<pg.QueryResult> {
     this.counters.statements += statements;
-    await client.query(query);
+    return client.query(query);
   }
 
   /** Notes whether the database was reachable, for readiness. */
@@ -291,6 +302,7 @@ function landingRoute(topic: string, table: string): ResolvedRoute {
     key: ['topic', 'key'],
     tombstones: 'delete',
     format: 'json',
+    mode: 'upsert',
     columns: {
       topic: { from: 'topic' },
       key: { from: 'key' },
@@ -323,7 +335,7 @@ function planInput(route: ResolvedRoute, shape: TableShape, validation: Resolved
     throw new SchemaError(table, `table ${table} has no column(s) ${missing.join(', ')} (route for topic ${route.topic})`);
   }
   const keySet = [...route.key].sort().join(',');
-  if (!shape.uniqueKeys.some((k) => [...k].sort().join(',') === keySet)) {
+  if (route.mode === 'upsert' && !shape.uniqueKeys.some((k) => [...k].sort().join(',') === keySet)) {
     throw new SchemaError(
       table,
       `table ${table} has no primary key or unique index on (${route.key.join(', ')}), which the upsert needs (route for topic ${route.topic})`,
@@ -343,6 +355,8 @@ function planInput(route: ResolvedRoute, shape: TableShape, validation: Resolved
     columns,
     tombstones: route.tombstones,
     format: route.format,
+    mode: route.mode,
+    version: route.version,
     transform: route.transform,
     maxRecordBytes: validation.maxRecordBytes,
     maxJsonDepth: validation.maxJsonDepth,

@@ -5,6 +5,7 @@ import {
   type Row,
   type TombstonePolicy,
   type ValueFormat,
+  type WriteMode,
 } from '../config/route-options.js';
 import { PoisonRecordError, SchemaError, errorMessage } from '../errors.js';
 import type { SourceRecord } from '../record.js';
@@ -26,6 +27,10 @@ export interface RoutePlanInput {
   key: string[];
   columns: PlannedColumn[];
   tombstones: TombstonePolicy;
+  /** Defaults to `upsert`; `append` has no key. */
+  mode?: WriteMode;
+  /** Version column of a versioned upsert: an older record never replaces a stored row. */
+  version?: string;
   /** Defaults to `json`. */
   format?: ValueFormat;
   transform: RecordTransform | undefined;
@@ -40,6 +45,8 @@ export interface PlannedStatement {
   name: string;
   text: string;
   values: unknown[];
+  /** A versioned upsert of `sent` records: those its row count (inserted or replaced rows) leaves out are stale. */
+  versioned?: { sent: number };
 }
 
 /** A record this route cannot write, and why. */
@@ -90,6 +97,8 @@ export class RoutePlan {
   readonly #readsKafkaKey: boolean;
   /** A key column is the offset: every record is its own row, nothing to reduce. */
   readonly #dedupeNone: boolean;
+  readonly #append: boolean;
+  readonly #version: PlannedColumn | undefined;
   readonly #upsertSql: string;
   readonly #delete: { text: string; params: ParamKind[] } | undefined;
   readonly #params: ParamKind[];
@@ -123,9 +132,16 @@ export class RoutePlan {
       offset: uses('offset'),
       timestamp: uses('timestamp'),
     };
-    this.#dedupeNone = this.#key.some((c) => c.from === 'offset');
+    this.#append = input.mode === 'append';
+    this.#version = input.version === undefined ? undefined : input.columns.find((c) => c.name === input.version);
+    if (input.version !== undefined && !this.#version) {
+      throw new SchemaError(input.table, `route ${input.topic} → ${input.table}: version column ${input.version} is not mapped`);
+    }
+    // Append: every record is its own row. Versioned: PostgreSQL keeps the newest record per key (DISTINCT ON), so
+    // all records are sent. Otherwise the offset as key also makes every record its own row.
+    this.#dedupeNone = this.#append || this.#version !== undefined || this.#key.some((c) => c.from === 'offset');
     this.#keyNeedsKafkaKey = this.#key.some((c) => c.from === 'key');
-    this.#dedupeOnKafkaKey = this.#key.every((c) => tombstoneKeySources.includes(c.from));
+    this.#dedupeOnKafkaKey = !this.#dedupeNone && this.#key.every((c) => tombstoneKeySources.includes(c.from));
     this.#sendsJson = this.#hasFields || (this.#needs.value && format !== 'json');
     this.#readsKafkaKey = this.#needs.key || this.#dedupeOnKafkaKey || this.#tombstones === 'delete';
     const built = this.#buildUpsert();
@@ -200,11 +216,23 @@ export class RoutePlan {
     const updates = this.#columns
       .filter((c) => !this.#key.includes(c))
       .map((c) => `${quoteIdentifier(c.name)} = EXCLUDED.${quoteIdentifier(c.name)}`);
+    const insert = `INSERT INTO ${quoteTable(this.table)} AS t (${names.join(', ')})`;
+    const rows = `ROWS FROM (${functions.join(', ')})`;
+    if (this.#append) {
+      return { text: `${insert} SELECT ${selectList.join(', ')} FROM ${rows} AS r(${aliases.join(', ')})`, params };
+    }
+    const onConflict = `ON CONFLICT (${keyNames.join(', ')}) DO ` + (updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING');
+    if (!this.#version) {
+      return { text: `${insert} SELECT ${selectList.join(', ')} FROM ${rows} AS r(${aliases.join(', ')}) ${onConflict}`, params };
+    }
+    // Versioned: the newest record per key (ties: the later offset), and a stored row only gives way to a version
+    // that is not older. A record without a version never replaces a stored row.
+    const version = quoteIdentifier(this.#version.name);
     const text =
-      `INSERT INTO ${quoteTable(this.table)} (${names.join(', ')}) ` +
-      `SELECT ${selectList.join(', ')} FROM ROWS FROM (${functions.join(', ')}) AS r(${aliases.join(', ')}) ` +
-      `ON CONFLICT (${keyNames.join(', ')}) DO ` +
-      (updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING');
+      `${insert} SELECT DISTINCT ON (${keyNames.join(', ')}) ${selectList.map((e, i) => `${e} AS ${names[i]}`).join(', ')} ` +
+      `FROM ${rows} WITH ORDINALITY AS r(${aliases.join(', ')}, sluice_ord) ` +
+      `ORDER BY ${keyNames.join(', ')}, ${version} DESC NULLS LAST, r.sluice_ord DESC ` +
+      `${onConflict} WHERE EXCLUDED.${version} >= t.${version} OR t.${version} IS NULL`;
     return { text, params };
   }
 
@@ -261,6 +289,7 @@ export class RoutePlan {
       statements.push({
         name: `${this.#statementId}-upsert`,
         text: this.#upsertSql,
+        ...(this.#version ? { versioned: { sent: chosen.length } } : {}),
         values: this.#params.map((kind) => {
           switch (kind) {
             case 'json':
@@ -391,7 +420,9 @@ export class RoutePlan {
         skipped++;
         continue;
       }
-      for (const [key, text] of recordRows) {
+      for (const [rowKey, text] of recordRows) {
+        // Append: every row is its own; otherwise the last row per key wins.
+        const key = this.#append ? String(rows.size) : rowKey;
         if (rows.has(key)) {
           rows.delete(key);
           skipped++;

@@ -36,6 +36,11 @@ export interface WriteResult {
   deleted: number;
   /** Records that wrote nothing: tombstones under `ignore`, transforms that returned null, earlier duplicates of a key. */
   skipped: number;
+  /**
+   * Records of a versioned route that wrote nothing: the stored row, or another record of the batch with the same
+   * key, has a newer version (or the same version at a later offset).
+   */
+  stale: number;
   /** Poison records handed to `deadLetter`. */
   deadLettered: number;
 }

@@ -100,4 +100,14 @@ describe('library options', () => {
     expect(failure(env({ SLUICE_DLQ_TOPIC: '{topic}' })).message).toContain('the DLQ of topic a would be the topic itself');
     expect(failure(env({ SLUICE_HTTP_PORT: '70000' })).message).toContain('SLUICE_HTTP_PORT');
   });
+
+  it('checks append and versioned routes: what applies to which mode, and where the version comes from', () => {
+    const routes = (route: Record<string, unknown>) => env({ SLUICE_ROUTES: JSON.stringify([{ topic: 't', table: 'x', columns: { id: 'id', v: 'v' }, ...route }]) });
+    expect(resolve(routes({ mode: 'append' })).routes[0]).toMatchObject({ mode: 'append', key: [], tombstones: 'ignore' });
+    expect(resolve(routes({ key: ['id'], version: 'v' })).routes[0]).toMatchObject({ mode: 'upsert', version: 'v', tombstones: 'ignore' });
+    expect(failure(routes({ mode: 'append', key: ['id'] })).message).toContain('key applies to upsert routes');
+    expect(failure(routes({})).message).toContain('expected key');
+    expect(failure(routes({ key: ['id'], version: 'nope' })).message).toContain('version nope must be one of the route');
+    expect(failure(routes({ key: ['id'], version: 'v', tombstones: 'delete' })).message).toContain('tombstones=delete cannot be combined with version');
+  });
 });

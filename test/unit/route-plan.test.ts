@@ -115,5 +115,29 @@ describe('RoutePlan', () => {
     expect(rejections(bad)[0]).toMatch(/orders\[2\]@3 cannot be written: value is not a Kafka Connect JSON envelope/);
     expect(bad.statements).toEqual([]);
   });
+
+  it('append: every record is its own row, with a plain INSERT and no key', () => {
+    const columns: PlannedColumn[] = [
+      { name: 'name', from: 'field', field: 'name', type: 'text' },
+      { name: 'src_offset', from: 'offset', field: 'src_offset', type: 'bigint' },
+    ];
+    const plan = new RoutePlan({ topic: 'orders', table: 'events', key: [], columns, tombstones: 'ignore', mode: 'append', transform: undefined }, 's');
+    expect(plan.upsertSql).not.toContain('ON CONFLICT');
+    const out = plan.prepare([rec(0, 'a', { name: 'x' }), rec(1, 'a', { name: 'x' }), rec(2, null, { name: 'y' }), rec(3, 'a', null)]);
+    expect(out.upserted).toBe(3);
+    expect(out.skipped).toBe(1); // the tombstone
+    expect(jsonParam(out.statements[0]!.values[0])).toEqual([{ name: 'x' }, { name: 'x' }, { name: 'y' }]);
+  });
+
+  it('versioned upsert: sends every record and lets PostgreSQL keep the newest per key and skip older rows', () => {
+    const columns: PlannedColumn[] = [...byKafkaKey, { name: 'version', from: 'field', field: 'version', type: 'integer' }];
+    const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns, tombstones: 'ignore', version: 'version', transform: undefined }, 's');
+    expect(plan.upsertSql).toContain('SELECT DISTINCT ON ("id")');
+    expect(plan.upsertSql).toContain('ORDER BY "id", "version" DESC NULLS LAST, r.sluice_ord DESC');
+    expect(plan.upsertSql).toContain('WHERE EXCLUDED."version" >= t."version" OR t."version" IS NULL');
+    const out = plan.prepare([rec(0, 'a', { name: 'a3', version: 3 }), rec(1, 'a', { name: 'a1', version: 1 })]);
+    expect(out.statements[0]!.versioned).toEqual({ sent: 2 });
+    expect(jsonParam(out.statements[0]!.values[0])).toHaveLength(2);
+  });
 });
 
