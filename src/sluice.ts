@@ -6,7 +6,8 @@ import { connectDlqProducer } from './consumer/dlq-producer.js';
 import { KafkaSource } from './consumer/kafka-source.js';
 import { DeadLetterQueue } from './dlq/dead-letter-queue.js';
 import { FailureRateBreaker, type BreakerWindow } from './dlq/failure-rate-breaker.js';
-import { BreakerOpenError, ErrorCodes, KafkaError, ShutdownTimeoutError, SluiceError, errorMessage } from './errors.js';
+import { backoffMs } from './batcher/backoff.js';
+import { BreakerOpenError, ErrorCodes, KafkaError, ShutdownTimeoutError, SluiceError, errorMessage, isRetriable } from './errors.js';
 import { SluiceEmitter } from './events.js';
 import { HealthServer, type Readiness } from './http/health-server.js';
 import { Lifecycle, type LifecycleState } from './lifecycle/lifecycle.js';
@@ -75,6 +76,8 @@ class SluicePipeline implements Sluice {
   readonly #health: HealthServer | undefined;
   #httpAddress: { host: string; port: number } | undefined;
   #dlq: DeadLetterQueue | undefined;
+  /** Exactly-once delivery: `topic:partition` → this member's claim, for the epoch it was made in. */
+  #claims = new Map<string, { claim: string; epoch: number }>();
   #settle!: { resolve: () => void; reject: (error: Error) => void };
   #stopping: Promise<void> | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
@@ -107,6 +110,12 @@ class SluicePipeline implements Sluice {
       },
       pause: (topic, partition) => this.#source.pause(topic, partition),
       resume: (topic, partition) => this.#source.resume(topic, partition),
+      claimOf: (topic, partition, epoch) => {
+        const held = this.#claims.get(`${topic}:${partition}`);
+        return held?.epoch === epoch ? held.claim : undefined;
+      },
+      reposition: (topic, partition, offset, epoch) => this.#source.reposition(topic, partition, offset, epoch),
+      afterDatabaseCommit: crashAfterDatabaseCommit(),
       deadLetter: async (poison, attempts) => {
         if (!this.#dlq) throw new SluiceError(ErrorCodes.lifecycle, 'the DLQ producer is not connected');
         await this.#dlq.send(poison, attempts);
@@ -226,7 +235,9 @@ class SluicePipeline implements Sluice {
           this.#batcher.add(topic, partition, records, epoch);
         },
         onHighWatermark: (topic, partition, hw) => this.#progress.observeHighWatermark(topic, partition, hw),
+        ...(this.#options.delivery === 'exactly-once' ? { position: (assigned, epoch) => this.#claimPositions(assigned, epoch) } : {}),
         onRebalance: (assigned) => {
+          this.#claims.clear();
           this.#batcher.discardBuffers();
           if (assigned.length > 0) this.events.emit('rebalance', { assigned });
         },
@@ -288,6 +299,34 @@ class SluicePipeline implements Sluice {
     }
     this.#lifecycle.transition('stopped');
     this.#settle.resolve();
+  }
+
+  /**
+   * Exactly-once delivery: claims the newly assigned partitions in the offsets table (fencing their previous
+   * owners) and answers where each resumes. Retried with backoff while the database is unreachable; the partitions
+   * are not fetched meanwhile.
+   */
+  async #claimPositions(assigned: Array<{ topic: string; partitions: number[] }>, epoch: number): Promise<Map<string, string | undefined>> {
+    for (let attempt = 0; ; attempt++) {
+      if (!this.#source.isCurrent(epoch) || this.#lifecycle.isFinal()) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended before its partitions were claimed');
+      try {
+        const claims = await this.#sink.claim(assigned);
+        const positions = new Map<string, string | undefined>();
+        for (const [key, { claim, nextOffset }] of claims) {
+          this.#claims.set(key, { claim, epoch });
+          positions.set(key, nextOffset);
+        }
+        return positions;
+      } catch (error) {
+        if (!isRetriable(error)) {
+          this.#onSystemic(error instanceof Error ? error : new Error(String(error)));
+          throw error;
+        }
+        const delayMs = backoffMs(attempt);
+        this.#log.warn({ err: error, attempt: attempt + 1, retryInMs: delayMs }, `claiming the assigned partitions failed, will retry: ${errorMessage(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
   }
 
   /** A flush failed in a way no retry fixes: halt while running, fail while draining. */
@@ -366,4 +405,17 @@ function memoryStats(): { rssMiB: number; heapUsedMiB: number; buffersMiB: numbe
   const m = process.memoryUsage();
   const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
   return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), buffersMiB: mib(m.arrayBuffers) };
+}
+
+/**
+ * Fault injection for the chaos test, and only when it sets SLUICE_TEST_CRASH_AFTER_DB_COMMIT=N: the process kills
+ * itself with SIGKILL right after its Nth PostgreSQL commit, before the offset reaches Kafka.
+ */
+function crashAfterDatabaseCommit(): (() => void) | undefined {
+  const after = Number(process.env.SLUICE_TEST_CRASH_AFTER_DB_COMMIT);
+  if (!Number.isInteger(after) || after <= 0) return undefined;
+  let commits = 0;
+  return () => {
+    if (++commits === after) process.kill(process.pid, 'SIGKILL');
+  };
 }

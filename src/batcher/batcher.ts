@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
-import { errorMessage, isRetriable } from '../errors.js';
+import { ErrorCodes, SluiceError, errorMessage, isRetriable } from '../errors.js';
 import type { SluiceEmitter } from '../events.js';
 import type { SourceRecord } from '../record.js';
+import type { FenceRefusal } from '../sinks/offset-store.js';
 import type { PoisonRecord, Sink } from '../sinks/sink.js';
 import { backoffMs, sleep } from './backoff.js';
 import { PartitionBuffer, type BatchLimits, type FlushReason } from './partition-buffer.js';
@@ -21,6 +22,12 @@ export interface BatcherDeps {
   commit(topic: string, partition: number, nextOffset: string, epoch: number): Promise<boolean>;
   pause(topic: string, partition: number): void;
   resume(topic: string, partition: number): void;
+  /** Exactly-once delivery: this member's claim on the partition under `epoch`, once it has one. */
+  claimOf?(topic: string, partition: number, epoch: number): string | undefined;
+  /** Exactly-once delivery: fetch the partition again from `offset`, where the offsets stored with the data end. */
+  reposition?(topic: string, partition: number, offset: string, epoch: number): void;
+  /** Called right after each batch's rows commit, before its offset goes to Kafka (fault injection in tests). */
+  afterDatabaseCommit?: (() => void) | undefined;
   /** Sends a batch's poison records to the DLQ; resolves once the broker acknowledged them, throws otherwise. */
   deadLetter(poison: PoisonRecord[], attempts: number): Promise<void>;
   /** A flush failed in a way retrying cannot fix; the batch stays unwritten and uncommitted. */
@@ -53,6 +60,8 @@ class PartitionWorker {
   /** Why fetching is paused for this partition; it resumes when no reason is left. */
   readonly pausedFor = new Set<'backpressure' | 'retry'>();
   inFlightBytes = 0;
+  /** Batches refused in a row because they did not start where the stored offsets end. */
+  repositions = 0;
   /**
    * Offset commits of this partition, chained so they reach the broker in order. The next flush does not wait
    * for them: a commit only records progress the database already holds.
@@ -263,7 +272,7 @@ export class Batcher {
           // Known poison goes to the DLQ before a transaction is opened, so none is held open while the DLQ is down.
           if (pending.length > 0) await deadLetter(pending, attempt + 1);
           result = await this.#deps.sink.write(
-            { topic, partition, records, epoch },
+            { topic, partition, records, epoch, claim: this.#deps.claimOf?.(topic, partition, epoch) },
             {
               isCurrent: () => this.#deps.isCurrent(epoch),
               signal,
@@ -283,7 +292,13 @@ export class Batcher {
           await sleep(delayMs, signal);
           continue;
         }
+        if (result.fenced) {
+          this.#onFenced(worker, records, epoch, result.fenced);
+          return;
+        }
         if (!result.committed) return;
+        this.#deps.afterDatabaseCommit?.();
+        worker.repositions = 0;
         const lastOffset = records.at(-1)!.offset;
         this.#flushed += records.length;
         this.#deadLettered += excluded.size;
@@ -317,6 +332,33 @@ export class Batcher {
     } finally {
       this.#unpause(worker, 'retry');
     }
+  }
+
+  /**
+   * Exactly-once delivery refused a batch. Claimed by another member: its records are that member's now, and the
+   * rebalance that tells this one is on its way. Wrong position: the buffer is dropped and fetching moves to where
+   * the stored offsets end. A partition that keeps starting past that point lost records to retention: halt.
+   */
+  #onFenced(worker: PartitionWorker, records: SourceRecord[], epoch: number, fenced: FenceRefusal): void {
+    const { topic, partition } = worker;
+    const firstOffset = records[0]!.offset;
+    if (fenced.reason === 'claimed') {
+      this.#deps.log.warn({ topic, partition, firstOffset }, 'batch refused: another member has claimed the partition since; its records are left to that member');
+      return;
+    }
+    if (BigInt(firstOffset) > BigInt(fenced.nextOffset) && ++worker.repositions > 3) {
+      throw new SluiceError(
+        ErrorCodes.lifecycle,
+        `${topic}[${partition}]: the offsets stored with the data end at ${fenced.nextOffset}, but the topic now starts at ${firstOffset}; ` +
+          'the records in between are gone from Kafka (retention?). Check them, then move the stored offset in the offsets table to resume',
+      );
+    }
+    this.#deps.log.info(
+      { topic, partition, firstOffset, storedNextOffset: fenced.nextOffset },
+      'batch refused: it does not start where the offsets stored with the data end; fetching from there',
+    );
+    if (this.#deps.isCurrent(epoch)) this.#totalBytes -= worker.buffer.clear();
+    this.#deps.reposition?.(topic, partition, fenced.nextOffset, epoch);
   }
 
   #pause(worker: PartitionWorker, why: 'backpressure' | 'retry'): void {

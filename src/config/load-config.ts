@@ -19,6 +19,8 @@ export const environmentSettings = {
   SLUICE_MAX_BATCH_RECORDS: 'batching.maxBatchRecords',
   SLUICE_MAX_BATCH_BYTES: 'batching.maxBatchBytes',
   SLUICE_MAX_BUFFERED_BYTES: 'batching.maxBufferedBytes',
+  SLUICE_DELIVERY: 'delivery',
+  SLUICE_OFFSETS_TABLE: 'offsetsTable',
   SLUICE_MAX_RECORD_BYTES: 'validation.maxRecordBytes',
   SLUICE_MAX_JSON_DEPTH: 'validation.maxJsonDepth',
   SLUICE_DLQ_TOPIC: 'dlq.topic',

@@ -3,6 +3,15 @@ import type { ResolvedRoute, RouteOptions, TombstonePolicy } from './route-optio
 export const StartPositions = ['earliest', 'latest'] as const;
 export type StartPosition = (typeof StartPositions)[number];
 
+/**
+ * `exactly-once`: each flush stores the partition's next offset in PostgreSQL, in the same transaction as the rows,
+ * and a member resumes from there; a record's effect is applied once, even by a route that is not idempotent.
+ * `at-least-once`: offsets live only in the Kafka group; after a crash, records since the last commit are written
+ * again (which upserts absorb and append routes do not).
+ */
+export const DeliveryModes = ['exactly-once', 'at-least-once'] as const;
+export type DeliveryMode = (typeof DeliveryModes)[number];
+
 export const LogLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LogLevels)[number];
 
@@ -31,6 +40,9 @@ export interface SluiceOptions {
     /** Global cap over all partitions' buffers and in-flight batches; above it the fullest partitions pause. */
     maxBufferedBytes?: number;
   };
+  delivery?: DeliveryMode;
+  /** Where exactly-once delivery stores offsets (created if missing). */
+  offsetsTable?: string;
   /** What makes a single record poison before any database sees it. */
   validation?: {
     /** A record whose key plus value is larger goes to the DLQ. */
@@ -83,6 +95,8 @@ export const defaults = {
   maxBatchBytes: 4 * 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
   landingTable: 'sluice_landing',
+  delivery: 'exactly-once',
+  offsetsTable: 'sluice_offsets',
   maxRecordBytes: 1024 * 1024,
   maxJsonDepth: 100,
   dlqTopic: '{topic}.dlq',
@@ -107,6 +121,8 @@ export interface ResolvedOptions {
   dlq: Defined<SluiceOptions['dlq']>;
   breaker: Defined<SluiceOptions['breaker']>;
   http: Defined<SluiceOptions['http']>;
+  delivery: DeliveryMode;
+  offsetsTable: string;
   routes: ResolvedRoute[];
   landing: { topics: string[]; table: string } | undefined;
   tombstones: TombstonePolicy | undefined;

@@ -74,6 +74,8 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
       maxBatchBytes: o.batching?.maxBatchBytes ?? defaults.maxBatchBytes,
       maxBufferedBytes: o.batching?.maxBufferedBytes ?? defaults.maxBufferedBytes,
     },
+    delivery: o.delivery ?? defaults.delivery,
+    offsetsTable: o.offsetsTable ?? defaults.offsetsTable,
     validation: {
       maxRecordBytes: o.validation?.maxRecordBytes ?? defaults.maxRecordBytes,
       maxJsonDepth: o.validation?.maxJsonDepth ?? defaults.maxJsonDepth,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ColumnSources, TombstonePolicies, ValueFormats, WriteModes } from './route-options.js';
-import { LogLevels, StartPositions } from './options.js';
+import { DeliveryModes, LogLevels, StartPositions } from './options.js';
 
 /** Allowed ranges, in one place so that messages and checks agree. */
 export const limits = {
@@ -106,6 +106,8 @@ export const optionsSchema = z
       })
       .strict()
       .optional(),
+    delivery: z.enum(DeliveryModes).optional(),
+    offsetsTable: tableName.optional(),
     validation: z
       .object({ maxRecordBytes: int('maxRecordBytes').optional(), maxJsonDepth: int('maxJsonDepth').optional() })
       .strict()

@@ -33,6 +33,12 @@ export interface SourceHandlers {
   onRebalance(assigned: Assignment[]): void;
   /** The consumer crashed; `restarting` says whether kafkajs rejoins by itself. */
   onCrash(error: Error, restarting: boolean): void;
+  /**
+   * Exactly-once delivery: where each newly assigned partition (`topic:partition`) resumes, from the offsets stored
+   * with the data; undefined falls back to the group's committed offset, then to `startFrom`. Until it resolves
+   * the partitions are not fetched. It settles only once it has an answer or the assignment is over.
+   */
+  position?(assigned: Assignment[], epoch: number): Promise<Map<string, string | undefined>>;
 }
 
 export class KafkaSource {
@@ -42,6 +48,10 @@ export class KafkaSource {
   #epoch = 0;
   #assigned = new Set<string>();
   #fetching = true;
+  /** Partitions waiting for their start position: not fetched, their records not handed over. */
+  #gated = new Set<string>();
+  /** Partitions the batcher paused (backpressure, retry): they stay paused when their gate opens. */
+  #batcherPaused = new Set<string>();
   /** consumer.run() was called: pause/resume/commit are only valid from then on. */
   #running = false;
 
@@ -80,18 +90,22 @@ export class KafkaSource {
     this.#consumer.on(REBALANCING, () => {
       this.#epoch++;
       this.#assigned.clear();
+      this.#gated.clear();
       handlers.onRebalance([]);
     });
     this.#consumer.on(GROUP_JOIN, (event) => {
       this.#epoch++;
+      const epoch = this.#epoch;
       const assigned = Object.entries(event.payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
       this.#assigned = new Set(assigned.flatMap(({ topic, partitions }) => partitions.map((p) => `${topic}:${p}`)));
-      this.#log.info({ assigned, epoch: this.#epoch }, 'joined the group');
+      this.#log.info({ assigned, epoch }, 'joined the group');
       handlers.onRebalance(assigned);
+      if (handlers.position && this.#fetching) this.#gate(assigned, epoch, handlers.position);
     });
     this.#consumer.on(CRASH, (event) => {
       this.#epoch++;
       this.#assigned.clear();
+      this.#gated.clear();
       handlers.onCrash(event.payload.error, event.payload.restart);
     });
     await this.#consumer.connect();
@@ -107,9 +121,47 @@ export class KafkaSource {
     });
   }
 
+  /**
+   * Holds newly assigned partitions until `position` says where they resume. kafkajs emits GROUP_JOIN before its
+   * first fetch of the new assignment, so pausing here means nothing is fetched from the wrong place; a fetch that
+   * slips through anyway is dropped in #onBatch, and the stored-offset check in the sink refuses a wrong start.
+   */
+  #gate(assigned: Assignment[], epoch: number, position: NonNullable<SourceHandlers['position']>): void {
+    for (const { topic, partitions } of assigned) for (const p of partitions) this.#gated.add(`${topic}:${p}`);
+    if (assigned.length > 0) this.#guard('pause', () => this.#consumer.pause(assigned));
+    position(assigned, epoch).then(
+      (positions) => {
+        if (!this.isCurrent(epoch)) return;
+        for (const [key, offset] of positions) {
+          if (offset === undefined) continue;
+          const [topic, partition] = splitKey(key);
+          this.#guard('seek', () => this.#consumer.seek({ topic, partition, offset }));
+          // The group's committed offset follows, so that lag and autoscalers see where sluice really is.
+          void this.commit(topic, partition, offset, epoch);
+        }
+        this.#log.info({ epoch, positions: Object.fromEntries(positions) }, 'assigned partitions resume from the offsets stored with the data');
+        for (const { topic, partitions } of assigned) {
+          for (const partition of partitions) {
+            this.#gated.delete(`${topic}:${partition}`);
+            this.#applyPause(topic, partition);
+          }
+        }
+      },
+      (error: unknown) => this.#log.debug({ err: error, epoch }, `positioning the assignment ended: ${errorMessage(error)}`),
+    );
+  }
+
+  /** Moves the fetch position of a partition (exactly-once: back to the offsets stored with the data). */
+  reposition(topic: string, partition: number, offset: string, epoch: number): void {
+    if (!this.isCurrent(epoch) || !this.#running) return;
+    this.#guard('seek', () => this.#consumer.seek({ topic, partition, offset }));
+  }
+
   async #onBatch(payload: EachBatchPayload, handlers: SourceHandlers): Promise<void> {
     const { batch } = payload;
     if (!this.#fetching || !payload.isRunning() || payload.isStale()) return;
+    // Not resolved: the partition is fetched again from its position once its gate opens.
+    if (this.#gated.has(`${batch.topic}:${batch.partition}`)) return;
     const epoch = this.#epoch;
     const records: SourceRecord[] = new Array(batch.messages.length);
     for (let i = 0; i < batch.messages.length; i++) {
@@ -154,11 +206,23 @@ export class KafkaSource {
    * per-partition one and fetch the topic's other partitions again.
    */
   pause(topic: string, partition: number): void {
-    if (this.#fetching && this.#running) this.#guard('pause', () => this.#consumer.pause([{ topic, partitions: [partition] }]));
+    this.#batcherPaused.add(`${topic}:${partition}`);
+    this.#applyPause(topic, partition);
   }
 
   resume(topic: string, partition: number): void {
-    if (this.#fetching && this.#running) this.#guard('resume', () => this.#consumer.resume([{ topic, partitions: [partition] }]));
+    this.#batcherPaused.delete(`${topic}:${partition}`);
+    this.#applyPause(topic, partition);
+  }
+
+  /** A partition is fetched unless the batcher paused it or it waits for its position. */
+  #applyPause(topic: string, partition: number): void {
+    if (!this.#fetching || !this.#running) return;
+    const key = `${topic}:${partition}`;
+    const paused = this.#batcherPaused.has(key) || this.#gated.has(key);
+    this.#guard(paused ? 'pause' : 'resume', () =>
+      paused ? this.#consumer.pause([{ topic, partitions: [partition] }]) : this.#consumer.resume([{ topic, partitions: [partition] }]),
+    );
   }
 
   /**
@@ -192,4 +256,9 @@ export class KafkaSource {
     else if (entry.level === KafkaLogLevel.WARN) this.#log.warn(fields, message);
     else this.#log.debug(fields, message);
   }
+}
+
+function splitKey(key: string): [string, number] {
+  const at = key.lastIndexOf(':');
+  return [key.slice(0, at), Number(key.slice(at + 1))];
 }

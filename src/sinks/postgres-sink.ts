@@ -8,6 +8,7 @@ import { withSpan } from '../observability/tracing.js';
 import { classifyPgError } from './classify-pg-error.js';
 import type { SourceRecord } from '../record.js';
 import { isolatePoison } from './isolate-poison.js';
+import { OffsetStore, type FenceRefusal, type PartitionClaim } from './offset-store.js';
 import { RoutePlan, type PlannedColumn, type PlannedStatement, type RoutePlanInput } from './route-plan.js';
 import type { Batch, PoisonRecord, Sink, WriteContext, WriteResult } from './sink.js';
 import { createLandingTable, describeTable, type TableShape } from './table-catalog.js';
@@ -67,6 +68,8 @@ export class PostgresSink implements Sink {
   readonly counters: SinkCounters = { transactions: 0, statements: 0, rolledBack: 0 };
   /** False from a failure to reach the database until the next successful commit or check. */
   #available = true;
+  /** Exactly-once delivery: offsets stored with the data. */
+  readonly #offsets: OffsetStore | undefined;
 
   constructor(options: ResolvedOptions, log: Logger) {
     this.#options = options;
@@ -80,6 +83,7 @@ export class PostgresSink implements Sink {
     });
     // An idle client's error (server restart, network drop) is emitted on the pool; unhandled it would crash the
     // process. The next checkout gets a fresh connection, so logging is the whole handling.
+    this.#offsets = options.delivery === 'exactly-once' ? new OffsetStore(options.offsetsTable, options.kafka.groupId) : undefined;
     this.#pool.on('error', (error) => this.#log.warn({ err: error }, 'idle PostgreSQL connection failed; it will be replaced'));
   }
 
@@ -101,6 +105,7 @@ export class PostgresSink implements Sink {
       throw classifyPgError(error, 'connecting to PostgreSQL');
     }
     try {
+      await this.#offsets?.ensureTable(client);
       const routes = [...this.#options.routes];
       if (this.#options.landing) {
         await createLandingTableOnce(client, this.#options.landing.table);
@@ -118,6 +123,36 @@ export class PostgresSink implements Sink {
     } catch (error) {
       if (error instanceof SchemaError) throw error;
       throw classifyPgError(error, 'checking the routes against the database');
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Partition key `topic:partition`, as the claims map uses it. */
+  static partitionKey(topic: string, partition: number): string {
+    return `${topic}:${partition}`;
+  }
+
+  async claim(assigned: Array<{ topic: string; partitions: number[] }>): Promise<Map<string, PartitionClaim>> {
+    const claims = new Map<string, PartitionClaim>();
+    if (!this.#offsets) return claims;
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw this.#failed(classifyPgError(error, 'connecting to PostgreSQL'));
+    }
+    try {
+      for (const { topic, partitions } of assigned) {
+        if (partitions.length === 0) continue;
+        for (const [partition, claim] of await this.#offsets.claim(client, topic, partitions)) {
+          claims.set(PostgresSink.partitionKey(topic, partition), claim);
+        }
+      }
+      this.#available = true;
+      return claims;
+    } catch (error) {
+      throw this.#failed(classifyPgError(error, `claiming partitions in ${this.#options.offsetsTable}`));
     } finally {
       client.release();
     }
@@ -148,7 +183,8 @@ export class PostgresSink implements Sink {
     const poison: PoisonRecord[] = first.poison;
     if (poison.length > 0) records = withoutPoison(records, poison);
     const result: WriteResult = { committed: false, ...first.counts, deadLettered: 0 };
-    if (first.statements.length === 0) {
+    if (this.#offsets && batch.claim === undefined) return { ...result, fenced: { reason: 'claimed', nextOffset: undefined } };
+    if (first.statements.length === 0 && !this.#offsets) {
       // Nothing for the database: tombstones under `ignore`, or only poison.
       if (poison.length > 0) await context.deadLetter(sortByOffset(poison));
       return { ...result, committed: context.isCurrent(), deadLettered: poison.length };
@@ -162,13 +198,15 @@ export class PostgresSink implements Sink {
     let broken = false;
     try {
       context.signal.throwIfAborted();
-      await this.#query(client, 'BEGIN');
+      let fenced = await this.#begin(client, batch);
+      if (fenced) return await this.#refused(client, result, fenced);
       const failure = await this.#run(client, first.statements, what, result);
       if (failure) {
         // Some row of the batch is poison: start again and isolate it, writing every other record once.
         await this.#query(client, 'ROLLBACK');
         this.counters.rolledBack++;
-        await this.#query(client, 'BEGIN');
+        fenced = await this.#begin(client, batch);
+        if (fenced) return await this.#refused(client, result, fenced);
         const isolated = await this.#isolate(client, plans, records, failure, what);
         poison.push(...isolated.poison);
         Object.assign(result, isolated.counts);
@@ -199,6 +237,28 @@ export class PostgresSink implements Sink {
     } finally {
       client.release(broken);
     }
+  }
+
+  /**
+   * Opens the batch's transaction. With exactly-once delivery its first statement moves the stored offsets past
+   * the batch, which also locks them: it answers why not if this member's claim or the position is stale.
+   */
+  async #begin(client: pg.PoolClient, batch: Batch): Promise<FenceRefusal | undefined> {
+    await this.#query(client, 'BEGIN');
+    if (!this.#offsets) return undefined;
+    return this.#offsets.advance((config) => this.#query(client, config), {
+      topic: batch.topic,
+      partition: batch.partition,
+      claim: batch.claim!,
+      firstOffset: batch.records[0]!.offset,
+      nextOffset: (BigInt(batch.records.at(-1)!.offset) + 1n).toString(),
+    });
+  }
+
+  async #refused(client: pg.PoolClient, result: WriteResult, fenced: FenceRefusal): Promise<WriteResult> {
+    await this.#query(client, 'ROLLBACK');
+    this.counters.rolledBack++;
+    return { ...result, committed: false, fenced };
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { SluiceError } from '../errors.js';
 import type { SourceRecord } from '../record.js';
+import type { FenceRefusal, PartitionClaim } from './offset-store.js';
 
 /** Records of one topic-partition, in offset order, flushed together. */
 export interface Batch {
@@ -8,6 +9,8 @@ export interface Batch {
   records: SourceRecord[];
   /** Assignment epoch the records were fetched under; see `Batcher.isCurrent`. */
   epoch: number;
+  /** Exactly-once delivery: this member's claim on the partition, which the write's offset update must still hold. */
+  claim?: string;
 }
 
 /** A record of the batch that cannot be written, and the error that says why (a PoisonRecordError or a row-level SinkError). */
@@ -43,11 +46,15 @@ export interface WriteResult {
   stale: number;
   /** Poison records handed to `deadLetter`. */
   deadLettered: number;
+  /** Exactly-once delivery: the stored offsets refused the batch, which was rolled back. */
+  fenced?: FenceRefusal;
 }
 
 export interface Sink {
   /** Checks (or creates, for landing) every route's table; throws naming what is missing. */
   start(): Promise<void>;
   write(batch: Batch, context: WriteContext): Promise<WriteResult>;
+  /** Exactly-once delivery: claims newly assigned partitions (topic → partitions); undefined in at-least-once mode. */
+  claim?(assigned: Array<{ topic: string; partitions: number[] }>): Promise<Map<string, PartitionClaim>>;
   close(): Promise<void>;
 }

@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { RouteOptions, Sluice } from '../../src/index.js';
+import { defaults } from '../../src/config/options.js';
 import { DlqHeaders } from '../../src/dlq/dlq-headers.js';
+import { OffsetStore } from '../../src/sinks/offset-store.js';
 import { sluiceVersion } from '../../src/version.js';
 import { KafkaHelper, database, uniqueName, waitFor } from '../helpers/stack.js';
 import { testSluice } from '../helpers/sluice.js';
@@ -152,6 +154,9 @@ describe('failures: poison to the DLQ, transient retried, systemic and bursts st
     await db.query(`CREATE ROLE ${role} LOGIN`);
     await db.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO ${role}`);
     await db.query(`GRANT INSERT ON ${audit} TO ${role}`);
+    // The offsets table is made by a user who may create tables; sluice's role only writes it.
+    await new OffsetStore(defaults.offsetsTable, 'any').ensureTable(db);
+    await db.query(`GRANT SELECT, INSERT, UPDATE ON sluice_offsets TO ${role}`);
     const url = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
     url.username = role;
     url.password = '';
@@ -198,7 +203,7 @@ describe('failures: poison to the DLQ, transient retried, systemic and bursts st
     expect(await kafka.recordCount(`${topic}.dlq`)).toBe(0);
     expect(sluice.status().dlq.sentRecords).toBe(0);
     await sluice.stop();
-    await db.query(`REVOKE ALL ON ${table}, ${audit} FROM ${role}`);
+    await db.query(`REVOKE ALL ON ${table}, ${audit}, sluice_offsets FROM ${role}`);
     await db.query(`DROP ROLE ${role}`);
   });
 

@@ -1,0 +1,97 @@
+import type pg from 'pg';
+import { quoteTable } from './sql-identifiers.js';
+
+/** A partition claimed by this member: the claim number that fences older owners, and where to resume. */
+export interface PartitionClaim {
+  claim: string;
+  /** The next offset stored with the data, or undefined if this group never wrote the partition. */
+  nextOffset: string | undefined;
+}
+
+/** Why a fenced write was refused. */
+export type FenceRefusal =
+  /** Another member claimed the partition since: this one must not write it. */
+  | { reason: 'claimed'; nextOffset: string | undefined }
+  /** The batch does not start where the stored offsets end: the fetch position must move to `nextOffset`. */
+  | { reason: 'position'; nextOffset: string };
+
+/**
+ * Offsets stored with the data (exactly-once delivery). One row per (group, topic, partition) holds the next offset
+ * to write and a claim number. A member that is assigned a partition claims it, which increments the number; every
+ * flush first updates the row on the condition that its claim is still the latest and that the batch starts at the
+ * stored next offset, in the same transaction as the rows. The row lock serializes writers of a partition, so of two
+ * members that both believe they own it, only the one holding the latest claim can commit, and only the records
+ * right after the last committed ones.
+ */
+export class OffsetStore {
+  readonly #table: string;
+  readonly #groupId: string;
+
+  constructor(table: string, groupId: string) {
+    this.#table = quoteTable(table);
+    this.#groupId = groupId;
+  }
+
+  /** Creates the table if it is missing (a user without CREATE on the schema can use one made by someone else). */
+  async ensureTable(client: pg.ClientBase): Promise<void> {
+    const found = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [this.#table]);
+    if (found.rows[0]?.oid) return;
+    try {
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${this.#table} (
+           group_id text NOT NULL,
+           topic text NOT NULL,
+           partition integer NOT NULL,
+           next_offset bigint,
+           claim bigint NOT NULL,
+           claimed_at timestamptz NOT NULL DEFAULT now(),
+           updated_at timestamptz,
+           PRIMARY KEY (group_id, topic, partition)
+         )`,
+      );
+    } catch (error) {
+      // Members starting together race on CREATE TABLE IF NOT EXISTS; the loser sees it created (23505 / 42P07).
+      const code = (error as { code?: string }).code;
+      if (code !== '23505' && code !== '42P07') throw error;
+    }
+  }
+
+  /** Claims the partitions of one topic for this member; answers each partition's claim and stored next offset. */
+  async claim(client: pg.ClientBase, topic: string, partitions: number[]): Promise<Map<number, PartitionClaim>> {
+    const result = await client.query<{ partition: number; claim: string; next_offset: string | null }>(
+      `INSERT INTO ${this.#table} AS o (group_id, topic, partition, claim)
+         SELECT $1, $2, p, 1 FROM unnest($3::int[]) AS p
+       ON CONFLICT (group_id, topic, partition) DO UPDATE SET claim = o.claim + 1, claimed_at = now()
+       RETURNING partition, claim::text AS claim, next_offset::text AS next_offset`,
+      [this.#groupId, topic, partitions],
+    );
+    return new Map(result.rows.map((r) => [r.partition, { claim: r.claim, nextOffset: r.next_offset ?? undefined }]));
+  }
+
+  /**
+   * Inside the batch's transaction: moves the stored next offset from `firstOffset` to `nextOffset` if `claim` is
+   * still the latest. Resolves undefined when it did, or why not (the caller then rolls back).
+   */
+  async advance(
+    query: (config: pg.QueryConfig) => Promise<pg.QueryResult>,
+    at: { topic: string; partition: number; claim: string; firstOffset: string; nextOffset: string },
+  ): Promise<FenceRefusal | undefined> {
+    const moved = await query({
+      name: 'sluice-offsets-advance',
+      text: `UPDATE ${this.#table} SET next_offset = $5, updated_at = now()
+              WHERE group_id = $1 AND topic = $2 AND partition = $3 AND claim = $4
+                AND (next_offset = $6 OR next_offset IS NULL)`,
+      values: [this.#groupId, at.topic, at.partition, at.claim, at.nextOffset, at.firstOffset],
+    });
+    if (moved.rowCount === 1) return undefined;
+    const stored = await query({
+      name: 'sluice-offsets-read',
+      text: `SELECT claim::text AS claim, next_offset::text AS next_offset FROM ${this.#table}
+              WHERE group_id = $1 AND topic = $2 AND partition = $3`,
+      values: [this.#groupId, at.topic, at.partition],
+    });
+    const row = stored.rows[0] as { claim: string; next_offset: string | null } | undefined;
+    if (!row || row.claim !== at.claim || row.next_offset === null) return { reason: 'claimed', nextOffset: row?.next_offset ?? undefined };
+    return { reason: 'position', nextOffset: row.next_offset };
+  }
+}

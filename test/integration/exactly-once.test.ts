@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+import { spawnSluice } from '../helpers/process.js';
+import { testSluice } from '../helpers/sluice.js';
+
+/** An append table: a record written twice shows as two rows with the same coordinates. */
+async function appendTable(): Promise<string> {
+  const db = await database();
+  const table = uniqueName('events');
+  await db.query(`CREATE TABLE ${table} (row_id bigserial PRIMARY KEY, id text NOT NULL, src_partition int NOT NULL, src_offset bigint NOT NULL)`);
+  return table;
+}
+
+const appendRoute = (topic: string, table: string) => ({
+  topic,
+  table,
+  mode: 'append' as const,
+  columns: { id: 'id', src_partition: { from: 'partition' as const }, src_offset: { from: 'offset' as const } },
+});
+
+async function duplicates(table: string): Promise<{ rows: number; distinct: number }> {
+  const db = await database();
+  return (
+    await db.query<{ rows: number; distinct: number }>(
+      `SELECT count(*)::int AS rows, count(DISTINCT (src_partition, src_offset))::int AS distinct FROM ${table}`,
+    )
+  ).rows[0]!;
+}
+
+describe('exactly-once delivery: offsets stored with the data, and fencing', () => {
+  it.each(['exactly-once', 'at-least-once'] as const)(
+    'killed between the PostgreSQL commit and the Kafka commit (%s): what the append table shows after a restart',
+    async (delivery) => {
+      const kafka = await KafkaHelper.connect();
+      const topic = await kafka.createTopic(2, 'crash');
+      const table = await appendTable();
+      const groupId = uniqueName('group');
+      await kafka.produce(topic, Array.from({ length: 2_000 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ id: `id-${i}` }) })));
+      const env = {
+        KAFKA_BROKERS: brokers().join(','),
+        DATABASE_URL: databaseUrl(),
+        SLUICE_GROUP_ID: groupId,
+        SLUICE_DELIVERY: delivery,
+        SLUICE_ROUTES: JSON.stringify([appendRoute(topic, table)]),
+        SLUICE_MAX_BATCH_RECORDS: '100',
+        SLUICE_LINGER_MS: '50',
+        SLUICE_SESSION_TIMEOUT_MS: '6000',
+        SLUICE_HEARTBEAT_INTERVAL_MS: '1000',
+      };
+      const first = spawnSluice({ ...env, SLUICE_TEST_CRASH_AFTER_DB_COMMIT: '3' });
+      expect((await first.exited).signal).toBe('SIGKILL');
+      const afterCrash = await duplicates(table);
+      expect(afterCrash.rows).toBeGreaterThanOrEqual(300); // three batches committed in PostgreSQL…
+      expect(await kafka.isFullyCommitted(groupId, topic)).toBe(false); // …the last of them never reached Kafka
+
+      const second = spawnSluice(env);
+      await waitFor('every offset committed after the restart', () => kafka.isFullyCommitted(groupId, topic), { timeoutMs: 90_000 });
+      second.child.kill('SIGTERM');
+      expect((await second.exited).code).toBe(0);
+      const after = await duplicates(table);
+      expect(after.distinct).toBe(2_000);
+      if (delivery === 'exactly-once') expect(after.rows).toBe(2_000);
+      // At-least-once replays the batch whose offset never reached Kafka: the append table shows it twice.
+      else expect(after.rows).toBeGreaterThan(2_000);
+    },
+  );
+
+  it('a member whose claim was taken over cannot write: its flush is refused and rolled back', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'zombie');
+    const table = await appendTable();
+    const db = await database();
+    const { sluice, groupId, logs } = testSluice({ routes: [appendRoute(topic, table)], batching: { lingerMs: 50 } });
+    await sluice.start();
+    const row = `group_id = '${groupId}' AND topic = '${topic}' AND partition = 0`;
+    await waitFor('the partition claimed', async () => (await db.query(`SELECT claim FROM sluice_offsets WHERE ${row}`)).rows.length === 1);
+
+    // Hold the partition's offsets row, so that sluice's next flush waits on it inside its transaction…
+    await db.query('BEGIN');
+    await db.query(`SELECT * FROM sluice_offsets WHERE ${row} FOR UPDATE`);
+    await kafka.produce(topic, Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ id: `id-${i}` }) })));
+    await waitFor('the flush waiting on the offsets row', async () => {
+      const waiting = await db.query(
+        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1`,
+        [`sluice ${groupId}`],
+      );
+      return waiting.rows.length > 0;
+    });
+    // …then claim it as a new owner would, unknown to this member (a long pause, a network split).
+    await db.query(`UPDATE sluice_offsets SET claim = claim + 1 WHERE ${row}`);
+    await db.query('COMMIT');
+
+    await waitFor('the flush refused', () => logs.some((l) => String(l.msg).startsWith('batch refused: another member has claimed the partition')));
+    expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0);
+    expect((await db.query(`SELECT next_offset FROM sluice_offsets WHERE ${row}`)).rows[0].next_offset).toBeNull();
+    expect(sluice.state).toBe('running');
+  });
+});
