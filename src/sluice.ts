@@ -243,6 +243,11 @@ class SluicePipeline implements Sluice {
         },
         onCrash: (error, restarting) => {
           this.#batcher.discardBuffers();
+          // Disconnecting while kafkajs is still joining crashes that join; a stopping sluice expected as much.
+          if (this.#stopping) {
+            this.#log.debug({ err: error }, 'Kafka consumer ended while stopping');
+            return;
+          }
           if (restarting) this.#log.warn({ err: error }, 'Kafka consumer crashed; it rejoins the group');
           else void this.#fail(new KafkaError(`Kafka consumer stopped: ${errorMessage(error)}`, { cause: error }));
         },

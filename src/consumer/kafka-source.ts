@@ -52,6 +52,8 @@ export class KafkaSource {
   #gated = new Set<string>();
   /** Partitions the batcher paused (backpressure, retry): they stay paused when their gate opens. */
   #batcherPaused = new Set<string>();
+  /** disconnect() was called: the consumer must not come back. */
+  #closed = false;
   /** consumer.run() was called: pause/resume/commit are only valid from then on. */
   #running = false;
 
@@ -77,6 +79,9 @@ export class KafkaSource {
       // How long the broker holds a fetch with no data, and how long kafkajs sleeps when every partition is paused
       // for backpressure: short, so that a resumed partition is fetched again at once and shutdown is quick.
       maxWaitTimeInMs: 100,
+      // kafkajs restarts a crashed consumer by itself. Not once sluice has disconnected it: a join that was in
+      // progress during the disconnect crashes, and its restart would rejoin the group for a process that stopped.
+      retry: { restartOnFailure: async () => !this.#closed },
     });
   }
 
@@ -100,6 +105,8 @@ export class KafkaSource {
       this.#assigned = new Set(assigned.flatMap(({ topic, partitions }) => partitions.map((p) => `${topic}:${p}`)));
       this.#log.info({ assigned, epoch }, 'joined the group');
       handlers.onRebalance(assigned);
+      // A consumer that kafkajs restarted after a crash starts unpaused: a stopped one must stay stopped.
+      if (!this.#fetching) this.#guard('pause', () => this.#consumer.pause(assigned.map(({ topic }) => ({ topic }))));
       if (handlers.position && this.#fetching) this.#gate(assigned, epoch, handlers.position);
     });
     this.#consumer.on(CRASH, (event) => {
@@ -245,6 +252,7 @@ export class KafkaSource {
 
   /** Leaves the group and closes connections. */
   async disconnect(): Promise<void> {
+    this.#closed = true;
     this.#epoch++;
     await this.#consumer.disconnect();
   }

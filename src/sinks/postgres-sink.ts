@@ -84,6 +84,12 @@ export class PostgresSink implements Sink {
     // An idle client's error (server restart, network drop) is emitted on the pool; unhandled it would crash the
     // process. The next checkout gets a fresh connection, so logging is the whole handling.
     this.#offsets = options.delivery === 'exactly-once' ? new OffsetStore(options.offsetsTable, options.kafka.groupId) : undefined;
+    // A checked-out client whose connection dies between two queries (while a flush waits on the DLQ, say) emits
+    // 'error' with no pool listener attached; unhandled, that would crash the process. Its next query then fails
+    // with a connection error, which the flush classifies as transient and retries.
+    this.#pool.on('connect', (client) =>
+      client.on('error', (error) => this.#log.debug({ err: error }, 'PostgreSQL connection failed while checked out')),
+    );
     this.#pool.on('error', (error) => this.#log.warn({ err: error }, 'idle PostgreSQL connection failed; it will be replaced'));
   }
 

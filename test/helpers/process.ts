@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
 
@@ -14,13 +16,19 @@ export interface SluiceProcess {
 
 /**
  * Runs the built CLI (`npm test` builds first) with exactly the given environment, plus a free port for the health
- * endpoints unless the test names one; killed at test end.
+ * endpoints unless the test names one; killed at test end. `logFile` also writes its stdout there (stderr beside it).
  */
-export function spawnSluice(env: Record<string, string>): SluiceProcess {
+export function spawnSluice(env: Record<string, string>, logFile?: string): SluiceProcess {
   const child = spawn(process.execPath, [cli], {
     env: { PATH: process.env.PATH ?? '', SLUICE_HTTP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Also kept on disk when asked, for a long run to be read afterwards.
+  if (logFile) {
+    mkdirSync(dirname(logFile), { recursive: true });
+    child.stdout!.pipe(createWriteStream(logFile));
+    child.stderr!.pipe(createWriteStream(`${logFile}.stderr`));
+  }
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   let partial = '';
