@@ -259,7 +259,13 @@ class SluicePipeline implements Sluice {
       await this.#fail(failure);
       throw failure;
     }
-    if (this.#lifecycle.state !== 'starting') return; // a stop(), halt or failure arrived meanwhile
+    if (this.#stopping) {
+      // kafkajs finishes a join that was under way when the stop disconnected the consumer, and the consumer is
+      // then in the group again: leave it once more, now that the join is over.
+      await this.#source.disconnect().catch((error: unknown) => this.#log.warn({ err: error }, 'leaving the group failed'));
+      return;
+    }
+    if (this.#lifecycle.state !== 'starting') return; // a halt or failure arrived meanwhile
     this.#lifecycle.transition('running');
     this.#statsTimer = setInterval(() => this.#logStats(), this.#options.statsIntervalMs);
     this.#statsTimer.unref();

@@ -337,7 +337,8 @@ export class Batcher {
   /**
    * Exactly-once delivery refused a batch. Claimed by another member: its records are that member's now, and the
    * rebalance that tells this one is on its way. Wrong position: the buffer is dropped and fetching moves to where
-   * the stored offsets end. A partition that keeps starting past that point lost records to retention: halt.
+   * the stored offsets end. A partition that Kafka cannot serve from there (records gone to retention, a topic
+   * created again) halts.
    */
   #onFenced(worker: PartitionWorker, records: SourceRecord[], epoch: number, fenced: FenceRefusal): void {
     const { topic, partition } = worker;
@@ -346,11 +347,17 @@ export class Batcher {
       this.#deps.log.warn({ topic, partition, firstOffset }, 'batch refused: another member has claimed the partition since; its records are left to that member');
       return;
     }
-    if (BigInt(firstOffset) > BigInt(fenced.nextOffset) && ++worker.repositions > 3) {
+    // A seek can be overtaken by a batch or two fetched before it; more refusals in a row mean Kafka cannot serve
+    // the stored position at all.
+    if (++worker.repositions > 5) {
+      const cause =
+        BigInt(firstOffset) > BigInt(fenced.nextOffset)
+          ? 'the records in between are gone from Kafka (retention?)'
+          : 'the stored offset is past the end of the partition (was the topic deleted and created again?)';
       throw new SluiceError(
         ErrorCodes.lifecycle,
-        `${topic}[${partition}]: the offsets stored with the data end at ${fenced.nextOffset}, but the topic now starts at ${firstOffset}; ` +
-          'the records in between are gone from Kafka (retention?). Check them, then move the stored offset in the offsets table to resume',
+        `${topic}[${partition}]: the offsets stored with the data end at ${fenced.nextOffset}, but Kafka serves the partition from ${firstOffset}: ` +
+          `${cause}. Check, then set or delete the partition's row in the offsets table and restart`,
       );
     }
     this.#deps.log.info(

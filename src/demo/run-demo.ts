@@ -25,6 +25,10 @@ async function main(): Promise<void> {
   const kafka = await connectKafkaTools(brokers, 'sluice-demo');
   try {
     await db.query(`DROP TABLE IF EXISTS ${table}`);
+    // The demo starts over: offsets that an earlier run stored with its rows go with them.
+    if ((await db.query(`SELECT to_regclass('sluice_offsets') AS t`)).rows[0].t) {
+      await db.query('DELETE FROM sluice_offsets WHERE group_id = $1', [groupId]);
+    }
     await db.query(
       `CREATE TABLE ${table} (order_id text PRIMARY KEY, customer text NOT NULL, amount numeric(12,2) NOT NULL,
          status text NOT NULL, updated_at timestamptz NOT NULL, payload jsonb NOT NULL,

@@ -77,23 +77,27 @@ describe('chaos', () => {
     for (let slot = 0; slot < 3; slot++) start(slot);
 
     // The producer: unique ids, per-key increasing versions, 1 % poison, sent in chunks while the chaos goes on.
-    const produced = { done: false, poison: new Set<number>(), latest: new Map<string, { id: number; version: number }>() };
-    const producer = (async () => {
-      const chunk = Math.max(500, Math.floor(records / 40));
-      for (let from = 0; from < records; from += chunk) {
-        const batch = [];
-        for (let id = from; id < Math.min(records, from + chunk); id++) {
-          const k = `key-${id % keys}`;
-          const version = Math.floor(id / keys) + 1;
-          if (id % poisonEvery === poisonEvery - 1) {
-            produced.poison.add(id);
-            batch.push({ key: k, value: `not json ${id}` });
-          } else {
-            produced.latest.set(k, { id, version });
-            batch.push({ key: k, value: JSON.stringify({ id, version }) });
-          }
+    const produced = { done: false, total: 0, poison: new Set<number>(), latest: new Map<string, { id: number; version: number }>() };
+    const produce = async (count: number) => {
+      const batch = [];
+      for (let id = produced.total; id < produced.total + count; id++) {
+        const k = `key-${id % keys}`;
+        const version = Math.floor(id / keys) + 1;
+        if (id % poisonEvery === poisonEvery - 1) {
+          produced.poison.add(id);
+          batch.push({ key: k, value: `not json ${id}` });
+        } else {
+          produced.latest.set(k, { id, version });
+          batch.push({ key: k, value: JSON.stringify({ id, version }) });
         }
-        await kafka.produce(topic, batch, chunk);
+      }
+      produced.total += count;
+      await kafka.produce(topic, batch, count);
+    };
+    const chunk = Math.max(500, Math.floor(records / 40));
+    const producer = (async () => {
+      while (produced.total < records) {
+        await produce(Math.min(chunk, records - produced.total));
         await sleep(250);
       }
       produced.done = true;
@@ -115,15 +119,34 @@ describe('chaos', () => {
       outages++;
     };
 
-    // The chaos, while the producer runs and for a few rounds after.
+    // A member that kills itself right after its first PostgreSQL commit, before that offset reaches Kafka. It is
+    // spared the random kills until it has done so.
+    let faulty: SluiceProcess | undefined;
+    const replaceSelfKilled = () => {
+      for (const slot of [0, 1, 2]) {
+        const member = members[slot]!;
+        if (member.child.signalCode === 'SIGKILL' && !exited.includes(member)) {
+          exited.push(member);
+          if (member === faulty) crashesBetweenCommits++;
+          kills++;
+          start(slot);
+        }
+      }
+    };
+
+    // The chaos, while the producer runs and until the fault has struck and every offset is committed (at most
+    // maxRounds).
+    const maxRounds = 60;
     let round = 0;
-    while (!produced.done || round < 6) {
+    const more = async () =>
+      !produced.done || round < 6 || (round < maxRounds && (crashesBetweenCommits === 0 || !(await kafka.isFullyCommitted(groupId, topic))));
+    while (await more()) {
       round++;
       await sleep(killEveryMs);
-      if (round === 2) {
-        // A member that kills itself right after its second PostgreSQL commit, before that offset reaches Kafka.
+      if (round === 1) {
         await kill(0);
-        start(0, { SLUICE_TEST_CRASH_AFTER_DB_COMMIT: '2' });
+        start(0, { SLUICE_TEST_CRASH_AFTER_DB_COMMIT: '1' });
+        faulty = members[0];
       } else if (round === 3) {
         await outage();
       } else if (round === 4) {
@@ -136,25 +159,20 @@ describe('chaos', () => {
         members[3] = undefined;
         joinsAndLeaves++;
       } else {
-        const slot = pick([0, 1, 2]);
+        const slot = pick([0, 1, 2].filter((n) => crashesBetweenCommits > 0 || members[n] !== faulty));
         await kill(slot);
         start(slot);
       }
-      // A member that killed itself (the fault injection) is counted and replaced.
-      for (const slot of [0, 1, 2]) {
-        const member = members[slot]!;
-        if (member.child.signalCode === 'SIGKILL' && !exited.includes(member)) {
-          exited.push(member);
-          crashesBetweenCommits++;
-          kills++;
-          start(slot);
-        }
-      }
+      replaceSelfKilled();
+      // The member with the fault needs records to commit: keep some coming until it has struck.
+      if (produced.done && crashesBetweenCommits === 0) await produce(chunk);
     }
     await producer;
 
     // Settle: the three members run until every offset is committed.
     await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic), { timeoutMs: 10 * 60_000, intervalMs: 500 });
+    // A member restarted in the last round may still be starting; each must be running before it is asked to stop.
+    await waitFor('every member running', () => members.every((m) => !m || m.logs.some((l) => l.msg === 'sluice running')));
     for (const member of members) member?.child.kill('SIGTERM');
     for (const member of members) if (member) expect((await member.exited).code).toBe(0);
     const rebalances = [...exited, ...members.filter((m): m is SluiceProcess => m !== undefined)]
@@ -162,7 +180,7 @@ describe('chaos', () => {
       .filter((l) => l.msg === 'joined the group').length;
 
     // The checker.
-    const good = records - produced.poison.size;
+    const good = produced.total - produced.poison.size;
     const appended = (await db.query<{ rows: number; ids: number; poison: number }>(
       `SELECT count(*)::int AS rows, count(DISTINCT id)::int AS ids,
               count(*) FILTER (WHERE id % ${poisonEvery} = ${poisonEvery - 1})::int AS poison FROM ${appendTable}`,
@@ -181,7 +199,7 @@ describe('chaos', () => {
     const elapsedS = ((Date.now() - started) / 1000).toFixed(1);
 
     console.log(
-      `chaos: records=${records} poison=${produced.poison.size} kills=${kills} (between commits: ${crashesBetweenCommits}) ` +
+      `chaos: records=${produced.total} poison=${produced.poison.size} kills=${kills} (between commits: ${crashesBetweenCommits}) ` +
         `rebalances=${rebalances} joins/leaves=${joinsAndLeaves} database outages=${outages} lost=${lost} duplicated=${duplicated} ` +
         `upsert mismatches=${wrongLatest} dlq=${dlqDistinct}/${produced.poison.size} (duplicates ${dlqDuplicates}) elapsed=${elapsedS}s`,
     );

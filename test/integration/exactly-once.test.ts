@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { defaults } from '../../src/config/options.js';
+import { OffsetStore } from '../../src/sinks/offset-store.js';
 import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
 import { spawnSluice } from '../helpers/process.js';
 import { testSluice } from '../helpers/sluice.js';
@@ -94,5 +96,25 @@ describe('exactly-once delivery: offsets stored with the data, and fencing', () 
     expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0);
     expect((await db.query(`SELECT next_offset FROM sluice_offsets WHERE ${row}`)).rows[0].next_offset).toBeNull();
     expect(sluice.state).toBe('running');
+  });
+
+  it('halts, naming the partition and both offsets, when Kafka cannot serve the stored position (a topic created again)', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'recreated');
+    const table = await appendTable();
+    const db = await database();
+    const groupId = uniqueName('group');
+    await kafka.produce(topic, Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ id: `id-${i}` }) })));
+    // As if the topic had held 1,000 records before it was deleted and created again.
+    await new OffsetStore(defaults.offsetsTable, groupId).ensureTable(db);
+    await db.query(`INSERT INTO ${defaults.offsetsTable} (group_id, topic, partition, next_offset, claim) VALUES ($1, $2, 0, 1000, 1)`, [groupId, topic]);
+    const { sluice } = testSluice({ groupId, routes: [appendRoute(topic, table)], batching: { lingerMs: 50 } });
+    await sluice.start();
+    await waitFor('halted', () => sluice.state === 'halted');
+    expect(sluice.status().error).toBe(
+      `${topic}[0]: the offsets stored with the data end at 1000, but Kafka serves the partition from 0: the stored offset is past the end of ` +
+        'the partition (was the topic deleted and created again?). Check, then set or delete the partition\'s row in the offsets table and restart',
+    );
+    expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0);
   });
 });

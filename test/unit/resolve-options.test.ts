@@ -110,4 +110,11 @@ describe('library options', () => {
     expect(failure(routes({ key: ['id'], version: 'nope' })).message).toContain('version nope must be one of the route');
     expect(failure(routes({ key: ['id'], version: 'v', tombstones: 'delete' })).message).toContain('tombstones=delete cannot be combined with version');
   });
+
+  it('delivers exactly once by default, at least once on request, and names a wrong value', () => {
+    expect(resolve(env({})).delivery).toBe('exactly-once');
+    expect(resolve(env({})).offsetsTable).toBe('sluice_offsets');
+    expect(resolve(env({ SLUICE_DELIVERY: 'at-least-once', SLUICE_OFFSETS_TABLE: 'ops.offsets' }))).toMatchObject({ delivery: 'at-least-once', offsetsTable: 'ops.offsets' });
+    expect(failure(env({ SLUICE_DELIVERY: 'once' })).message).toContain('SLUICE_DELIVERY="once"');
+  });
 });
