@@ -13,6 +13,7 @@ export const ErrorCodes = {
   lifecycle: 'SLUICE_LIFECYCLE',
   deadLetter: 'SLUICE_DEAD_LETTER',
   breakerOpen: 'SLUICE_BREAKER_OPEN',
+  offsets: 'SLUICE_OFFSETS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -12,3 +12,8 @@ export interface SourceRecord {
   /** Key plus value size, used for the byte bounds. */
   sizeBytes: number;
 }
+
+/** `topic:partition`: how sluice keys per-partition state. */
+export function partitionKey(topic: string, partition: number): string {
+  return `${topic}:${partition}`;
+}

@@ -3,10 +3,10 @@ import { Batcher, type BatcherStats } from './batcher/batcher.js';
 import type { ResolvedOptions, SluiceOptions } from './config/options.js';
 import { dlqTopicFor, resolveOptions, type SettingSources } from './config/resolve-options.js';
 import { connectDlqProducer } from './consumer/dlq-producer.js';
-import { KafkaSource } from './consumer/kafka-source.js';
+import { KafkaSource, type PartitionPosition } from './consumer/kafka-source.js';
 import { DeadLetterQueue } from './dlq/dead-letter-queue.js';
 import { FailureRateBreaker, type BreakerWindow } from './dlq/failure-rate-breaker.js';
-import { backoffMs } from './batcher/backoff.js';
+import { backoffMs, sleep } from './batcher/backoff.js';
 import { BreakerOpenError, ErrorCodes, KafkaError, ShutdownTimeoutError, SluiceError, errorMessage, isRetriable } from './errors.js';
 import { SluiceEmitter } from './events.js';
 import { HealthServer, type Readiness } from './http/health-server.js';
@@ -14,6 +14,7 @@ import { Lifecycle, type LifecycleState } from './lifecycle/lifecycle.js';
 import { createLogger, redactUrl } from './observability/logger.js';
 import { FlushMetrics } from './observability/metrics.js';
 import { Progress } from './observability/progress.js';
+import { partitionKey } from './record.js';
 import { PostgresSink } from './sinks/postgres-sink.js';
 import { sluiceVersion } from './version.js';
 
@@ -78,6 +79,8 @@ class SluicePipeline implements Sluice {
   #dlq: DeadLetterQueue | undefined;
   /** Exactly-once delivery: `topic:partition` → this member's claim, for the epoch it was made in. */
   #claims = new Map<string, { claim: string; epoch: number }>();
+  /** Aborted when connections close: ends waits that would otherwise outlive them. */
+  readonly #closing = new AbortController();
   #settle!: { resolve: () => void; reject: (error: Error) => void };
   #stopping: Promise<void> | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
@@ -111,7 +114,7 @@ class SluicePipeline implements Sluice {
       pause: (topic, partition) => this.#source.pause(topic, partition),
       resume: (topic, partition) => this.#source.resume(topic, partition),
       claimOf: (topic, partition, epoch) => {
-        const held = this.#claims.get(`${topic}:${partition}`);
+        const held = this.#claims.get(partitionKey(topic, partition));
         return held?.epoch === epoch ? held.claim : undefined;
       },
       reposition: (topic, partition, offset, epoch) => this.#source.reposition(topic, partition, offset, epoch),
@@ -317,17 +320,13 @@ class SluicePipeline implements Sluice {
    * owners) and answers where each resumes. Retried with backoff while the database is unreachable; the partitions
    * are not fetched meanwhile.
    */
-  async #claimPositions(assigned: Array<{ topic: string; partitions: number[] }>, epoch: number): Promise<Map<string, string | undefined>> {
+  async #claimPositions(assigned: Array<{ topic: string; partitions: number[] }>, epoch: number): Promise<PartitionPosition[]> {
     for (let attempt = 0; ; attempt++) {
       if (!this.#source.isCurrent(epoch) || this.#lifecycle.isFinal()) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended before its partitions were claimed');
       try {
         const claims = await this.#sink.claim(assigned);
-        const positions = new Map<string, string | undefined>();
-        for (const [key, { claim, nextOffset }] of claims) {
-          this.#claims.set(key, { claim, epoch });
-          positions.set(key, nextOffset);
-        }
-        return positions;
+        for (const { topic, partition, claim } of claims) this.#claims.set(partitionKey(topic, partition), { claim, epoch });
+        return claims.map(({ topic, partition, nextOffset }) => ({ topic, partition, offset: nextOffset }));
       } catch (error) {
         if (!isRetriable(error)) {
           this.#onSystemic(error instanceof Error ? error : new Error(String(error)));
@@ -335,7 +334,8 @@ class SluicePipeline implements Sluice {
         }
         const delayMs = backoffMs(attempt);
         this.#log.warn({ err: error, attempt: attempt + 1, retryInMs: delayMs }, `claiming the assigned partitions failed, will retry: ${errorMessage(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        // Ends at once when sluice closes, so that a retry never keeps a stopped process alive.
+        await sleep(delayMs, this.#closing.signal);
       }
     }
   }
@@ -376,6 +376,7 @@ class SluicePipeline implements Sluice {
   /** Each step isolated: a failure to leave the group must not keep the pool open, and is reported. */
   async #closeConnections(): Promise<void> {
     clearInterval(this.#statsTimer);
+    this.#closing.abort(new SluiceError(ErrorCodes.lifecycle, 'sluice is closing'));
     await this.#source.disconnect().catch((error: unknown) => this.#log.warn({ err: error }, 'leaving the group failed'));
     await this.#sink.close().catch((error: unknown) => this.#log.warn({ err: error }, 'closing the PostgreSQL pool failed'));
     await this.#dlq?.close().catch((error: unknown) => this.#log.warn({ err: error }, 'closing the DLQ producer failed'));

@@ -355,7 +355,7 @@ export class Batcher {
           ? 'the records in between are gone from Kafka (retention?)'
           : 'the stored offset is past the end of the partition (was the topic deleted and created again?)';
       throw new SluiceError(
-        ErrorCodes.lifecycle,
+        ErrorCodes.offsets,
         `${topic}[${partition}]: the offsets stored with the data end at ${fenced.nextOffset}, but Kafka serves the partition from ${firstOffset}: ` +
           `${cause}. Check, then set or delete the partition's row in the offsets table and restart`,
       );

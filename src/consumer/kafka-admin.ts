@@ -13,16 +13,19 @@ export interface KafkaTools {
   endOffsets(topic: string): Promise<Map<number, string>>;
   /** Partition → offset committed by the group, or -1. */
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
-  /** Records of a topic from `from` (partition → offset; default the start) up to its current end, headers as text. */
+  /** Records of a topic from `from` (partition → offset; default the start) up to its current end. */
   read(topic: string, from?: Map<number, string>): Promise<ToolRecord[]>;
   close(): Promise<void>;
 }
 
+/** A record read back; header values as UTF-8 text, several values of one name in order. */
 export interface ToolRecord {
   partition: number;
   offset: string;
-  key: string | null;
-  headers: Record<string, string>;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string | string[]>;
 }
 
 export async function connectKafkaTools(brokers: string[], clientId = 'sluice-tools'): Promise<KafkaTools> {
@@ -52,10 +55,11 @@ export async function connectKafkaTools(brokers: string[], clientId = 'sluice-to
       return new Map((result?.partitions ?? []).map((p) => [p.partition, p.offset]));
     },
     async read(topic, from = new Map()) {
-      const end = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
-      const remaining = new Map([...end].map(([p, high]) => [p, high - BigInt(from.get(p) ?? '0')]));
+      const end = await admin.fetchTopicOffsets(topic);
+      const remaining = new Map(end.map((o) => [o.partition, BigInt(o.high) - BigInt(from.get(o.partition) ?? '0')]));
+      const expected = [...remaining.values()].reduce((sum, n) => sum + (n > 0n ? n : 0n), 0n);
       const out: ToolRecord[] = [];
-      if ([...remaining.values()].every((n) => n <= 0n)) return out;
+      if (expected === 0n) return out;
       const consumer = kafka.consumer({ groupId: `${clientId}-reader-${Date.now()}`, maxWaitTimeInMs: 100 });
       await consumer.connect();
       try {
@@ -65,17 +69,19 @@ export async function connectKafkaTools(brokers: string[], clientId = 'sluice-to
         await consumer.run({
           eachMessage: async ({ partition, message }) => {
             if (BigInt(message.offset) < BigInt(from.get(partition) ?? '0')) return;
-            const headers: Record<string, string> = {};
+            const headers: ToolRecord['headers'] = {};
             for (const [name, value] of Object.entries(message.headers ?? {})) {
-              if (value !== undefined) headers[name] = (Array.isArray(value) ? value.at(-1)! : value).toString();
+              if (value !== undefined) headers[name] = Array.isArray(value) ? value.map(String) : value.toString();
             }
-            out.push({ partition, offset: message.offset, key: message.key?.toString() ?? null, headers });
-            remaining.set(partition, remaining.get(partition)! - 1n);
-            if ([...remaining.values()].every((n) => n <= 0n)) finished();
+            out.push({ partition, offset: message.offset, timestamp: message.timestamp, key: message.key, value: message.value, headers });
+            if (BigInt(out.length) === expected) finished();
           },
         });
-        const timeout = new Promise<void>((resolve) => setTimeout(resolve, 30_000).unref());
-        await Promise.race([done, timeout]);
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 30_000)));
+        const outcome = await Promise.race([done, timeout]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') throw new Error(`read ${out.length} of ${expected} records of ${topic} within 30 s`);
       } finally {
         await consumer.disconnect();
       }

@@ -16,13 +16,20 @@ import kafkajs, { type Consumer, type EachBatchPayload, type LogEntry } from 'ka
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { errorMessage } from '../errors.js';
-import type { SourceRecord } from '../record.js';
+import { partitionKey, type SourceRecord } from '../record.js';
 
 const { Kafka, logLevel: KafkaLogLevel } = kafkajs;
 
 export interface Assignment {
   topic: string;
   partitions: number[];
+}
+
+/** Where a partition resumes; undefined: from the group's committed offset, then `startFrom`. */
+export interface PartitionPosition {
+  topic: string;
+  partition: number;
+  offset: string | undefined;
 }
 
 export interface SourceHandlers {
@@ -34,11 +41,10 @@ export interface SourceHandlers {
   /** The consumer crashed; `restarting` says whether kafkajs rejoins by itself. */
   onCrash(error: Error, restarting: boolean): void;
   /**
-   * Exactly-once delivery: where each newly assigned partition (`topic:partition`) resumes, from the offsets stored
-   * with the data; undefined falls back to the group's committed offset, then to `startFrom`. Until it resolves
-   * the partitions are not fetched. It settles only once it has an answer or the assignment is over.
+   * Exactly-once delivery: where each newly assigned partition resumes, from the offsets stored with the data.
+   * Until it resolves the partitions are not fetched. It settles only once it has an answer or the assignment is over.
    */
-  position?(assigned: Assignment[], epoch: number): Promise<Map<string, string | undefined>>;
+  position?(assigned: Assignment[], epoch: number): Promise<PartitionPosition[]>;
 }
 
 export class KafkaSource {
@@ -102,7 +108,7 @@ export class KafkaSource {
       this.#epoch++;
       const epoch = this.#epoch;
       const assigned = Object.entries(event.payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
-      this.#assigned = new Set(assigned.flatMap(({ topic, partitions }) => partitions.map((p) => `${topic}:${p}`)));
+      this.#assigned = new Set(assigned.flatMap(({ topic, partitions }) => partitions.map((p) => partitionKey(topic, p))));
       this.#log.info({ assigned, epoch }, 'joined the group');
       handlers.onRebalance(assigned);
       // A consumer that kafkajs restarted after a crash starts unpaused: a stopped one must stay stopped.
@@ -134,22 +140,24 @@ export class KafkaSource {
    * slips through anyway is dropped in #onBatch, and the stored-offset check in the sink refuses a wrong start.
    */
   #gate(assigned: Assignment[], epoch: number, position: NonNullable<SourceHandlers['position']>): void {
-    for (const { topic, partitions } of assigned) for (const p of partitions) this.#gated.add(`${topic}:${p}`);
+    for (const { topic, partitions } of assigned) for (const p of partitions) this.#gated.add(partitionKey(topic, p));
     if (assigned.length > 0) this.#guard('pause', () => this.#consumer.pause(assigned));
     position(assigned, epoch).then(
       (positions) => {
         if (!this.isCurrent(epoch)) return;
-        for (const [key, offset] of positions) {
+        for (const { topic, partition, offset } of positions) {
           if (offset === undefined) continue;
-          const [topic, partition] = splitKey(key);
           this.#guard('seek', () => this.#consumer.seek({ topic, partition, offset }));
           // The group's committed offset follows, so that lag and autoscalers see where sluice really is.
           void this.commit(topic, partition, offset, epoch);
         }
-        this.#log.info({ epoch, positions: Object.fromEntries(positions) }, 'assigned partitions resume from the offsets stored with the data');
+        this.#log.info(
+          { epoch, positions: Object.fromEntries(positions.map((p) => [partitionKey(p.topic, p.partition), p.offset])) },
+          'assigned partitions resume from the offsets stored with the data',
+        );
         for (const { topic, partitions } of assigned) {
           for (const partition of partitions) {
-            this.#gated.delete(`${topic}:${partition}`);
+            this.#gated.delete(partitionKey(topic, partition));
             this.#applyPause(topic, partition);
           }
         }
@@ -168,7 +176,7 @@ export class KafkaSource {
     const { batch } = payload;
     if (!this.#fetching || !payload.isRunning() || payload.isStale()) return;
     // Not resolved: the partition is fetched again from its position once its gate opens.
-    if (this.#gated.has(`${batch.topic}:${batch.partition}`)) return;
+    if (this.#gated.has(partitionKey(batch.topic, batch.partition))) return;
     const epoch = this.#epoch;
     const records: SourceRecord[] = new Array(batch.messages.length);
     for (let i = 0; i < batch.messages.length; i++) {
@@ -194,7 +202,7 @@ export class KafkaSource {
 
   /** Commits `nextOffset` for a partition, unless a rebalance happened since `epoch`. Failures are logged, not thrown. */
   async commit(topic: string, partition: number, nextOffset: string, epoch: number): Promise<boolean> {
-    if (!this.isCurrent(epoch) || !this.#assigned.has(`${topic}:${partition}`)) {
+    if (!this.isCurrent(epoch) || !this.#assigned.has(partitionKey(topic, partition))) {
       this.#log.debug({ topic, partition, nextOffset }, 'commit skipped: partition no longer owned');
       return false;
     }
@@ -213,19 +221,19 @@ export class KafkaSource {
    * per-partition one and fetch the topic's other partitions again.
    */
   pause(topic: string, partition: number): void {
-    this.#batcherPaused.add(`${topic}:${partition}`);
+    this.#batcherPaused.add(partitionKey(topic, partition));
     this.#applyPause(topic, partition);
   }
 
   resume(topic: string, partition: number): void {
-    this.#batcherPaused.delete(`${topic}:${partition}`);
+    this.#batcherPaused.delete(partitionKey(topic, partition));
     this.#applyPause(topic, partition);
   }
 
   /** A partition is fetched unless the batcher paused it or it waits for its position. */
   #applyPause(topic: string, partition: number): void {
     if (!this.#fetching || !this.#running) return;
-    const key = `${topic}:${partition}`;
+    const key = partitionKey(topic, partition);
     const paused = this.#batcherPaused.has(key) || this.#gated.has(key);
     this.#guard(paused ? 'pause' : 'resume', () =>
       paused ? this.#consumer.pause([{ topic, partitions: [partition] }]) : this.#consumer.resume([{ topic, partitions: [partition] }]),
@@ -264,9 +272,4 @@ export class KafkaSource {
     else if (entry.level === KafkaLogLevel.WARN) this.#log.warn(fields, message);
     else this.#log.debug(fields, message);
   }
-}
-
-function splitKey(key: string): [string, number] {
-  const at = key.lastIndexOf(':');
-  return [key.slice(0, at), Number(key.slice(at + 1))];
 }

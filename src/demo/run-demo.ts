@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { connectKafkaTools } from '../consumer/kafka-admin.js';
+import { connectKafkaTools, type ToolRecord } from '../consumer/kafka-admin.js';
+import { DlqHeaders } from '../dlq/dlq-headers.js';
 
 const topic = 'sluice-demo-orders';
 const table = 'demo_orders';
@@ -127,12 +128,13 @@ async function main(): Promise<void> {
     say(`throughput: ${Math.round(records / elapsedS).toLocaleString('en')} records/s end to end (${records.toLocaleString('en')} records in ${elapsedS.toFixed(1)} s, from sluice start to the last commit)`);
     const dead = await kafka.read(dlqTopic, dlqBefore);
     say(`DLQ topic ${dlqTopic}: ${dead.length} new record(s), each with its provenance headers:`);
+    const header = (r: ToolRecord, name: string) => String(r.headers[name] ?? '');
     console.table(
       dead.map((r) => ({
-        key: r.key,
-        'sluice.source.offset': `${r.headers['sluice.source.partition']}@${r.headers['sluice.source.offset']}`,
-        'sluice.error.sqlstate': r.headers['sluice.error.sqlstate'] ?? '',
-        'sluice.error.message': (r.headers['sluice.error.message'] ?? '').replace(/^record \S+ cannot be written: /, '').slice(0, 70),
+        key: r.key?.toString() ?? null,
+        source: `${header(r, DlqHeaders.sourcePartition)}@${header(r, DlqHeaders.sourceOffset)}`,
+        [DlqHeaders.sqlState]: header(r, DlqHeaders.sqlState),
+        [DlqHeaders.errorMessage]: header(r, DlqHeaders.errorMessage).replace(/^record \S+ cannot be written: /, '').slice(0, 70),
       })),
     );
     say(`sluice exited with code ${code} after SIGTERM`);

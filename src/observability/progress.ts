@@ -1,3 +1,5 @@
+import { partitionKey } from '../record.js';
+
 /**
  * Per-partition positions for the lag figure: the end of the log as last fetched, and the offset last committed.
  * Lag = records in Kafka that are not yet durably in PostgreSQL and committed.
@@ -8,17 +10,17 @@ export class Progress {
   readonly #firstSeen = new Map<string, bigint>();
 
   observeHighWatermark(topic: string, partition: number, highWatermark: string): void {
-    this.#highWatermarks.set(`${topic}:${partition}`, BigInt(highWatermark));
+    this.#highWatermarks.set(partitionKey(topic, partition), BigInt(highWatermark));
   }
 
   /** The first offset seen for a partition stands in for "committed" until a commit happens. */
   observeFetched(topic: string, partition: number, firstOffset: string): void {
-    const id = `${topic}:${partition}`;
+    const id = partitionKey(topic, partition);
     if (!this.#firstSeen.has(id)) this.#firstSeen.set(id, BigInt(firstOffset));
   }
 
   observeCommit(topic: string, partition: number, nextOffset: string): void {
-    this.#committed.set(`${topic}:${partition}`, BigInt(nextOffset));
+    this.#committed.set(partitionKey(topic, partition), BigInt(nextOffset));
   }
 
   lag(): number {

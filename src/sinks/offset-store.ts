@@ -1,8 +1,11 @@
 import type pg from 'pg';
 import { quoteTable } from './sql-identifiers.js';
+import { createTableIfMissing } from './table-catalog.js';
 
 /** A partition claimed by this member: the claim number that fences older owners, and where to resume. */
 export interface PartitionClaim {
+  topic: string;
+  partition: number;
   claim: string;
   /** The next offset stored with the data, or undefined if this group never wrote the partition. */
   nextOffset: string | undefined;
@@ -11,7 +14,7 @@ export interface PartitionClaim {
 /** Why a fenced write was refused. */
 export type FenceRefusal =
   /** Another member claimed the partition since: this one must not write it. */
-  | { reason: 'claimed'; nextOffset: string | undefined }
+  | { reason: 'claimed' }
   /** The batch does not start where the stored offsets end: the fetch position must move to `nextOffset`. */
   | { reason: 'position'; nextOffset: string };
 
@@ -24,40 +27,34 @@ export type FenceRefusal =
  * right after the last committed ones.
  */
 export class OffsetStore {
+  readonly #tableName: string;
   readonly #table: string;
   readonly #groupId: string;
 
   constructor(table: string, groupId: string) {
+    this.#tableName = table;
     this.#table = quoteTable(table);
     this.#groupId = groupId;
   }
 
-  /** Creates the table if it is missing (a user without CREATE on the schema can use one made by someone else). */
-  async ensureTable(client: pg.ClientBase): Promise<void> {
-    const found = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [this.#table]);
-    if (found.rows[0]?.oid) return;
-    try {
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${this.#table} (
-           group_id text NOT NULL,
-           topic text NOT NULL,
-           partition integer NOT NULL,
-           next_offset bigint,
-           claim bigint NOT NULL,
-           claimed_at timestamptz NOT NULL DEFAULT now(),
-           updated_at timestamptz,
-           PRIMARY KEY (group_id, topic, partition)
-         )`,
-      );
-    } catch (error) {
-      // Members starting together race on CREATE TABLE IF NOT EXISTS; the loser sees it created (23505 / 42P07).
-      const code = (error as { code?: string }).code;
-      if (code !== '23505' && code !== '42P07') throw error;
-    }
+  /** Creates the table if it is missing. */
+  ensureTable(client: pg.ClientBase): Promise<void> {
+    return createTableIfMissing(
+      client,
+      this.#tableName,
+      `group_id text NOT NULL,
+       topic text NOT NULL,
+       partition integer NOT NULL,
+       next_offset bigint,
+       claim bigint NOT NULL,
+       claimed_at timestamptz NOT NULL DEFAULT now(),
+       updated_at timestamptz,
+       PRIMARY KEY (group_id, topic, partition)`,
+    );
   }
 
   /** Claims the partitions of one topic for this member; answers each partition's claim and stored next offset. */
-  async claim(client: pg.ClientBase, topic: string, partitions: number[]): Promise<Map<number, PartitionClaim>> {
+  async claim(client: pg.ClientBase, topic: string, partitions: number[]): Promise<PartitionClaim[]> {
     const result = await client.query<{ partition: number; claim: string; next_offset: string | null }>(
       `INSERT INTO ${this.#table} AS o (group_id, topic, partition, claim)
          SELECT $1, $2, p, 1 FROM unnest($3::int[]) AS p
@@ -65,7 +62,7 @@ export class OffsetStore {
        RETURNING partition, claim::text AS claim, next_offset::text AS next_offset`,
       [this.#groupId, topic, partitions],
     );
-    return new Map(result.rows.map((r) => [r.partition, { claim: r.claim, nextOffset: r.next_offset ?? undefined }]));
+    return result.rows.map((r) => ({ topic, partition: r.partition, claim: r.claim, nextOffset: r.next_offset ?? undefined }));
   }
 
   /**
@@ -91,7 +88,7 @@ export class OffsetStore {
       values: [this.#groupId, at.topic, at.partition],
     });
     const row = stored.rows[0] as { claim: string; next_offset: string | null } | undefined;
-    if (!row || row.claim !== at.claim || row.next_offset === null) return { reason: 'claimed', nextOffset: row?.next_offset ?? undefined };
+    if (!row || row.claim !== at.claim || row.next_offset === null) return { reason: 'claimed' };
     return { reason: 'position', nextOffset: row.next_offset };
   }
 }

@@ -39,12 +39,15 @@ function prepareAll(plans: RoutePlan[], records: readonly SourceRecord[]): { sta
   // Rejection depends on the record alone, so the second preparation rejects nothing more.
   if (poison.length > 0 && plans.length > 1) prepared = plans.map((plan) => plan.prepare(records.filter((r) => !seen.has(r))));
   const counts: WriteCounts = { upserted: 0, deleted: 0, skipped: 0, stale: 0 };
-  for (const p of prepared) {
-    counts.upserted += p.upserted;
-    counts.deleted += p.deleted;
-    counts.skipped += p.skipped;
-  }
+  for (const p of prepared) addCounts(counts, { ...p, stale: 0 });
   return { statements: prepared.flatMap((p) => p.statements), counts, poison };
+}
+
+function addCounts(into: WriteCounts, from: WriteCounts): void {
+  into.upserted += from.upserted;
+  into.deleted += from.deleted;
+  into.skipped += from.skipped;
+  into.stale += from.stale;
 }
 
 function withoutPoison(records: readonly SourceRecord[], poison: readonly PoisonRecord[]): SourceRecord[] {
@@ -81,8 +84,6 @@ export class PostgresSink implements Sink {
       application_name: `sluice ${options.kafka.groupId}`,
       connectionTimeoutMillis: 10_000,
     });
-    // An idle client's error (server restart, network drop) is emitted on the pool; unhandled it would crash the
-    // process. The next checkout gets a fresh connection, so logging is the whole handling.
     this.#offsets = options.delivery === 'exactly-once' ? new OffsetStore(options.offsetsTable, options.kafka.groupId) : undefined;
     // A checked-out client whose connection dies between two queries (while a flush waits on the DLQ, say) emits
     // 'error' with no pool listener attached; unhandled, that would crash the process. Its next query then fails
@@ -90,6 +91,8 @@ export class PostgresSink implements Sink {
     this.#pool.on('connect', (client) =>
       client.on('error', (error) => this.#log.debug({ err: error }, 'PostgreSQL connection failed while checked out')),
     );
+    // An idle client's error (server restart, network drop) is emitted on the pool; unhandled it would crash the
+    // process. The next checkout gets a fresh connection, so logging is the whole handling.
     this.#pool.on('error', (error) => this.#log.warn({ err: error }, 'idle PostgreSQL connection failed; it will be replaced'));
   }
 
@@ -114,7 +117,7 @@ export class PostgresSink implements Sink {
       await this.#offsets?.ensureTable(client);
       const routes = [...this.#options.routes];
       if (this.#options.landing) {
-        await createLandingTableOnce(client, this.#options.landing.table);
+        await createLandingTable(client, this.#options.landing.table);
         for (const topic of this.#options.landing.topics) routes.push(landingRoute(topic, this.#options.landing.table));
       }
       let id = 0;
@@ -134,14 +137,8 @@ export class PostgresSink implements Sink {
     }
   }
 
-  /** Partition key `topic:partition`, as the claims map uses it. */
-  static partitionKey(topic: string, partition: number): string {
-    return `${topic}:${partition}`;
-  }
-
-  async claim(assigned: Array<{ topic: string; partitions: number[] }>): Promise<Map<string, PartitionClaim>> {
-    const claims = new Map<string, PartitionClaim>();
-    if (!this.#offsets) return claims;
+  async claim(assigned: Array<{ topic: string; partitions: number[] }>): Promise<PartitionClaim[]> {
+    if (!this.#offsets) return [];
     let client: pg.PoolClient;
     try {
       client = await this.#pool.connect();
@@ -149,11 +146,9 @@ export class PostgresSink implements Sink {
       throw this.#failed(classifyPgError(error, 'connecting to PostgreSQL'));
     }
     try {
+      const claims: PartitionClaim[] = [];
       for (const { topic, partitions } of assigned) {
-        if (partitions.length === 0) continue;
-        for (const [partition, claim] of await this.#offsets.claim(client, topic, partitions)) {
-          claims.set(PostgresSink.partitionKey(topic, partition), claim);
-        }
+        if (partitions.length > 0) claims.push(...(await this.#offsets.claim(client, topic, partitions)));
       }
       this.#available = true;
       return claims;
@@ -189,7 +184,7 @@ export class PostgresSink implements Sink {
     const poison: PoisonRecord[] = first.poison;
     if (poison.length > 0) records = withoutPoison(records, poison);
     const result: WriteResult = { committed: false, ...first.counts, deadLettered: 0 };
-    if (this.#offsets && batch.claim === undefined) return { ...result, fenced: { reason: 'claimed', nextOffset: undefined } };
+    if (this.#offsets && batch.claim === undefined) return { ...result, fenced: { reason: 'claimed' } };
     if (first.statements.length === 0 && !this.#offsets) {
       // Nothing for the database: tombstones under `ignore`, or only poison.
       if (poison.length > 0) await context.deadLetter(sortByOffset(poison));
@@ -326,10 +321,7 @@ export class PostgresSink implements Sink {
       }
       // One round trip: keep what this subset wrote, and open the savepoint for the next attempt.
       await this.#query(client, `RELEASE SAVEPOINT ${savepoint}; SAVEPOINT ${savepoint}`, 2);
-      counts.upserted += prepared.counts.upserted;
-      counts.deleted += prepared.counts.deleted;
-      counts.skipped += prepared.counts.skipped;
-      counts.stale += prepared.counts.stale;
+      addCounts(counts, prepared.counts);
       return undefined;
     };
     // After the malformed values are out, the rest may well go through as a whole.
@@ -378,17 +370,6 @@ function landingRoute(topic: string, table: string): ResolvedRoute {
       kafka_timestamp: { from: 'timestamp' },
     },
   };
-}
-
-async function createLandingTableOnce(client: pg.ClientBase, table: string): Promise<void> {
-  try {
-    await createLandingTable(client, table);
-  } catch (error) {
-    // Several members starting at once may race on CREATE TABLE IF NOT EXISTS; the loser sees the type or
-    // relation already created (23505 / 42P07), which is the outcome it wanted.
-    const code = (error as { code?: string }).code;
-    if (code !== '23505' && code !== '42P07') throw error;
-  }
 }
 
 function planInput(route: ResolvedRoute, shape: TableShape, validation: ResolvedOptions['validation']): RoutePlanInput {

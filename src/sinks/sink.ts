@@ -55,6 +55,6 @@ export interface Sink {
   start(): Promise<void>;
   write(batch: Batch, context: WriteContext): Promise<WriteResult>;
   /** Exactly-once delivery: claims newly assigned partitions (topic → partitions); undefined in at-least-once mode. */
-  claim?(assigned: Array<{ topic: string; partitions: number[] }>): Promise<Map<string, PartitionClaim>>;
+  claim?(assigned: Array<{ topic: string; partitions: number[] }>): Promise<PartitionClaim[]>;
   close(): Promise<void>;
 }

@@ -34,17 +34,33 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
   };
 }
 
+/**
+ * Creates a table sluice owns unless it exists: a database user without CREATE on the schema can use one made by
+ * someone else. `columns` is the body of CREATE TABLE. Members starting at once may race on CREATE TABLE IF NOT
+ * EXISTS; the loser sees the type or relation already created (23505 / 42P07), which is the outcome it wanted.
+ */
+export async function createTableIfMissing(client: pg.ClientBase, table: string, columns: string): Promise<void> {
+  const found = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [quoteTable(table)]);
+  if (found.rows[0]?.oid) return;
+  try {
+    await client.query(`CREATE TABLE IF NOT EXISTS ${quoteTable(table)} (${columns})`);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== '23505' && code !== '42P07') throw error;
+  }
+}
+
 /** The landing table: one row per (topic, Kafka key), last value wins. */
-export async function createLandingTable(client: pg.ClientBase, table: string): Promise<void> {
-  await client.query(
-    `CREATE TABLE IF NOT EXISTS ${quoteTable(table)} (
-       topic text NOT NULL,
-       key text NOT NULL,
-       value jsonb,
-       kafka_partition integer NOT NULL,
-       kafka_offset bigint NOT NULL,
-       kafka_timestamp timestamptz NOT NULL,
-       PRIMARY KEY (topic, key)
-     )`,
+export function createLandingTable(client: pg.ClientBase, table: string): Promise<void> {
+  return createTableIfMissing(
+    client,
+    table,
+    `topic text NOT NULL,
+     key text NOT NULL,
+     value jsonb,
+     kafka_partition integer NOT NULL,
+     kafka_offset bigint NOT NULL,
+     kafka_timestamp timestamptz NOT NULL,
+     PRIMARY KEY (topic, key)`,
   );
 }

@@ -8,6 +8,7 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { defaults } from '../../src/config/options.js';
+import { DlqHeaders } from '../../src/dlq/dlq-headers.js';
 import { OffsetStore } from '../../src/sinks/offset-store.js';
 import { spawnSluice, type SluiceProcess } from '../helpers/process.js';
 import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
@@ -193,7 +194,7 @@ describe('chaos', () => {
       return !expected || expected.version !== r.version || String(expected.id) !== r.id;
     }).length + (produced.latest.size - latest.length);
     const dlq = await kafka.readAll(`${topic}.dlq`);
-    const dlqOffsets = dlq.map((r) => `${r.headers['sluice.source.partition']}@${r.headers['sluice.source.offset']}`);
+    const dlqOffsets = dlq.map((r) => `${r.headers[DlqHeaders.sourcePartition]}@${r.headers[DlqHeaders.sourceOffset]}`);
     const dlqDistinct = new Set(dlqOffsets).size;
     const dlqDuplicates = dlqOffsets.length - dlqDistinct;
     const elapsedS = ((Date.now() - started) / 1000).toFixed(1);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type Admin, type Producer } from 'kafkajs';
 import pg from 'pg';
+import { connectKafkaTools, type ToolRecord } from '../../src/consumer/kafka-admin.js';
 import { inject, onTestFinished } from 'vitest';
 
 const { Kafka, logLevel } = kafkajs;
@@ -43,22 +44,10 @@ export async function database(): Promise<pg.Client> {
   return client;
 }
 
-/** A record read back from a topic, headers decoded as UTF-8 text (several values of one name kept in order). */
-export interface ReadRecord {
-  partition: number;
-  offset: string;
-  timestamp: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: Record<string, string | string[]>;
-}
-
 export class KafkaHelper {
   readonly admin: Admin;
   readonly producer: Producer;
-  readonly #kafka: kafkajs.Kafka;
-  private constructor(kafka: kafkajs.Kafka, admin: Admin, producer: Producer) {
-    this.#kafka = kafka;
+  private constructor(admin: Admin, producer: Producer) {
     this.admin = admin;
     this.producer = producer;
   }
@@ -75,7 +64,7 @@ export class KafkaHelper {
       await producer.disconnect();
       await admin.disconnect();
     });
-    return new KafkaHelper(kafka, admin, producer);
+    return new KafkaHelper(admin, producer);
   }
 
   /** Sum of the end offsets of a topic's partitions: how many records it holds (no compaction, no transactions). */
@@ -83,30 +72,14 @@ export class KafkaHelper {
     return [...(await this.endOffsets(topic)).values()].reduce((sum, high) => sum + Number(high), 0);
   }
 
-  /** Every record of a topic up to its current end, read with a throwaway consumer. */
-  async readAll(topic: string): Promise<ReadRecord[]> {
-    const expected = await this.recordCount(topic);
-    if (expected === 0) return [];
-    const consumer = this.#kafka.consumer({ groupId: uniqueName('reader'), maxWaitTimeInMs: 100 });
-    const records: ReadRecord[] = [];
-    await consumer.connect();
+  /** Every record of a topic up to its current end, read with sluice's own tools. */
+  async readAll(topic: string): Promise<ToolRecord[]> {
+    const tools = await connectKafkaTools(brokers(), 'sluice-test-reader');
     try {
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({
-        eachMessage: async ({ partition, message }) => {
-          const headers: Record<string, string | string[]> = {};
-          for (const [name, value] of Object.entries(message.headers ?? {})) {
-            if (value === undefined) continue;
-            headers[name] = Array.isArray(value) ? value.map((v) => v.toString()) : value.toString();
-          }
-          records.push({ partition, offset: message.offset, timestamp: message.timestamp, key: message.key, value: message.value, headers });
-        },
-      });
-      await waitFor(`${expected} records read from ${topic}`, () => records.length >= expected, { timeoutMs: 30_000 });
+      return await tools.read(topic);
     } finally {
-      await consumer.disconnect();
+      await tools.close();
     }
-    return records;
   }
 
   async createTopic(partitions: number, prefix = 'topic'): Promise<string> {
