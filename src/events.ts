@@ -5,9 +5,11 @@ import type { LifecycleState } from './lifecycle/lifecycle.js';
 export interface FlushEvent {
   topic: string;
   partition: number;
+  /** Records in the batch; 0 for offsets that held only control records or aborted ones. */
   records: number;
-  firstOffset: string;
-  lastOffset: string;
+  /** The batch covers the offsets [fromOffset, toOffset); the offset committed after it is toOffset. */
+  fromOffset: string;
+  toOffset: string;
   reason: FlushReason;
   /** From the arrival of the batch's oldest record to the start of its flush. */
   waitedMs: number;

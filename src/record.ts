@@ -17,3 +17,16 @@ export interface SourceRecord {
 export function partitionKey(topic: string, partition: number): string {
   return `${topic}:${partition}`;
 }
+
+/**
+ * What one fetch of a partition covers: the offsets [fromOffset, toOffset), from the position the fetch was made
+ * from to the end of the last Kafka record batch it returned, and the records in that range. Offsets inside it that
+ * hold no record (a transaction's control record, an aborted transaction's records under read_committed, records
+ * removed by compaction) are covered all the same: no later fetch can return a record there.
+ */
+export interface FetchedRange {
+  fromOffset: string;
+  toOffset: string;
+  /** In offset order; may be empty (a fetch that returned only control records or aborted ones). */
+  records: SourceRecord[];
+}

@@ -77,8 +77,6 @@ class SluicePipeline implements Sluice {
   readonly #health: HealthServer | undefined;
   #httpAddress: { host: string; port: number } | undefined;
   #dlq: DeadLetterQueue | undefined;
-  /** Exactly-once delivery: `topic:partition` → this member's claim, for the epoch it was made in. */
-  #claims = new Map<string, { claim: string; epoch: number }>();
   /** Aborted when connections close: ends waits that would otherwise outlive them. */
   readonly #closing = new AbortController();
   #settle!: { resolve: () => void; reject: (error: Error) => void };
@@ -113,10 +111,7 @@ class SluicePipeline implements Sluice {
       },
       pause: (topic, partition) => this.#source.pause(topic, partition),
       resume: (topic, partition) => this.#source.resume(topic, partition),
-      claimOf: (topic, partition, epoch) => {
-        const held = this.#claims.get(partitionKey(topic, partition));
-        return held?.epoch === epoch ? held.claim : undefined;
-      },
+      exactlyOnce: options.delivery === 'exactly-once',
       reposition: (topic, partition, offset, epoch) => this.#source.reposition(topic, partition, offset, epoch),
       afterDatabaseCommit: crashAfterDatabaseCommit(),
       deadLetter: async (poison, attempts) => {
@@ -233,14 +228,13 @@ class SluicePipeline implements Sluice {
         this.#log.child({ component: 'dlq' }),
       );
       await this.#source.start(this.#sink.topics, {
-        onRecords: (topic, partition, records, epoch) => {
-          if (records.length > 0) this.#progress.observeFetched(topic, partition, records[0]!.offset);
-          this.#batcher.add(topic, partition, records, epoch);
+        onRange: (topic, partition, range, epoch) => {
+          this.#progress.observeFetched(topic, partition, range.fromOffset);
+          this.#batcher.add(topic, partition, range, epoch);
         },
         onHighWatermark: (topic, partition, hw) => this.#progress.observeHighWatermark(topic, partition, hw),
         ...(this.#options.delivery === 'exactly-once' ? { position: (assigned, epoch) => this.#claimPositions(assigned, epoch) } : {}),
         onRebalance: (assigned) => {
-          this.#claims.clear();
           this.#batcher.discardBuffers();
           if (assigned.length > 0) this.events.emit('rebalance', { assigned });
         },
@@ -323,10 +317,9 @@ class SluicePipeline implements Sluice {
   async #claimPositions(assigned: Array<{ topic: string; partitions: number[] }>, epoch: number): Promise<PartitionPosition[]> {
     for (let attempt = 0; ; attempt++) {
       if (!this.#source.isCurrent(epoch) || this.#lifecycle.isFinal()) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended before its partitions were claimed');
+      let claims;
       try {
-        const claims = await this.#sink.claim(assigned);
-        for (const { topic, partition, claim } of claims) this.#claims.set(partitionKey(topic, partition), { claim, epoch });
-        return claims.map(({ topic, partition, nextOffset }) => ({ topic, partition, offset: nextOffset }));
+        claims = await this.#sink.claim(assigned);
       } catch (error) {
         if (!isRetriable(error)) {
           this.#onSystemic(error instanceof Error ? error : new Error(String(error)));
@@ -336,7 +329,12 @@ class SluicePipeline implements Sluice {
         this.#log.warn({ err: error, attempt: attempt + 1, retryInMs: delayMs }, `claiming the assigned partitions failed, will retry: ${errorMessage(error)}`);
         // Ends at once when sluice closes, so that a retry never keeps a stopped process alive.
         await sleep(delayMs, this.#closing.signal);
+        continue;
       }
+      if (!this.#source.isCurrent(epoch)) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended while its partitions were claimed');
+      // The batcher owns each partition's claim and position from here; fetching resumes there once this returns.
+      for (const { topic, partition, claim, nextOffset } of claims) this.#batcher.claimed(topic, partition, epoch, claim, nextOffset);
+      return claims.map(({ topic, partition, nextOffset }) => ({ topic, partition, offset: nextOffset }));
     }
   }
 

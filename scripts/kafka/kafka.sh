@@ -79,6 +79,8 @@ default.replication.factor=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 log.cleaner.dedupe.buffer.size=2097152
+# The cleaner looks for work every second instead of every 15 s: compacted topics in tests are cleaned promptly.
+log.cleaner.backoff.ms=1000
 PROPS
   local jvm=(java -Xms256m -Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
     "-Dlog4j2.configurationFile=$here/log4j2.properties" "-Dkafka.logs.dir=$home"

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import { ErrorCodes, SluiceError, errorMessage, isRetriable } from '../errors.js';
 import type { SluiceEmitter } from '../events.js';
-import type { SourceRecord } from '../record.js';
+import type { FetchedRange, SourceRecord } from '../record.js';
 import type { FenceRefusal } from '../sinks/offset-store.js';
 import type { PoisonRecord, Sink } from '../sinks/sink.js';
 import { backoffMs, sleep } from './backoff.js';
-import { PartitionBuffer, type BatchLimits, type FlushReason } from './partition-buffer.js';
+import { PartitionBuffer, type BatchLimits, type BufferedBatch, type FlushReason, type RangeRefusal } from './partition-buffer.js';
 
 export interface BatcherLimits extends BatchLimits {
   maxBufferedBytes: number;
@@ -22,10 +22,13 @@ export interface BatcherDeps {
   commit(topic: string, partition: number, nextOffset: string, epoch: number): Promise<boolean>;
   pause(topic: string, partition: number): void;
   resume(topic: string, partition: number): void;
-  /** Exactly-once delivery: this member's claim on the partition under `epoch`, once it has one. */
-  claimOf?(topic: string, partition: number, epoch: number): string | undefined;
-  /** Exactly-once delivery: fetch the partition again from `offset`, where the offsets stored with the data end. */
-  reposition?(topic: string, partition: number, offset: string, epoch: number): void;
+  /**
+   * Exactly-once: offsets are stored with the data, a batch is written only under this member's latest claim and
+   * only from where the stored offsets end. At-least-once: offsets live in the Kafka group alone.
+   */
+  exactlyOnce: boolean;
+  /** Fetch the partition again from `offset`: where the covered offsets (and, exactly-once, the stored ones) end. */
+  reposition(topic: string, partition: number, offset: string, epoch: number): void;
   /** Called right after each batch's rows commit, before its offset goes to Kafka (fault injection in tests). */
   afterDatabaseCommit?: (() => void) | undefined;
   /** Sends a batch's poison records to the DLQ; resolves once the broker acknowledged them, throws otherwise. */
@@ -57,10 +60,16 @@ class PartitionWorker {
   timer: NodeJS.Timeout | undefined;
   /** Epoch of the records in the buffer. */
   epoch = -1;
+  /** Exactly-once delivery: this member's claim on the partition, made in `epoch`; undefined until made. */
+  claim: string | undefined;
   /** Why fetching is paused for this partition; it resumes when no reason is left. */
   readonly pausedFor = new Set<'backpressure' | 'retry'>();
   inFlightBytes = 0;
-  /** Batches refused in a row because they did not start where the stored offsets end. */
+  /**
+   * Fetched ranges or batches refused in a row because they did not continue where the partition's covered (or
+   * stored) offsets end. A seek can be overtaken by a fetch or two made before it; more mean Kafka cannot serve
+   * that position at all.
+   */
   repositions = 0;
   /**
    * Offset commits of this partition, chained so they reach the broker in order. The next flush does not wait
@@ -80,6 +89,11 @@ class PartitionWorker {
  * sink's pool. A batch that fails transiently stays at the head and is retried, with backoff, before anything
  * after it, and its partition stops fetching meanwhile; its offset is committed only once the sink has committed
  * the rows. Poison records go to the DLQ before the rows commit, so their offsets are done with the batch's.
+ *
+ * This is the one owner of the rule "a partition is written only by its current owner, from where the last batch
+ * ended": a partition's buffer is void once its epoch is over (a rebalance), a batch carries the claim made in its
+ * epoch, and batches cover the fetched ranges without gaps or overlaps (PartitionBuffer). Under exactly-once the
+ * sink checks the same in PostgreSQL, against the offsets stored with the data, which also fences other members.
  */
 export class Batcher {
   readonly #deps: BatcherDeps;
@@ -98,19 +112,88 @@ export class Batcher {
     this.#deps = deps;
   }
 
-  /** Buffers one fetched batch of a partition (offset order). */
-  add(topic: string, partition: number, records: readonly SourceRecord[], epoch: number): void {
-    if (this.#draining || this.#failed || records.length === 0) return;
+  /**
+   * Exactly-once delivery: this member claimed the partition in `epoch`; its batches start at `nextOffset`, where the
+   * offsets stored with the data end (undefined: the group never wrote it, and the first fetch decides).
+   */
+  claimed(topic: string, partition: number, epoch: number, claim: string, nextOffset: string | undefined): void {
+    const worker = this.#worker(topic, partition);
+    if (worker.epoch > epoch) return; // a claim of an assignment that is already over
+    this.#totalBytes -= worker.buffer.reset(nextOffset);
+    worker.epoch = epoch;
+    worker.claim = claim;
+    worker.repositions = 0;
+  }
+
+  /** Buffers one fetched range of a partition. */
+  add(topic: string, partition: number, range: FetchedRange, epoch: number): void {
+    if (this.#draining || this.#failed) return;
     const worker = this.#worker(topic, partition);
     if (worker.epoch !== epoch) {
-      this.#totalBytes -= worker.buffer.clear();
+      this.#totalBytes -= worker.buffer.reset();
       worker.epoch = epoch;
+      worker.claim = undefined;
     }
     const before = worker.buffer.count;
-    this.#totalBytes += worker.buffer.append(records, Date.now());
+    let taken = worker.buffer.append(range, Date.now());
+    if (typeof taken !== 'number') {
+      if (taken.refused === 'ahead' && !this.#deps.exactlyOnce) {
+        // At-least-once: Kafka moved the fetch position forward by its own reset policy (records gone to retention),
+        // and the group's offsets follow it, as any Kafka consumer's would.
+        this.#deps.log.warn(
+          { topic, partition, expectedOffset: taken.expectedOffset, fromOffset: range.fromOffset },
+          `${topic}[${partition}]: Kafka serves the partition from ${range.fromOffset}, past ${taken.expectedOffset}; the records in between are gone from Kafka (retention?)`,
+        );
+        taken = worker.buffer.append({ ...range, fromOffset: taken.expectedOffset }, Date.now()) as number;
+      } else {
+        this.#refuseRange(worker, range, epoch, taken);
+        return;
+      }
+    }
+    if (range.records.length > 0) worker.repositions = 0;
+    this.#totalBytes += taken;
     this.#consumed += worker.buffer.count - before;
     this.#schedule(worker);
     this.#applyBackpressure(worker);
+  }
+
+  /**
+   * A fetched range that does not continue the partition's covered offsets is not taken: fetching moves back to
+   * where they end. A range from before a seek is expected now and then; one refused range after another means
+   * Kafka cannot serve that position, and sluice halts rather than skip or repeat records.
+   */
+  #refuseRange(worker: PartitionWorker, range: FetchedRange, epoch: number, refusal: RangeRefusal): void {
+    const { topic, partition } = worker;
+    this.#deps.log.debug(
+      { topic, partition, fromOffset: range.fromOffset, toOffset: range.toOffset, records: range.records.length, ...refusal },
+      'fetched range refused: it does not continue the covered offsets',
+    );
+    const halt = this.#reposition(worker, refusal.expectedOffset, range.fromOffset, refusal.refused === 'ahead', epoch);
+    if (halt) {
+      this.#failed = true;
+      this.#deps.onFatal(halt);
+    }
+  }
+
+  /**
+   * Fetching moves to `offset`, where the partition's covered or stored offsets end, after Kafka served it from
+   * `servedFrom`. Too many in a row: answers the error to halt with, naming both offsets.
+   */
+  #reposition(worker: PartitionWorker, offset: string, servedFrom: string, ahead: boolean, epoch: number): SluiceError | undefined {
+    const { topic, partition } = worker;
+    if (++worker.repositions > 5) {
+      const where = this.#deps.exactlyOnce ? 'the offsets stored with the data end' : "sluice's position is";
+      const cause = ahead
+        ? 'the records in between are gone from Kafka (retention?)'
+        : 'the stored offset is past the end of the partition (was the topic deleted and created again?)';
+      const fix = this.#deps.exactlyOnce ? "set or delete the partition's row in the offsets table" : "reset the group's offsets";
+      return new SluiceError(
+        ErrorCodes.offsets,
+        `${topic}[${partition}]: ${where} at ${offset}, but Kafka serves the partition from ${servedFrom}: ${cause}. Check, then ${fix} and restart`,
+      );
+    }
+    this.#deps.reposition(topic, partition, offset, epoch);
+    return undefined;
   }
 
   /**
@@ -121,7 +204,8 @@ export class Batcher {
     for (const worker of this.#workers.values()) {
       clearTimeout(worker.timer);
       worker.timer = undefined;
-      this.#totalBytes -= worker.buffer.clear();
+      this.#totalBytes -= worker.buffer.reset();
+      worker.claim = undefined;
       this.#unpause(worker, 'backpressure');
     }
   }
@@ -134,7 +218,7 @@ export class Batcher {
     this.#failed = true;
     this.abort(reason);
     for (const worker of this.#workers.values()) {
-      this.#totalBytes -= worker.buffer.clear();
+      this.#totalBytes -= worker.buffer.reset();
     }
   }
 
@@ -146,7 +230,7 @@ export class Batcher {
       for (const worker of this.#workers.values()) {
         clearTimeout(worker.timer);
         worker.timer = undefined;
-        if (!worker.flight && worker.buffer.count > 0 && !this.#failed) this.#startFlight(worker);
+        if (!worker.flight && worker.buffer.hasPending && !this.#failed) this.#startFlight(worker);
         if (worker.flight) flights.push(worker.flight);
       }
       if (flights.length === 0) break;
@@ -227,7 +311,7 @@ export class Batcher {
     for (;;) {
       if (this.#failed || this.#abort.signal.aborted) return;
       const reason: FlushReason | undefined = this.#draining
-        ? worker.buffer.count > 0
+        ? worker.buffer.hasPending
           ? 'drain'
           : undefined
         : worker.buffer.dueReason(Date.now(), this.#deps.limits);
@@ -236,7 +320,7 @@ export class Batcher {
       const cut = worker.buffer.take(this.#deps.limits);
       worker.inFlightBytes += cut.bytes;
       try {
-        await this.#flush(worker, cut.records, epoch, reason, cut.oldestArrivalMs);
+        await this.#flush(worker, cut, epoch, reason);
       } finally {
         worker.inFlightBytes -= cut.bytes;
         this.#totalBytes -= cut.bytes;
@@ -245,8 +329,11 @@ export class Batcher {
     }
   }
 
-  async #flush(worker: PartitionWorker, records: SourceRecord[], epoch: number, reason: FlushReason, oldestArrivalMs: number) {
+  async #flush(worker: PartitionWorker, batch: BufferedBatch, epoch: number, reason: FlushReason) {
     const { topic, partition } = worker;
+    const { records, fromOffset, toOffset, oldestArrivalMs } = batch;
+    // The claim made in this batch's epoch: a batch of an older epoch has none and is refused.
+    const claim = worker.epoch === epoch ? worker.claim : undefined;
     const signal = this.#abort.signal;
     const waitedMs = Date.now() - oldestArrivalMs;
     /** Records of this batch the DLQ has acknowledged: later attempts leave them out. */
@@ -272,7 +359,7 @@ export class Batcher {
           // Known poison goes to the DLQ before a transaction is opened, so none is held open while the DLQ is down.
           if (pending.length > 0) await deadLetter(pending, attempt + 1);
           result = await this.#deps.sink.write(
-            { topic, partition, records, epoch, claim: this.#deps.claimOf?.(topic, partition, epoch) },
+            { topic, partition, records, fromOffset, toOffset, epoch, ...(this.#deps.exactlyOnce ? { claim } : {}) },
             {
               isCurrent: () => this.#deps.isCurrent(epoch),
               signal,
@@ -293,13 +380,12 @@ export class Batcher {
           continue;
         }
         if (result.fenced) {
-          this.#onFenced(worker, records, epoch, result.fenced);
+          this.#onFenced(worker, batch, epoch, result.fenced);
           return;
         }
         if (!result.committed) return;
         this.#deps.afterDatabaseCommit?.();
         worker.repositions = 0;
-        const lastOffset = records.at(-1)!.offset;
         this.#flushed += records.length;
         this.#deadLettered += excluded.size;
         this.#stale += result.stale;
@@ -308,8 +394,8 @@ export class Batcher {
           topic,
           partition,
           records: records.length,
-          firstOffset: records[0]!.offset,
-          lastOffset,
+          fromOffset,
+          toOffset,
           reason,
           waitedMs,
           durationMs: Math.round(performance.now() - startedAt),
@@ -320,7 +406,9 @@ export class Batcher {
           deadLettered: excluded.size,
           attempts: attempt + 1,
         });
-        const nextOffset = (BigInt(lastOffset) + 1n).toString();
+        // The end of the covered range, not the last record + 1: offsets past the last record that hold none (a
+        // transaction's control record) are done too, so a transactional topic's lag reaches 0.
+        const nextOffset = toOffset;
         worker.commits = worker.commits
           .then(() => this.#deps.commit(topic, partition, nextOffset, epoch))
           .catch((error: unknown) => {
@@ -336,36 +424,25 @@ export class Batcher {
 
   /**
    * Exactly-once delivery refused a batch. Claimed by another member: its records are that member's now, and the
-   * rebalance that tells this one is on its way. Wrong position: the buffer is dropped and fetching moves to where
-   * the stored offsets end. A partition that Kafka cannot serve from there (records gone to retention, a topic
-   * created again) halts.
+   * rebalance that tells this one is on its way. Wrong position (the offsets stored with the data were changed
+   * under this member): the buffer starts again where they end, and fetching moves there.
    */
-  #onFenced(worker: PartitionWorker, records: SourceRecord[], epoch: number, fenced: FenceRefusal): void {
+  #onFenced(worker: PartitionWorker, batch: BufferedBatch, epoch: number, fenced: FenceRefusal): void {
     const { topic, partition } = worker;
-    const firstOffset = records[0]!.offset;
     if (fenced.reason === 'claimed') {
-      this.#deps.log.warn({ topic, partition, firstOffset }, 'batch refused: another member has claimed the partition since; its records are left to that member');
+      this.#deps.log.warn(
+        { topic, partition, fromOffset: batch.fromOffset },
+        'batch refused: another member has claimed the partition since; its records are left to that member',
+      );
       return;
     }
-    // A seek can be overtaken by a batch or two fetched before it; more refusals in a row mean Kafka cannot serve
-    // the stored position at all.
-    if (++worker.repositions > 5) {
-      const cause =
-        BigInt(firstOffset) > BigInt(fenced.nextOffset)
-          ? 'the records in between are gone from Kafka (retention?)'
-          : 'the stored offset is past the end of the partition (was the topic deleted and created again?)';
-      throw new SluiceError(
-        ErrorCodes.offsets,
-        `${topic}[${partition}]: the offsets stored with the data end at ${fenced.nextOffset}, but Kafka serves the partition from ${firstOffset}: ` +
-          `${cause}. Check, then set or delete the partition's row in the offsets table and restart`,
-      );
-    }
-    this.#deps.log.info(
-      { topic, partition, firstOffset, storedNextOffset: fenced.nextOffset },
+    this.#deps.log.warn(
+      { topic, partition, fromOffset: batch.fromOffset, storedNextOffset: fenced.nextOffset },
       'batch refused: it does not start where the offsets stored with the data end; fetching from there',
     );
-    if (this.#deps.isCurrent(epoch)) this.#totalBytes -= worker.buffer.clear();
-    this.#deps.reposition?.(topic, partition, fenced.nextOffset, epoch);
+    if (worker.epoch === epoch) this.#totalBytes -= worker.buffer.reset(fenced.nextOffset);
+    const halt = this.#reposition(worker, fenced.nextOffset, batch.fromOffset, BigInt(batch.fromOffset) > BigInt(fenced.nextOffset), epoch);
+    if (halt) throw halt;
   }
 
   #pause(worker: PartitionWorker, why: 'backpressure' | 'retry'): void {

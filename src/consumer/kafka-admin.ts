@@ -55,11 +55,13 @@ export async function connectKafkaTools(brokers: string[], clientId = 'sluice-to
       return new Map((result?.partitions ?? []).map((p) => [p.partition, p.offset]));
     },
     async read(topic, from = new Map()) {
-      const end = await admin.fetchTopicOffsets(topic);
-      const remaining = new Map(end.map((o) => [o.partition, BigInt(o.high) - BigInt(from.get(o.partition) ?? '0')]));
-      const expected = [...remaining.values()].reduce((sum, n) => sum + (n > 0n ? n : 0n), 0n);
+      // Offsets are not contiguous (control records of transactions, compaction), so a partition is read until the
+      // fetch position reaches the end it had when the read began, not until a count of records.
+      const end = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
+      const start = (partition: number) => BigInt(from.get(partition) ?? '0');
+      const pending = new Set([...end].filter(([partition, high]) => high > start(partition)).map(([partition]) => partition));
       const out: ToolRecord[] = [];
-      if (expected === 0n) return out;
+      if (pending.size === 0) return out;
       const consumer = kafka.consumer({ groupId: `${clientId}-reader-${Date.now()}`, maxWaitTimeInMs: 100 });
       await consumer.connect();
       try {
@@ -67,25 +69,29 @@ export async function connectKafkaTools(brokers: string[], clientId = 'sluice-to
         let finished: () => void = () => undefined;
         const done = new Promise<void>((resolve) => (finished = resolve));
         await consumer.run({
-          eachMessage: async ({ partition, message }) => {
-            if (BigInt(message.offset) < BigInt(from.get(partition) ?? '0')) return;
-            const headers: ToolRecord['headers'] = {};
-            for (const [name, value] of Object.entries(message.headers ?? {})) {
-              if (value !== undefined) headers[name] = Array.isArray(value) ? value.map(String) : value.toString();
+          eachBatch: async ({ batch }) => {
+            const { partition } = batch;
+            for (const message of batch.messages) {
+              if (BigInt(message.offset) < start(partition) || BigInt(message.offset) >= end.get(partition)!) continue;
+              const headers: ToolRecord['headers'] = {};
+              for (const [name, value] of Object.entries(message.headers ?? {})) {
+                if (value !== undefined) headers[name] = Array.isArray(value) ? value.map(String) : value.toString();
+              }
+              out.push({ partition, offset: message.offset, timestamp: message.timestamp, key: message.key, value: message.value, headers });
             }
-            out.push({ partition, offset: message.offset, timestamp: message.timestamp, key: message.key, value: message.value, headers });
-            if (BigInt(out.length) === expected) finished();
+            if (BigInt(batch.lastOffset()) + 1n >= end.get(partition)!) pending.delete(partition);
+            if (pending.size === 0) finished();
           },
         });
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 30_000)));
         const outcome = await Promise.race([done, timeout]);
         clearTimeout(timer);
-        if (outcome === 'timeout') throw new Error(`read ${out.length} of ${expected} records of ${topic} within 30 s`);
+        if (outcome === 'timeout') throw new Error(`read ${out.length} records of ${topic} within 30 s, partitions ${[...pending].join(', ')} unfinished`);
       } finally {
         await consumer.disconnect();
       }
-      return out;
+      return out.sort((a, b) => a.partition - b.partition || (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
     },
     async close() {
       await producer.disconnect();

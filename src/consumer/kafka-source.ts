@@ -8,6 +8,10 @@
  *   sluice's buffers, and nothing is committed until `commitOffsets` is called after a flush.
  * - commitOffsets is a silent no-op once the runner has stopped (runner.js commitOffsets): shutdown must flush and
  *   commit before `disconnect()`, and pauses all partitions instead of stopping to end fetching.
+ * - A fetch covers more offsets than its records: control records and aborted records are filtered out, and
+ *   compaction leaves holes. Each batch is handed over with the range it covers, from the offset it was fetched
+ *   from (kafkajs' `batch.fetchedOffset`) to `batch.lastOffset()`, which counts filtered records; batches with
+ *   nothing but filtered records are handed over too (kafkajs-filtered-batches.ts).
  * - kafkajs has no revoke callback, and an explicit commit after a rebalance uses the new generation, so the broker
  *   would accept it for a partition another member now owns. Every rebalance, rejoin or crash starts a new local
  *   epoch; a commit or flush carrying an older epoch is refused.
@@ -16,7 +20,8 @@ import kafkajs, { type Consumer, type EachBatchPayload, type LogEntry } from 'ka
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { errorMessage } from '../errors.js';
-import { partitionKey, type SourceRecord } from '../record.js';
+import { partitionKey, type FetchedRange, type SourceRecord } from '../record.js';
+import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
 
 const { Kafka, logLevel: KafkaLogLevel } = kafkajs;
 
@@ -33,7 +38,8 @@ export interface PartitionPosition {
 }
 
 export interface SourceHandlers {
-  onRecords(topic: string, partition: number, records: SourceRecord[], epoch: number): void;
+  /** One fetch of a partition: the offsets it covers and the records in them (possibly none). */
+  onRange(topic: string, partition: number, range: FetchedRange, epoch: number): void;
   /** The end of the partition as the broker reported it with the last fetch: for the lag figure. */
   onHighWatermark(topic: string, partition: number, highWatermark: string): void;
   /** A rebalance started or completed: buffered records of the previous epoch are void. */
@@ -64,6 +70,7 @@ export class KafkaSource {
   #running = false;
 
   constructor(options: ResolvedOptions, log: Logger) {
+    deliverFilteredBatches();
     this.#options = options;
     this.#log = log.child({ component: 'kafka' });
     const kafka = new Kafka({
@@ -192,11 +199,14 @@ export class KafkaSource {
         sizeBytes: (m.key?.length ?? 0) + (m.value?.length ?? 0),
       };
     }
+    // lastOffset() is the last offset the fetch returned at or after the fetch position, control and aborted
+    // records included (or the fetch position itself when compaction left nothing there).
+    const lastOffset = batch.lastOffset();
+    const fromOffset = String((batch as unknown as { fetchedOffset: string | number }).fetchedOffset);
     handlers.onHighWatermark(batch.topic, batch.partition, batch.highWatermark);
-    handlers.onRecords(batch.topic, batch.partition, records, epoch);
-    // Moves kafkajs' fetch position only (autoCommit is off): the records are now in sluice's buffer.
-    // An empty batch (only control records) resolves to the batch end so the position still advances.
-    payload.resolveOffset(records.length > 0 ? records.at(-1)!.offset : batch.lastOffset());
+    handlers.onRange(batch.topic, batch.partition, { fromOffset, toOffset: (BigInt(lastOffset) + 1n).toString(), records }, epoch);
+    // Moves kafkajs' fetch position only (autoCommit is off): the range is now in sluice's buffer.
+    payload.resolveOffset(lastOffset);
     await payload.heartbeat();
   }
 

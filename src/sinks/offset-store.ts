@@ -15,7 +15,10 @@ export interface PartitionClaim {
 export type FenceRefusal =
   /** Another member claimed the partition since: this one must not write it. */
   | { reason: 'claimed' }
-  /** The batch does not start where the stored offsets end: the fetch position must move to `nextOffset`. */
+  /**
+   * The batch does not start where the stored offsets end (they were changed under this member): the fetch position
+   * must move to `nextOffset`.
+   */
   | { reason: 'position'; nextOffset: string };
 
 /**
@@ -66,19 +69,20 @@ export class OffsetStore {
   }
 
   /**
-   * Inside the batch's transaction: moves the stored next offset from `firstOffset` to `nextOffset` if `claim` is
-   * still the latest. Resolves undefined when it did, or why not (the caller then rolls back).
+   * Inside the batch's transaction: moves the stored next offset from `fromOffset` to `toOffset` (the batch's covered
+   * range, which may hold offsets without records: control records, aborted or compacted ones) if `claim` is still
+   * the latest. A partition the group never wrote (no stored offset) accepts any start. Resolves undefined when it did, or why not (the caller then rolls back).
    */
   async advance(
     query: (config: pg.QueryConfig) => Promise<pg.QueryResult>,
-    at: { topic: string; partition: number; claim: string; firstOffset: string; nextOffset: string },
+    at: { topic: string; partition: number; claim: string; fromOffset: string; toOffset: string },
   ): Promise<FenceRefusal | undefined> {
     const moved = await query({
       name: 'sluice-offsets-advance',
       text: `UPDATE ${this.#table} SET next_offset = $5, updated_at = now()
               WHERE group_id = $1 AND topic = $2 AND partition = $3 AND claim = $4
                 AND (next_offset = $6 OR next_offset IS NULL)`,
-      values: [this.#groupId, at.topic, at.partition, at.claim, at.nextOffset, at.firstOffset],
+      values: [this.#groupId, at.topic, at.partition, at.claim, at.toOffset, at.fromOffset],
     });
     if (moved.rowCount === 1) return undefined;
     const stored = await query({

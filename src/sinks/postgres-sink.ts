@@ -251,8 +251,8 @@ export class PostgresSink implements Sink {
       topic: batch.topic,
       partition: batch.partition,
       claim: batch.claim!,
-      firstOffset: batch.records[0]!.offset,
-      nextOffset: (BigInt(batch.records.at(-1)!.offset) + 1n).toString(),
+      fromOffset: batch.fromOffset,
+      toOffset: batch.toOffset,
     });
   }
 

@@ -2,11 +2,15 @@ import type { SluiceError } from '../errors.js';
 import type { SourceRecord } from '../record.js';
 import type { FenceRefusal, PartitionClaim } from './offset-store.js';
 
-/** Records of one topic-partition, in offset order, flushed together. */
+/** Records of one topic-partition, in offset order, flushed together, and the offsets they cover. */
 export interface Batch {
   topic: string;
   partition: number;
+  /** Possibly none: a range of offsets that held only control records or aborted ones still moves the offsets. */
   records: SourceRecord[];
+  /** The batch covers [fromOffset, toOffset): from where the previous batch of the partition ended. */
+  fromOffset: string;
+  toOffset: string;
   /** Assignment epoch the records were fetched under; see `Batcher.isCurrent`. */
   epoch: number;
   /** Exactly-once delivery: this member's claim on the partition, which the write's offset update must still hold. */

@@ -47,7 +47,9 @@ export async function database(): Promise<pg.Client> {
 export class KafkaHelper {
   readonly admin: Admin;
   readonly producer: Producer;
-  private constructor(admin: Admin, producer: Producer) {
+  readonly #kafka: InstanceType<typeof Kafka>;
+  private constructor(kafka: InstanceType<typeof Kafka>, admin: Admin, producer: Producer) {
+    this.#kafka = kafka;
     this.admin = admin;
     this.producer = producer;
   }
@@ -64,7 +66,23 @@ export class KafkaHelper {
       await producer.disconnect();
       await admin.disconnect();
     });
-    return new KafkaHelper(admin, producer);
+    return new KafkaHelper(kafka, admin, producer);
+  }
+
+  /**
+   * A transactional producer (its own transactional id), disconnected when the test ends: every transaction it
+   * commits or aborts leaves a control record in the log, so offsets are no longer contiguous.
+   */
+  async transactionalProducer(): Promise<Producer> {
+    const producer = this.#kafka.producer({
+      transactionalId: uniqueName('tx'),
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+    await producer.connect();
+    onTestFinished(() => producer.disconnect());
+    return producer;
   }
 
   /** Sum of the end offsets of a topic's partitions: how many records it holds (no compaction, no transactions). */
@@ -82,16 +100,17 @@ export class KafkaHelper {
     }
   }
 
-  async createTopic(partitions: number, prefix = 'topic'): Promise<string> {
+  async createTopic(partitions: number, prefix = 'topic', configs: Record<string, string> = {}): Promise<string> {
     const topic = uniqueName(prefix);
-    await this.admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    const configEntries = Object.entries(configs).map(([name, value]) => ({ name, value }));
+    await this.admin.createTopics({ topics: [{ topic, numPartitions: partitions, configEntries }], waitForLeaders: true });
     return topic;
   }
 
   /** Sends records in chunks; `partition` pins a record to one partition. */
   async produce(
     topic: string,
-    records: Array<{ key: string | null; value: string | null; partition?: number }>,
+    records: Array<{ key: string | Buffer | null; value: string | Buffer | null; partition?: number; timestamp?: string }>,
     chunk = 2_000,
   ): Promise<void> {
     for (let i = 0; i < records.length; i += chunk) {
