@@ -1,7 +1,11 @@
 import type { SourceRecord } from '../record.js';
 
-/** Where a column's value comes from. `field` reads a top-level field of the JSON value. */
-export const ColumnSources = ['field', 'key', 'value', 'topic', 'partition', 'offset', 'timestamp'] as const;
+/**
+ * Where a column's value comes from. `field` reads a top-level field of the JSON value. `key` is the Kafka key: its
+ * bytes unchanged into a bytea column, its UTF-8 text into any other. `keyHash` is SHA-256 of the Kafka key, or of
+ * the partition and offset for a record without one: a key that fits any index, with a row per keyless record.
+ */
+export const ColumnSources = ['field', 'key', 'keyHash', 'value', 'topic', 'partition', 'offset', 'timestamp'] as const;
 export type ColumnSource = (typeof ColumnSources)[number];
 
 export interface ColumnMapping {
@@ -13,10 +17,10 @@ export interface ColumnMapping {
 }
 
 /**
- * What a record without a value still carries: its Kafka key, topic and partition. A key made only of these can
- * be deleted by a tombstone, and deduplicated without parsing the value.
+ * What a record without a value still carries: its Kafka key (and so its hash), topic and partition. A tombstone
+ * can delete a row whose key is made only of these.
  */
-export const tombstoneKeySources: readonly ColumnSource[] = ['key', 'topic', 'partition'];
+export const tombstoneKeySources: readonly ColumnSource[] = ['key', 'keyHash', 'topic', 'partition'];
 
 /**
  * How a record's value is read. `json`: the value is a JSON object whose top-level fields are the fields.

@@ -154,3 +154,54 @@ export class ConnectEnvelopeReader {
     return payload;
   }
 }
+
+/**
+ * The span of the value of member `name` in the JSON object at `span` (whose structure objectSpan has checked), or
+ * undefined when the object has no such member. As PostgreSQL's json_to_recordset reads it: the last of duplicate
+ * members wins, and a name written with escapes (`"\u0069d"`) is the name it decodes to. The value's bytes are
+ * returned as they are, so two values are the same here only if their JSON text is.
+ */
+export function memberSpan(bytes: Buffer, span: readonly [number, number], name: MemberName): [number, number] | undefined {
+  let i = skipSpace(bytes, span[0] + 1, span[1]);
+  let found: [number, number] | undefined;
+  while (i < span[1] && bytes[i] === QUOTE) {
+    const keyEnd = stringEnd(bytes, i, span[1]);
+    if (keyEnd < 0) return found;
+    const matches = name.matches(bytes, i, keyEnd);
+    i = skipSpace(bytes, keyEnd, span[1]);
+    if (bytes[i] !== COLON) return found;
+    i = skipSpace(bytes, i + 1, span[1]);
+    const valueStart = i;
+    const e = valueEnd(bytes, i, span[1]);
+    if (e < 0) return found;
+    if (matches) found = [valueStart, e];
+    i = skipSpace(bytes, e, span[1]);
+    if (bytes[i] === COMMA) i = skipSpace(bytes, i + 1, span[1]);
+  }
+  return found;
+}
+
+/** A member name, compared against raw JSON strings: byte for byte, or decoded when the raw one has escapes. */
+export class MemberName {
+  readonly #name: string;
+  readonly #quoted: Buffer;
+
+  constructor(name: string) {
+    this.#name = name;
+    this.#quoted = Buffer.from(JSON.stringify(name));
+  }
+
+  /** Whether the JSON string in bytes[start, end) (quotes included) is this name. */
+  matches(bytes: Buffer, start: number, end: number): boolean {
+    if (end - start === this.#quoted.length && bytes.compare(this.#quoted, 0, this.#quoted.length, start, end) === 0) return true;
+    let escaped = false;
+    for (let i = start; i < end && !escaped; i++) escaped = bytes[i] === BACKSLASH;
+    if (!escaped) return false;
+    try {
+      return JSON.parse(bytes.toString('utf8', start, end)) === this.#name;
+    } catch {
+      // Not a valid JSON string: not this name (PostgreSQL rejects the value itself, and the record with it).
+      return false;
+    }
+  }
+}

@@ -263,17 +263,19 @@ export class PostgresSink implements Sink {
   }
 
   /**
-   * Runs statements; resolves a row-level failure (the transaction is then aborted), throws any other. A versioned
-   * upsert's row count corrects `counts`: the records it did not write are stale.
+   * Runs statements; resolves a row-level failure (the transaction is then aborted), throws any other. An upsert's
+   * row count corrects `counts`: the rows it did not write are stale (versioned) or skipped (an equal key later in
+   * the batch).
    */
   async #run(client: pg.PoolClient, statements: PlannedStatement[], what: string, counts: WriteCounts): Promise<SinkError | undefined> {
     try {
       for (const statement of statements) {
         const answer = await this.#query(client, { name: statement.name, text: statement.text, values: statement.values });
-        if (statement.versioned) {
-          const written = answer.rowCount ?? 0;
-          counts.upserted += written - statement.versioned.sent;
-          counts.stale += statement.versioned.sent - written;
+        if (statement.reduced) {
+          // PostgreSQL's own reduction (DISTINCT ON the key) and a versioned route's condition leave rows out.
+          const notWritten = statement.reduced.sent - (answer.rowCount ?? 0);
+          counts.upserted -= notWritten;
+          counts[statement.reduced.as] += notWritten;
         }
       }
       return undefined;

@@ -7,9 +7,11 @@ import {
   type ValueFormat,
   type WriteMode,
 } from '../config/route-options.js';
+import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { PoisonRecordError, SchemaError, errorMessage } from '../errors.js';
 import type { SourceRecord } from '../record.js';
-import { ConnectEnvelopeReader, objectSpan } from './json-span.js';
+import { ConnectEnvelopeReader, MemberName, memberSpan, objectSpan } from './json-span.js';
 import { quoteIdentifier, quoteTable } from './sql-identifiers.js';
 
 export interface PlannedColumn {
@@ -45,8 +47,12 @@ export interface PlannedStatement {
   name: string;
   text: string;
   values: unknown[];
-  /** A versioned upsert of `sent` records: those its row count (inserted or replaced rows) leaves out are stale. */
-  versioned?: { sent: number };
+  /**
+   * An upsert of `sent` rows that PostgreSQL reduces further (DISTINCT ON the key, with its own equality): those
+   * its row count (inserted or replaced rows) leaves out were not written, and are counted as `stale` (a versioned
+   * route: an older version) or `skipped` (a later record of the batch had a key PostgreSQL finds equal).
+   */
+  reduced?: { sent: number; as: 'stale' | 'skipped' };
 }
 
 /** A record this route cannot write, and why. */
@@ -64,42 +70,71 @@ export interface PreparedWrite {
   rejected: RejectedRecord[];
 }
 
-type ParamKind = 'json' | Exclude<ColumnSource, 'field'>;
+/** Per-batch parameters: the json array, the constant topic and partition, and one array per record metadata. */
+type ParamKind = 'json' | 'value' | 'key' | 'keyBytes' | 'keyHash' | 'topic' | 'partition' | 'offset' | 'timestamp';
+/** Record metadata sent as an array, one element per row, and the SQL array type it is sent as. */
+const arrayKinds = [
+  ['value', 'text'],
+  ['key', 'text'],
+  ['keyBytes', 'bytea'],
+  ['keyHash', 'bytea'],
+  ['offset', 'bigint'],
+  ['timestamp', 'bigint'],
+] as const;
+type ArrayKind = (typeof arrayKinds)[number][0];
 
 const timestampTypes = /^(timestamp|timestamptz|date)/;
 
+/** A Kafka key bound for a bytea column travels as its bytes; for any other type, as UTF-8 text. */
+const keyKind = (column: PlannedColumn): 'key' | 'keyBytes' => (column.type === 'bytea' ? 'keyBytes' : 'key');
+
 /**
  * A route compiled against its table: fixed SQL text whose parameter count does not grow with the batch, and the
- * per-batch work that turns records into those parameters. Records are reduced to the last one per key (by offset)
- * before they reach PostgreSQL, so `ON CONFLICT DO UPDATE` never meets the same row twice in one statement.
+ * per-batch work that turns records into those parameters.
+ *
+ * Records with the same key are reduced to the last one (by offset) before they reach PostgreSQL, but equality is
+ * PostgreSQL's to decide: JavaScript only merges records whose key is the same *bytes* (the Kafka key, the JSON
+ * text of a key field), which PostgreSQL can never tell apart, and the upsert keeps the last row per key by its own
+ * equality (`DISTINCT ON` the key, ordered by position in the batch), which merges what JavaScript cannot see is
+ * equal (`1.10` and `1.1` for a numeric column, UUIDs in two cases, citext). So `ON CONFLICT DO UPDATE` never meets
+ * the same row twice, and no two rows PostgreSQL tells apart are ever merged. No JSON number becomes a JavaScript
+ * number on the way.
  *
  * The batch travels as arrays: JSON values joined into one json array read by `json_to_recordset`, Kafka
- * metadata as `unnest` arrays, zipped row by row by `ROWS FROM`. JSON values are parsed in JavaScript only where
- * sluice needs a field (key or dedupe) or a transform; otherwise PostgreSQL parses them.
+ * metadata as `unnest` arrays, zipped row by row by `ROWS FROM`. JSON values are parsed in JavaScript only for a
+ * transform; otherwise PostgreSQL parses them.
  */
 export class RoutePlan {
   readonly topic: string;
   readonly table: string;
   readonly #columns: PlannedColumn[];
   readonly #key: PlannedColumn[];
+  /** Key columns that differ between records of one batch (topic and partition do not): the reduction key. */
+  readonly #reductionParts: Array<{ column: PlannedColumn; field: MemberName | undefined }>;
   readonly #tombstones: TombstonePolicy;
   readonly #transform: RecordTransform | undefined;
   readonly #envelope: ConnectEnvelopeReader | undefined;
   /** Values travel as one json array (fields or a Connect payload are read from it), not as text. */
   readonly #sendsJson: boolean;
   readonly #hasFields: boolean;
-  readonly #needs: Record<Exclude<ColumnSource, 'field'>, boolean>;
-  /** Key columns are all constant within a batch or come from the Kafka key: dedupe on the Kafka key alone. */
-  readonly #dedupeOnKafkaKey: boolean;
+  /** Which per-record arrays the upsert reads. */
+  readonly #arrays: Record<ArrayKind, boolean>;
   /** A key column is the Kafka key: a record without one cannot be written. */
   readonly #keyNeedsKafkaKey: boolean;
-  /** Whether the Kafka key is decoded at all: not for routes that neither store, dedupe on, nor delete by it. */
-  readonly #readsKafkaKey: boolean;
-  /** A key column is the offset: every record is its own row, nothing to reduce. */
+  /** The Kafka key is needed as text (a column of another type than bytea, or the delete by it). */
+  readonly #needsKeyText: boolean;
+  /** Every record is its own row (append, or the offset is part of the key): nothing to reduce. */
+  readonly #eachRecordItsOwnRow: boolean;
+  /**
+   * Records are not reduced in JavaScript: each is its own row, or the route is versioned (the newest version wins
+   * in PostgreSQL, not the last offset).
+   */
   readonly #dedupeNone: boolean;
   readonly #append: boolean;
   readonly #version: PlannedColumn | undefined;
   readonly #upsertSql: string;
+  /** The upsert ends in DO UPDATE, so its row count says how many rows PostgreSQL's own reduction left. */
+  readonly #reducedAs: 'stale' | 'skipped' | undefined;
   readonly #delete: { text: string; params: ParamKind[] } | undefined;
   readonly #params: ParamKind[];
   readonly #statementId: string;
@@ -124,29 +159,32 @@ export class RoutePlan {
     });
     const uses = (from: ColumnSource) => input.columns.some((c) => c.from === from);
     this.#hasFields = uses('field');
-    this.#needs = {
-      key: uses('key'),
-      value: uses('value'),
-      topic: uses('topic'),
-      partition: uses('partition'),
-      offset: uses('offset'),
-      timestamp: uses('timestamp'),
-    };
     this.#append = input.mode === 'append';
     this.#version = input.version === undefined ? undefined : input.columns.find((c) => c.name === input.version);
     if (input.version !== undefined && !this.#version) {
       throw new SchemaError(input.table, `route ${input.topic} → ${input.table}: version column ${input.version} is not mapped`);
     }
-    // Append: every record is its own row. Versioned: PostgreSQL keeps the newest record per key (DISTINCT ON), so
-    // all records are sent. Otherwise the offset as key also makes every record its own row.
-    this.#dedupeNone = this.#append || this.#version !== undefined || this.#key.some((c) => c.from === 'offset');
+    this.#eachRecordItsOwnRow = this.#append || this.#key.some((c) => c.from === 'offset');
+    this.#dedupeNone = this.#eachRecordItsOwnRow || this.#version !== undefined;
+    this.#reductionParts = this.#key
+      .filter((c) => c.from !== 'topic' && c.from !== 'partition')
+      .map((column) => ({ column, field: column.from === 'field' ? new MemberName(column.field) : undefined }));
     this.#keyNeedsKafkaKey = this.#key.some((c) => c.from === 'key');
-    this.#dedupeOnKafkaKey = !this.#dedupeNone && this.#key.every((c) => tombstoneKeySources.includes(c.from));
-    this.#sendsJson = this.#hasFields || (this.#needs.value && format !== 'json');
-    this.#readsKafkaKey = this.#needs.key || this.#dedupeOnKafkaKey || this.#tombstones === 'delete';
+    const deletesByKeyText = this.#tombstones === 'delete' && this.#key.some((c) => c.from === 'key' && keyKind(c) === 'key');
+    this.#needsKeyText = input.columns.some((c) => c.from === 'key' && keyKind(c) === 'key') || deletesByKeyText;
+    this.#arrays = {
+      value: uses('value'),
+      key: input.columns.some((c) => c.from === 'key' && keyKind(c) === 'key'),
+      keyBytes: input.columns.some((c) => c.from === 'key' && keyKind(c) === 'keyBytes'),
+      keyHash: uses('keyHash'),
+      offset: uses('offset'),
+      timestamp: uses('timestamp'),
+    };
+    this.#sendsJson = this.#hasFields || (this.#arrays.value && format !== 'json');
     const built = this.#buildUpsert();
     this.#upsertSql = built.text;
     this.#params = built.params;
+    this.#reducedAs = built.reducedAs;
     this.#delete = this.#tombstones === 'delete' ? this.#buildDelete() : undefined;
   }
 
@@ -154,7 +192,7 @@ export class RoutePlan {
     return this.#upsertSql;
   }
 
-  #buildUpsert(): { text: string; params: ParamKind[] } {
+  #buildUpsert(): { text: string; params: ParamKind[]; reducedAs: 'stale' | 'skipped' | undefined } {
     const params: ParamKind[] = [];
     const param = (kind: ParamKind) => {
       let i = params.indexOf(kind);
@@ -176,19 +214,9 @@ export class RoutePlan {
       aliases.push(...fieldAlias.values());
       for (const c of this.#columns) if (c.from === 'field') columnExpr.set(c.name, `r.${fieldAlias.get(c.field)!}`);
     }
-    for (const kind of ['value', 'key', 'offset', 'timestamp'] as const) {
-      if (!this.#needs[kind]) continue;
-      const fn =
-        kind === 'value'
-          ? this.#sendsJson
-            ? `json_array_elements(${json()})`
-            : `unnest(${param('value')}::text[])`
-          : kind === 'key'
-            ? `unnest(${param('key')}::text[])`
-            : kind === 'offset'
-              ? `unnest(${param('offset')}::bigint[])`
-              : `unnest(${param('timestamp')}::bigint[])`;
-      functions.push(fn);
+    for (const [kind, type] of arrayKinds) {
+      if (!this.#arrays[kind]) continue;
+      functions.push(kind === 'value' && this.#sendsJson ? `json_array_elements(${json()})` : `unnest(${param(kind)}::${type}[])`);
       aliases.push(`m_${kind}`);
     }
     const selectList = this.#columns.map((c) => {
@@ -206,6 +234,9 @@ export class RoutePlan {
         case 'timestamp':
           expr = timestampTypes.test(c.type) ? `to_timestamp(r.m_timestamp / 1000.0)` : `r.m_timestamp`;
           break;
+        case 'key':
+          expr = `r.m_${keyKind(c)}`;
+          break;
         default:
           expr = `r.m_${c.from}`;
       }
@@ -219,34 +250,48 @@ export class RoutePlan {
     const insert = `INSERT INTO ${quoteTable(this.table)} AS t (${names.join(', ')})`;
     const rows = `ROWS FROM (${functions.join(', ')})`;
     if (this.#append) {
-      return { text: `${insert} SELECT ${selectList.join(', ')} FROM ${rows} AS r(${aliases.join(', ')})`, params };
+      return { text: `${insert} SELECT ${selectList.join(', ')} FROM ${rows} AS r(${aliases.join(', ')})`, params, reducedAs: undefined };
     }
     const onConflict = `ON CONFLICT (${keyNames.join(', ')}) DO ` + (updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING');
-    if (!this.#version) {
-      return { text: `${insert} SELECT ${selectList.join(', ')} FROM ${rows} AS r(${aliases.join(', ')}) ${onConflict}`, params };
+    if (this.#eachRecordItsOwnRow) {
+      // The offset is part of the key: no two records of a batch share a key.
+      return { text: `${insert} SELECT ${selectList.join(', ')} FROM ${rows} AS r(${aliases.join(', ')}) ${onConflict}`, params, reducedAs: undefined };
     }
-    // Versioned: the newest record per key (ties: the later offset), and a stored row only gives way to a version
-    // that is not older. A record without a version never replaces a stored row.
-    const version = quoteIdentifier(this.#version.name);
+    // The last record per key by PostgreSQL's equality (ties of a versioned route: the newest version first, then
+    // the later offset); a versioned route's stored row only gives way to a version that is not older, and a record
+    // without a version never replaces a stored row.
+    const version = this.#version ? quoteIdentifier(this.#version.name) : undefined;
+    const order = [...keyNames, ...(version ? [`${version} DESC NULLS LAST`] : []), 'r.sluice_ord DESC'];
     const text =
       `${insert} SELECT DISTINCT ON (${keyNames.join(', ')}) ${selectList.map((e, i) => `${e} AS ${names[i]}`).join(', ')} ` +
       `FROM ${rows} WITH ORDINALITY AS r(${aliases.join(', ')}, sluice_ord) ` +
-      `ORDER BY ${keyNames.join(', ')}, ${version} DESC NULLS LAST, r.sluice_ord DESC ` +
-      `${onConflict} WHERE EXCLUDED.${version} >= t.${version} OR t.${version} IS NULL`;
-    return { text, params };
+      `ORDER BY ${order.join(', ')} ${onConflict}` +
+      (version ? ` WHERE EXCLUDED.${version} >= t.${version} OR t.${version} IS NULL` : '');
+    return { text, params, reducedAs: version ? 'stale' : updates.length ? 'skipped' : undefined };
   }
 
   #buildDelete(): { text: string; params: ParamKind[] } {
-    // Tombstone deletes are only allowed (config check) when every key column comes from the Kafka key,
-    // the topic or the partition: the three things a record without a value still has.
-    const params: ParamKind[] = ['key'];
+    // Tombstone deletes are only allowed (config check) when every key column comes from what a record without a
+    // value still has: the Kafka key (or its hash), the topic, the partition.
+    const params: ParamKind[] = [];
     const param = (kind: ParamKind) => `$${(params.includes(kind) ? params.indexOf(kind) : params.push(kind) - 1) + 1}`;
+    const arrays: ArrayKind[] = [];
     const conditions = this.#key.map((c) => {
-      const source = c.from === 'key' ? 'u.k' : c.from === 'topic' ? `${param('topic')}::text` : `${param('partition')}::int`;
+      let source: string;
+      if (c.from === 'topic') source = `${param('topic')}::text`;
+      else if (c.from === 'partition') source = `${param('partition')}::int`;
+      else {
+        const kind: ArrayKind = c.from === 'keyHash' ? 'keyHash' : keyKind(c);
+        if (!arrays.includes(kind)) arrays.push(kind);
+        source = `u.${kind}`;
+      }
       return `d.${quoteIdentifier(c.name)} = CAST(${source} AS ${c.type})`;
     });
-    const text = `DELETE FROM ${quoteTable(this.table)} AS d USING unnest($1::text[]) AS u(k) WHERE ${conditions.join(' AND ')}`;
-    return { text, params };
+    const types = new Map<ArrayKind, string>(arrayKinds);
+    const using = arrays.length
+      ? ` USING ROWS FROM (${arrays.map((kind) => `unnest(${param(kind)}::${types.get(kind)}[])`).join(', ')}) AS u(${arrays.join(', ')})`
+      : '';
+    return { text: `DELETE FROM ${quoteTable(this.table)} AS d${using} WHERE ${conditions.join(' AND ')}`, params };
   }
 
   /**
@@ -256,104 +301,158 @@ export class RoutePlan {
   prepare(records: readonly SourceRecord[]): PreparedWrite {
     if (this.#transform) return this.#prepareTransformed(records);
     const n = records.length;
-    const spans = new Array<[number, number] | undefined>(n);
-    const texts = new Array<string | null>(n);
-    const keys = new Array<string | null>(n);
-    // dedupe key → index of the last record with that key; tombstones → its Kafka key
+    const row: RecordParts = {
+      spans: new Array<[number, number] | undefined>(n),
+      texts: new Array<string | null>(n),
+      keyTexts: new Array<string | null>(n),
+      keyHashes: new Array<Buffer | undefined>(n),
+    };
+    // reduction key → index of the last record with that key, for upserts and for tombstones
     const upserts = new Map<string, number>();
-    const deletes = new Map<string, string>();
+    const deletes = new Map<string, number>();
     const rejected: RejectedRecord[] = [];
     let skipped = 0;
     for (let i = 0; i < n; i++) {
       const record = records[i]!;
       try {
-        skipped += this.#prepareOne(record, i, spans, texts, keys, upserts, deletes);
+        skipped += this.#prepareOne(record, i, row, upserts, deletes);
       } catch (error) {
         if (!(error instanceof PoisonRecordError)) throw error;
         rejected.push({ record, error });
       }
     }
     const statements: PlannedStatement[] = [];
+    const partition = records[0]?.partition;
+    const values = (params: ParamKind[], chosen: number[]) =>
+      params.map((kind) => {
+        switch (kind) {
+          case 'json':
+            return jsonArray(records, row.spans, chosen);
+          case 'value':
+            return chosen.map((i) => row.texts[i]);
+          case 'key':
+            return chosen.map((i) => row.keyTexts[i]);
+          case 'keyBytes':
+            return chosen.map((i) => records[i]!.key);
+          case 'keyHash':
+            return chosen.map((i) => row.keyHashes[i]);
+          case 'offset':
+            return chosen.map((i) => records[i]!.offset);
+          case 'timestamp':
+            return chosen.map((i) => records[i]!.timestamp);
+          case 'topic':
+            return this.topic;
+          case 'partition':
+            return partition;
+        }
+      });
     if (deletes.size > 0) {
       const { text, params } = this.#delete!;
-      const keys = [...deletes.values()];
-      const partition = records[0]!.partition;
-      statements.push({
-        name: `${this.#statementId}-delete`,
-        text,
-        values: params.map((kind) => (kind === 'key' ? keys : kind === 'topic' ? this.topic : partition)),
-      });
+      statements.push({ name: `${this.#statementId}-delete`, text, values: values(params, [...deletes.values()]) });
     }
     if (upserts.size > 0) {
       const chosen = [...upserts.values()];
       statements.push({
         name: `${this.#statementId}-upsert`,
         text: this.#upsertSql,
-        ...(this.#version ? { versioned: { sent: chosen.length } } : {}),
-        values: this.#params.map((kind) => {
-          switch (kind) {
-            case 'json':
-              return jsonArray(records, spans, chosen);
-            case 'value':
-              return chosen.map((i) => texts[i]);
-            case 'key':
-              return chosen.map((i) => keys[i]);
-            case 'offset':
-              return chosen.map((i) => records[i]!.offset);
-            case 'timestamp':
-              return chosen.map((i) => records[i]!.timestamp);
-            case 'topic':
-              return this.topic;
-            case 'partition':
-              return records[0]!.partition;
-          }
-        }),
+        ...(this.#reducedAs ? { reduced: { sent: chosen.length, as: this.#reducedAs } } : {}),
+        values: values(this.#params, chosen),
       });
     }
     return { statements, upserted: upserts.size, deleted: deletes.size, skipped, rejected };
   }
 
   /** One record's part of `prepare`; returns how many records it skipped (0 or 1). Throws PoisonRecordError. */
-  #prepareOne(
-    record: SourceRecord,
-    i: number,
-    spans: Array<[number, number] | undefined>,
-    texts: Array<string | null>,
-    keys: Array<string | null>,
-    upserts: Map<string, number>,
-    deletes: Map<string, string>,
-  ): number {
+  #prepareOne(record: SourceRecord, i: number, row: RecordParts, upserts: Map<string, number>, deletes: Map<string, number>): number {
     if (record.sizeBytes > this.#maxRecordBytes) {
       throw new PoisonRecordError(record, `key and value hold ${record.sizeBytes} bytes, over maxRecordBytes=${this.#maxRecordBytes}`);
     }
-    const kafkaKey = record.key === null || !this.#readsKafkaKey ? null : record.key.toString('utf8');
-    keys[i] = kafkaKey;
+    if (this.#keyNeedsKafkaKey && record.key === null) {
+      throw new PoisonRecordError(
+        record,
+        record.value === null
+          ? 'a tombstone without a key cannot delete anything'
+          : `route ${this.topic} → ${this.table} takes its key from the Kafka key, and the record has none`,
+      );
+    }
+    row.keyTexts[i] = this.#needsKeyText && record.key !== null ? this.#keyText(record, record.key) : null;
+    if (this.#arrays.keyHash) row.keyHashes[i] = keyHash(record);
     const value = record.value;
     if (value === null) {
       if (this.#tombstones === 'delete') {
-        if (kafkaKey === null) throw new PoisonRecordError(record, 'a tombstone without a key cannot delete anything');
-        upserts.delete(kafkaKey);
-        deletes.set(kafkaKey, kafkaKey);
+        const key = this.#reductionKey(record, null, undefined, i, row);
+        upserts.delete(key);
+        deletes.set(key, i);
       }
       return 1;
     }
-    if (this.#sendsJson) spans[i] = this.#objectSpan(record, value);
-    else texts[i] = value.toString('utf8');
-    if (this.#keyNeedsKafkaKey && kafkaKey === null) {
-      throw new PoisonRecordError(record, `route ${this.topic} → ${this.table} takes its key from the Kafka key, and the record has none`);
-    }
-    let dedupeKey: string;
-    if (this.#dedupeNone) dedupeKey = String(i);
-    else if (this.#dedupeOnKafkaKey) dedupeKey = kafkaKey ?? '';
-    else dedupeKey = this.#fieldKey(record, parseObject(record, value, spans[i]!), kafkaKey);
+    if (this.#sendsJson) row.spans[i] = this.#objectSpan(record, value);
+    else row.texts[i] = value.toString('utf8');
+    const key = this.#reductionKey(record, value, row.spans[i], i, row);
     let skipped = 0;
-    if (upserts.has(dedupeKey)) {
-      upserts.delete(dedupeKey);
+    if (upserts.has(key)) {
+      upserts.delete(key);
       skipped = 1;
     }
-    upserts.set(dedupeKey, i);
-    if (this.#tombstones === 'delete') deletes.delete(dedupeKey);
+    upserts.set(key, i);
+    if (this.#tombstones === 'delete') deletes.delete(key);
     return skipped;
+  }
+
+  /** A Kafka key bound for a text column: exactly its UTF-8 text, or the record is poison (never replaced characters). */
+  #keyText(record: SourceRecord, key: Buffer): string {
+    if (!isUtf8(key)) {
+      throw new PoisonRecordError(
+        record,
+        `the Kafka key is not valid UTF-8 and route ${this.topic} → ${this.table} stores it as text (map it to a bytea column to keep any bytes)`,
+      );
+    }
+    if (key.includes(0)) {
+      throw new PoisonRecordError(
+        record,
+        `the Kafka key contains a NUL byte, which PostgreSQL text cannot hold (route ${this.topic} → ${this.table}; map it to a bytea column to keep any bytes)`,
+      );
+    }
+    return key.toString('utf8');
+  }
+
+  /**
+   * The key a record is reduced by within the batch: the exact bytes of each key column's source, so that two
+   * records meet here only if PostgreSQL could not tell their keys apart either. Topic and partition are the same
+   * for the whole batch. Throws PoisonRecordError for a key field that is missing or null.
+   */
+  #reductionKey(record: SourceRecord, value: Buffer | null, span: [number, number] | undefined, i: number, row: RecordParts): string {
+    if (this.#dedupeNone) return String(i);
+    let out = '';
+    for (const { column, field } of this.#reductionParts) {
+      let part: string;
+      switch (column.from) {
+        case 'field': {
+          const at = memberSpan(value!, span!, field!);
+          if (!at || isNullLiteral(value!, at)) {
+            throw new PoisonRecordError(record, `key field ${column.field} is missing or null (route ${this.topic} → ${this.table})`);
+          }
+          part = value!.toString('latin1', at[0], at[1]);
+          break;
+        }
+        case 'key':
+          part = record.key!.toString('latin1');
+          break;
+        case 'keyHash':
+          part = row.keyHashes[i]!.toString('latin1');
+          break;
+        case 'value':
+          part = span ? value!.toString('latin1', span[0], span[1]) : value!.toString('latin1');
+          break;
+        case 'timestamp':
+          part = record.timestamp;
+          break;
+        default:
+          continue;
+      }
+      out += `${part.length}:${part}`;
+    }
+    return out;
   }
 
   /**
@@ -385,22 +484,6 @@ export class RoutePlan {
     const span = objectSpan(value, 0, value.length, this.#maxJsonDepth);
     if (typeof span === 'string') throw new PoisonRecordError(record, span);
     return span;
-  }
-
-  #fieldKey(record: SourceRecord, parsed: Record<string, unknown>, kafkaKey: string | null): string {
-    let out = '';
-    for (const c of this.#key) {
-      let part: unknown;
-      if (c.from === 'field') part = parsed[c.field];
-      else if (c.from === 'key') part = kafkaKey;
-      else if (c.from === 'timestamp') part = record.timestamp;
-      else continue; // topic, partition: constant within a batch
-      if (part === null || part === undefined) {
-        throw new PoisonRecordError(record, `key field ${c.field} is missing or null (route ${this.topic} → ${this.table})`);
-      }
-      out += keyPart(part);
-    }
-    return out;
   }
 
   #prepareTransformed(records: readonly SourceRecord[]): PreparedWrite {
@@ -461,7 +544,9 @@ export class RoutePlan {
         if (part === null || part === undefined) {
           throw new PoisonRecordError(record, `transform returned a row without key column ${c.name}`);
         }
-        key += keyPart(part);
+        // Exact JSON text, as for mapped routes: 1 and "1" are two keys here, and PostgreSQL settles the rest.
+        const text = typeof part === 'bigint' ? part.toString() : JSON.stringify(part);
+        key += `${text.length}:${text}`;
       }
       try {
         out.push([key, JSON.stringify(row)]);
@@ -473,9 +558,31 @@ export class RoutePlan {
   }
 }
 
-/** One key column's contribution to a dedupe key: 1 and "1" meet, as they do once cast by PostgreSQL. */
-function keyPart(part: unknown): string {
-  return (typeof part === 'object' ? JSON.stringify(part) : String(part)) + '\u0000';
+/** Per-record values of one batch that `prepare` computes once and the statements' parameters read. */
+interface RecordParts {
+  spans: Array<[number, number] | undefined>;
+  texts: Array<string | null>;
+  keyTexts: Array<string | null>;
+  keyHashes: Array<Buffer | undefined>;
+}
+
+/**
+ * `from: keyHash`: SHA-256 of the Kafka key, or, for a record without one, of its partition and offset (a leading
+ * byte keeps the two apart). A fixed 32 bytes that any btree index takes, equal for every record with the same
+ * Kafka key, and its own row for each record without a key.
+ */
+function keyHash(record: SourceRecord): Buffer {
+  const hash = createHash('sha256');
+  if (record.key !== null) hash.update(keyedPrefix).update(record.key);
+  else hash.update(keylessPrefix).update(`${record.partition}:${record.offset}`);
+  return hash.digest();
+}
+const keyedPrefix = Buffer.from([1]);
+const keylessPrefix = Buffer.from([0]);
+
+const nullLiteral = Buffer.from('null');
+function isNullLiteral(value: Buffer, [start, end]: [number, number]): boolean {
+  return end - start === 4 && value.compare(nullLiteral, 0, 4, start, end) === 0;
 }
 
 /** Parses the record's object where sluice itself needs a field (a key made of JSON fields). */

@@ -136,8 +136,69 @@ describe('RoutePlan', () => {
     expect(plan.upsertSql).toContain('ORDER BY "id", "version" DESC NULLS LAST, r.sluice_ord DESC');
     expect(plan.upsertSql).toContain('WHERE EXCLUDED."version" >= t."version" OR t."version" IS NULL');
     const out = plan.prepare([rec(0, 'a', { name: 'a3', version: 3 }), rec(1, 'a', { name: 'a1', version: 1 })]);
-    expect(out.statements[0]!.versioned).toEqual({ sent: 2 });
+    expect(out.statements[0]!.reduced).toEqual({ sent: 2, as: 'stale' });
     expect(jsonParam(out.statements[0]!.values[0])).toHaveLength(2);
   });
-});
 
+  it('reduces only records whose key is the same bytes: JSON text of a key field as written, the Kafka key as bytes', () => {
+    const columns: PlannedColumn[] = [
+      { name: 'id', from: 'field', field: 'id', type: 'bigint' },
+      { name: 'v', from: 'field', field: 'v', type: 'int' },
+    ];
+    const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns, tombstones: 'ignore', transform: undefined }, 's');
+    const out = plan.prepare([
+      rec(0, null, '{"id":1234567890123456789,"v":1}'),
+      rec(1, null, '{"id":1234567890123456790,"v":2}'), // the same JavaScript number, another key
+      rec(2, null, '{"id":1.10,"v":3}'),
+      rec(3, null, '{"id":1.1,"v":4}'), // PostgreSQL decides whether these two are one key
+      rec(4, null, '{"\\u0069d":1234567890123456789,"v":5}'), // an escaped name is the same member
+      rec(5, null, '{"id":7,"id":1234567890123456790,"v":6}'), // the last of duplicate members counts
+    ]);
+    expect(out.upserted).toBe(4);
+    expect(out.skipped).toBe(2);
+    expect(plan.upsertSql).toContain('SELECT DISTINCT ON ("id")');
+    expect(plan.upsertSql).toContain('ORDER BY "id", r.sluice_ord DESC');
+    expect(out.statements[0]!.reduced).toEqual({ sent: 4, as: 'skipped' });
+
+    const bytes: PlannedColumn[] = [
+      { name: 'k', from: 'key', field: 'k', type: 'bytea' },
+      { name: 'v', from: 'field', field: 'v', type: 'int' },
+    ];
+    const byBytes = new RoutePlan({ topic: 'orders', table: 'orders', key: ['k'], columns: bytes, tombstones: 'delete', transform: undefined }, 's');
+    const keyed = (offset: number, key: number[], value: unknown) => ({ ...rec(offset, null, value), key: Buffer.from(key) });
+    const binary = byBytes.prepare([keyed(0, [0xff], { v: 1 }), keyed(1, [0xfe], { v: 2 }), keyed(2, [0, 1], { v: 3 }), keyed(3, [0xff], null)]);
+    expect(binary.upserted).toBe(2);
+    expect(binary.deleted).toBe(1);
+    expect(binary.statements[0]!.values[0]).toEqual([Buffer.from([0xff])]);
+    expect(binary.statements[1]!.values[1]).toEqual([Buffer.from([0xfe]), Buffer.from([0, 1])]);
+  });
+
+  it('a key field that is missing or null is missing, whatever its name; a key that is not UTF-8 never becomes text', () => {
+    const columns: PlannedColumn[] = [{ name: 'constructor', from: 'field', field: 'constructor', type: 'text' }];
+    const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['constructor'], columns, tombstones: 'ignore', transform: undefined }, 's');
+    expect(rejections(plan.prepare([rec(0, null, { v: 1 }), rec(1, null, { constructor: null })]))).toEqual([
+      'record orders[2]@0 cannot be written: key field constructor is missing or null (route orders → orders)',
+      'record orders[2]@1 cannot be written: key field constructor is missing or null (route orders → orders)',
+    ]);
+    const text = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'ignore', transform: undefined }, 's');
+    const out = text.prepare([{ ...rec(0, null, { name: 'x' }), key: Buffer.from([0xff]) }, { ...rec(1, null, { name: 'y' }), key: Buffer.from('a\u0000') }]);
+    expect(rejections(out)).toEqual([
+      'record orders[2]@0 cannot be written: the Kafka key is not valid UTF-8 and route orders → orders stores it as text (map it to a bytea column to keep any bytes)',
+      'record orders[2]@1 cannot be written: the Kafka key contains a NUL byte, which PostgreSQL text cannot hold (route orders → orders; map it to a bytea column to keep any bytes)',
+    ]);
+  });
+
+  it('keyHash: the same 32 bytes for the same Kafka key, and a row of its own for each record without a key', () => {
+    const columns: PlannedColumn[] = [
+      { name: 'h', from: 'keyHash', field: 'h', type: 'bytea' },
+      { name: 'value', from: 'value', field: 'value', type: 'jsonb' },
+    ];
+    const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['h'], columns, tombstones: 'delete', transform: undefined }, 's');
+    const out = plan.prepare([rec(0, null, { a: 1 }), rec(1, null, { a: 2 }), rec(2, 'k', { a: 3 }), rec(3, 'k', { a: 4 }), rec(4, null, null)]);
+    expect(out.upserted).toBe(3);
+    expect(out.deleted).toBe(1); // a keyless tombstone deletes nothing: its own hash
+    const hashes = out.statements[1]!.values[1] as Buffer[];
+    expect(hashes.map((h) => h.length)).toEqual([32, 32, 32]);
+    expect(new Set(hashes.map((h) => h.toString('hex'))).size).toBe(3);
+  });
+});
