@@ -355,16 +355,22 @@ export class PostgresSink implements Sink {
   }
 }
 
+/**
+ * Landing mode: one row per (topic, Kafka key), the last value winning, and one row per record for records without
+ * a key. Rows are keyed by the key's SHA-256 (keyHash), so a key of any size and any bytes lands; the key itself is
+ * kept as it was, as bytea.
+ */
 function landingRoute(topic: string, table: string): ResolvedRoute {
   return {
     topic,
     table,
-    key: ['topic', 'key'],
+    key: ['topic', 'key_hash'],
     tombstones: 'delete',
     format: 'json',
     mode: 'upsert',
     columns: {
       topic: { from: 'topic' },
+      key_hash: { from: 'keyHash' },
       key: { from: 'key' },
       value: { from: 'value' },
       kafka_partition: { from: 'partition' },

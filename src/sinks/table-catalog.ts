@@ -50,17 +50,30 @@ export async function createTableIfMissing(client: pg.ClientBase, table: string,
   }
 }
 
-/** The landing table: one row per (topic, Kafka key), last value wins. */
-export function createLandingTable(client: pg.ClientBase, table: string): Promise<void> {
-  return createTableIfMissing(
+/**
+ * The landing table: one row per (topic, Kafka key), last value wins, and one row per record without a key. The
+ * primary key holds the key's SHA-256 (of partition and offset for a record without one), so that keys of any size
+ * and any bytes fit the index; `key` keeps the Kafka key's bytes as they were (NULL: no key).
+ */
+export async function createLandingTable(client: pg.ClientBase, table: string): Promise<void> {
+  await createTableIfMissing(
     client,
     table,
     `topic text NOT NULL,
-     key text NOT NULL,
+     key_hash bytea NOT NULL,
+     key bytea,
      value jsonb,
      kafka_partition integer NOT NULL,
      kafka_offset bigint NOT NULL,
      kafka_timestamp timestamptz NOT NULL,
-     PRIMARY KEY (topic, key)`,
+     PRIMARY KEY (topic, key_hash)`,
   );
+  const shape = await describeTable(client, table);
+  if (!shape.columns.has('key_hash')) {
+    throw new SchemaError(
+      table,
+      `landing table ${table} has the layout of an earlier sluice (keyed on the key as text, which refused records without a key); ` +
+        `rename or drop it (ALTER TABLE ${quoteTable(table)} RENAME TO …) and sluice creates the new one, or set SLUICE_LANDING_TABLE`,
+    );
+  }
 }

@@ -19,7 +19,7 @@ function landingEnv(topic: string, table: string, groupId: string, extra: Record
 
 async function landedValues(table: string, topic: string): Promise<Map<string, string>> {
   const db = await database();
-  const rows = (await db.query<{ key: string; value: { seq: number } }>(`SELECT key, value FROM ${table} WHERE topic = $1`, [topic])).rows;
+  const rows = (await db.query<{ key: string; value: { seq: number } }>(`SELECT convert_from(key, 'UTF8') AS key, value FROM ${table} WHERE topic = $1`, [topic])).rows;
   return new Map(rows.map((r) => [r.key, JSON.stringify(r.value)]));
 }
 
