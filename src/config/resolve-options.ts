@@ -184,7 +184,7 @@ function checkTogether(o: ResolvedOptions, sources: SettingSources): void {
     if (route.tombstones === 'delete' && !keyFromKafka) {
       throw new ConfigError(
         `routes.${i}.tombstones`,
-        `invalid route ${where}: tombstones=delete needs every key column to come from the Kafka key (from: key); use tombstones: ignore`,
+        `invalid route ${where}: tombstones=delete needs every key column to come from what a tombstone carries (from: key, keyHash, topic or partition); use tombstones: ignore`,
       );
     }
   });

@@ -48,7 +48,7 @@ describe('configuration', () => {
 
   it('refuses tombstone deletes for a key that a tombstone cannot carry', () => {
     const routes = JSON.stringify([{ topic: 't', table: 't', key: ['id'], columns: { id: 'id' }, tombstones: 'delete' }]);
-    expect(failure(env({ SLUICE_ROUTES: routes })).message).toContain('tombstones=delete needs every key column to come from the Kafka key');
+    expect(failure(env({ SLUICE_ROUTES: routes })).message).toContain('tombstones=delete needs every key column to come from what a tombstone carries');
   });
 
   it('checks settings that only make sense together', () => {
