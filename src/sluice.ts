@@ -14,7 +14,6 @@ import { Lifecycle, type LifecycleState } from './lifecycle/lifecycle.js';
 import { createLogger, redactUrl } from './observability/logger.js';
 import { FlushMetrics } from './observability/metrics.js';
 import { Progress } from './observability/progress.js';
-import { partitionKey } from './record.js';
 import { PostgresSink } from './sinks/postgres-sink.js';
 import { sluiceVersion } from './version.js';
 

@@ -135,26 +135,36 @@ export class Batcher {
       worker.claim = undefined;
     }
     const before = worker.buffer.count;
-    let taken = worker.buffer.append(range, Date.now());
+    const taken = this.#deps.exactlyOnce ? worker.buffer.append(range, Date.now()) : this.#appendAtLeastOnce(worker, range);
     if (typeof taken !== 'number') {
-      if (taken.refused === 'ahead' && !this.#deps.exactlyOnce) {
-        // At-least-once: Kafka moved the fetch position forward by its own reset policy (records gone to retention),
-        // and the group's offsets follow it, as any Kafka consumer's would.
-        this.#deps.log.warn(
-          { topic, partition, expectedOffset: taken.expectedOffset, fromOffset: range.fromOffset },
-          `${topic}[${partition}]: Kafka serves the partition from ${range.fromOffset}, past ${taken.expectedOffset}; the records in between are gone from Kafka (retention?)`,
-        );
-        taken = worker.buffer.append({ ...range, fromOffset: taken.expectedOffset }, Date.now()) as number;
-      } else {
-        this.#refuseRange(worker, range, epoch, taken);
-        return;
-      }
+      this.#refuseRange(worker, range, epoch, taken);
+      return;
     }
     if (range.records.length > 0) worker.repositions = 0;
     this.#totalBytes += taken;
     this.#consumed += worker.buffer.count - before;
     this.#schedule(worker);
     this.#applyBackpressure(worker);
+  }
+
+  /**
+   * At-least-once delivery follows Kafka's own fetch position, as any Kafka consumer does: a range ahead of the
+   * covered offsets (Kafka reset the position forward: records gone to retention, or startFrom=latest after an
+   * offset out of range) is taken from where the covered offsets end, and one inside them (fetched again) is dropped.
+   * Nothing is sought, so no seek can outlive a rebalance and move a later assignment's start.
+   */
+  #appendAtLeastOnce(worker: PartitionWorker, range: FetchedRange): number {
+    const { topic, partition } = worker;
+    const taken = worker.buffer.append(range, Date.now());
+    if (typeof taken === 'number') return taken;
+    if (taken.refused === 'behind') return 0;
+    this.#deps.log.warn(
+      { topic, partition, expectedOffset: taken.expectedOffset, fromOffset: range.fromOffset },
+      `${topic}[${partition}]: Kafka moved the fetch position from ${taken.expectedOffset} to ${range.fromOffset} (its offset reset: ` +
+        'records gone to retention, or the position was out of range); the records in between are not read',
+    );
+    const rebased = worker.buffer.append({ ...range, fromOffset: taken.expectedOffset }, Date.now());
+    return typeof rebased === 'number' ? rebased : 0;
   }
 
   /**
@@ -429,6 +439,11 @@ export class Batcher {
    */
   #onFenced(worker: PartitionWorker, batch: BufferedBatch, epoch: number, fenced: FenceRefusal): void {
     const { topic, partition } = worker;
+    if (worker.epoch !== epoch) {
+      // The assignment this batch was fetched under is over: whatever the reason, the batch is simply void.
+      this.#deps.log.debug({ topic, partition, fromOffset: batch.fromOffset, ...fenced }, 'batch of an earlier assignment refused');
+      return;
+    }
     if (fenced.reason === 'claimed') {
       this.#deps.log.warn(
         { topic, partition, fromOffset: batch.fromOffset },
@@ -440,7 +455,7 @@ export class Batcher {
       { topic, partition, fromOffset: batch.fromOffset, storedNextOffset: fenced.nextOffset },
       'batch refused: it does not start where the offsets stored with the data end; fetching from there',
     );
-    if (worker.epoch === epoch) this.#totalBytes -= worker.buffer.reset(fenced.nextOffset);
+    this.#totalBytes -= worker.buffer.reset(fenced.nextOffset);
     const halt = this.#reposition(worker, fenced.nextOffset, batch.fromOffset, BigInt(batch.fromOffset) > BigInt(fenced.nextOffset), epoch);
     if (halt) throw halt;
   }

@@ -3,6 +3,7 @@
  * src/consumer.
  */
 import kafkajs from 'kafkajs';
+import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -69,7 +70,8 @@ export async function connectKafkaTools(brokers: string[], clientId = 'sluice-to
         let finished: () => void = () => undefined;
         const done = new Promise<void>((resolve) => (finished = resolve));
         await consumer.run({
-          eachBatch: async ({ batch }) => {
+          // Also fetches of only control records: a topic that ends with a transaction marker is read to its end.
+          eachBatch: deliverFilteredBatches(async ({ batch }) => {
             const { partition } = batch;
             for (const message of batch.messages) {
               if (BigInt(message.offset) < start(partition) || BigInt(message.offset) >= end.get(partition)!) continue;
@@ -81,7 +83,7 @@ export async function connectKafkaTools(brokers: string[], clientId = 'sluice-to
             }
             if (BigInt(batch.lastOffset()) + 1n >= end.get(partition)!) pending.delete(partition);
             if (pending.size === 0) finished();
-          },
+          }),
         });
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 30_000)));

@@ -70,7 +70,6 @@ export class KafkaSource {
   #running = false;
 
   constructor(options: ResolvedOptions, log: Logger) {
-    deliverFilteredBatches();
     this.#options = options;
     this.#log = log.child({ component: 'kafka' });
     const kafka = new Kafka({
@@ -137,7 +136,7 @@ export class KafkaSource {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 4,
-      eachBatch: (payload) => this.#onBatch(payload, handlers),
+      eachBatch: deliverFilteredBatches((payload) => this.#onBatch(payload, handlers)),
     });
   }
 

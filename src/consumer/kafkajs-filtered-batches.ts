@@ -1,49 +1,67 @@
 /**
- * Makes kafkajs hand every fetched batch to `eachBatch`, including one whose records were all filtered out.
+ * Lets one kafkajs consumer see every fetched batch in `eachBatch`, including one whose records were all filtered out.
  *
- * kafkajs drops such a batch itself (runner.js, `batch.isEmptyDueToFiltering()`): a fetch that returned only a
- * transaction's control record, or only an aborted transaction's records under read_committed, moves kafkajs' own
- * fetch position and is never shown to the application. sluice must see it: its offsets are stored with the data
- * and committed to the group only up to the end of what it has seen, so an unseen tail of control records would
- * leave a transactional topic's lag above zero for ever. The Java consumer has the same rule (Fetcher advances the
- * position past control batches: apache/kafka clients/.../internals/Fetcher.java, cited by kafkajs' runner.js).
+ * kafkajs drops such a batch itself (runner.js `handleBatch`, `batch.isEmptyDueToFiltering()`): a fetch that
+ * returned only a transaction's control record, or only an aborted transaction's records under read_committed, moves
+ * kafkajs' own fetch position and is never shown to the application. sluice must see it: its offsets are stored
+ * with the data and committed to the group only up to the end of what it has seen, so an unseen tail of control
+ * records would leave a transactional topic's lag above zero for ever. The Java consumer has the same rule (its
+ * Fetcher moves the position past control batches; kafkajs' runner.js cites the line).
  *
- * kafkajs 2.2.4 is the last release and its Batch is stable; the patch is checked against that shape when applied
- * and refuses to start on any other, rather than silently changing behaviour. Every consumer in the process sees
- * the change: one using `eachMessage` would never resolve such a batch, so sluice's own consumers all use
- * `eachBatch`, which resolves `batch.lastOffset()` (kafkajs does that itself with `eachBatchAutoResolve`).
+ * Scope: only consumers whose `eachBatch` handler was passed through {@link deliverFilteredBatches} are affected.
+ * Their runner's batches answer "not empty" when the fetch returned any record at all, so kafkajs hands them over
+ * with no messages, and the handler resolves `batch.lastOffset()` as for any batch. Every other kafkajs consumer in
+ * the process (an application's own, when sluice runs as a library) behaves as kafkajs does.
+ *
+ * kafkajs 2.2.4 is its last release (package.json pins it); the patch checks that shape when installed and refuses
+ * to start on any other rather than silently change behaviour.
  */
 import { createRequire } from 'node:module';
+import type { EachBatchHandler } from 'kafkajs';
 import { ErrorCodes, SluiceError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 const supportedVersion = '2.2.4';
+const marked = new WeakSet<EachBatchHandler>();
 
-interface BatchPrototype {
-  isEmpty(this: { rawMessages: unknown[] }): boolean;
+interface KafkajsBatch {
+  rawMessages: unknown[];
+  isEmpty(): boolean;
   isEmptyDueToFiltering(): boolean;
-  lastOffset(): string;
 }
 
-let applied = false;
+interface RunnerPrototype {
+  handleBatch(this: { eachBatch?: EachBatchHandler }, batch: KafkajsBatch): Promise<void>;
+}
 
-export function deliverFilteredBatches(): void {
-  if (applied) return;
+let installed = false;
+
+function install(): void {
+  if (installed) return;
   const { version } = require('kafkajs/package.json') as { version: string };
-  const Batch = require('kafkajs/src/consumer/batch.js') as { prototype: Partial<BatchPrototype> } | undefined;
-  const proto = Batch?.prototype;
-  if (version !== supportedVersion || typeof proto?.isEmpty !== 'function' || typeof proto.isEmptyDueToFiltering !== 'function') {
+  const Runner = require('kafkajs/src/consumer/runner.js') as { prototype: Partial<RunnerPrototype> } | undefined;
+  const handleBatch = Runner?.prototype.handleBatch;
+  if (version !== supportedVersion || typeof handleBatch !== 'function') {
     throw new SluiceError(
-      ErrorCodes.lifecycle,
-      `sluice needs kafkajs ${supportedVersion} (found ${version}): it relies on its fetched-batch internals to see batches made only of ` +
-        'control records; install the version in package-lock.json',
+      ErrorCodes.config,
+      `sluice needs kafkajs ${supportedVersion} (found ${version}): it relies on its runner's internals to see fetches made only of ` +
+        'control records; install the version in package-lock.json (npm ci)',
     );
   }
-  // A batch is empty only when the fetch returned nothing at all; one whose records were all filtered out goes to
-  // eachBatch with no messages, and the consumer resolves batch.lastOffset() like any other.
-  proto.isEmpty = function isEmpty() {
-    return this.rawMessages.length === 0;
+  Runner!.prototype.handleBatch = function (batch: KafkajsBatch) {
+    if (this.eachBatch && marked.has(this.eachBatch)) {
+      // Own properties of this one batch object: the Batch class and other runners are untouched.
+      batch.isEmpty = () => batch.rawMessages.length === 0;
+      batch.isEmptyDueToFiltering = () => false;
+    }
+    return handleBatch.call(this, batch);
   };
-  proto.isEmptyDueToFiltering = () => false;
-  applied = true;
+  installed = true;
+}
+
+/** Marks `eachBatch` so that its consumer is also handed batches whose records were all filtered out. */
+export function deliverFilteredBatches(eachBatch: EachBatchHandler): EachBatchHandler {
+  install();
+  marked.add(eachBatch);
+  return eachBatch;
 }

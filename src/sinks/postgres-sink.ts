@@ -402,6 +402,8 @@ function planInput(route: ResolvedRoute, shape: TableShape, validation: Resolved
     from: route.transform ? 'field' : m.from,
     field: route.transform ? name : (m.field ?? name),
     type: m.type ?? shape.columns.get(name)!,
+    // The column's own collation decides which keys are equal; a type given in the route is cast as it says.
+    ...(m.type === undefined && shape.collations.has(name) ? { collation: shape.collations.get(name)! } : {}),
   }));
   return {
     topic: route.topic,

@@ -1,5 +1,4 @@
 import {
-  tombstoneKeySources,
   type ColumnSource,
   type RecordTransform,
   type Row,
@@ -21,6 +20,11 @@ export interface PlannedColumn {
   field: string;
   /** PostgreSQL type the value is cast to. */
   type: string;
+  /**
+   * The column's collation where it is not its type's default (a quoted name): key equality follows it, so the
+   * reduction in the upsert (`DISTINCT ON`) uses it too.
+   */
+  collation?: string;
 }
 
 export interface RoutePlanInput {
@@ -70,8 +74,11 @@ export interface PreparedWrite {
   rejected: RejectedRecord[];
 }
 
-/** Per-batch parameters: the json array, the constant topic and partition, and one array per record metadata. */
-type ParamKind = 'json' | 'value' | 'key' | 'keyBytes' | 'keyHash' | 'topic' | 'partition' | 'offset' | 'timestamp';
+/**
+ * Per-batch parameters: the json array, the constant topic and partition, one array per record metadata, and (for a
+ * route whose tombstones delete) which rows are tombstones.
+ */
+type ParamKind = 'json' | 'value' | 'key' | 'keyBytes' | 'keyHash' | 'topic' | 'partition' | 'offset' | 'timestamp' | 'tombstone';
 /** Record metadata sent as an array, one element per row, and the SQL array type it is sent as. */
 const arrayKinds = [
   ['value', 'text'],
@@ -121,8 +128,6 @@ export class RoutePlan {
   readonly #arrays: Record<ArrayKind, boolean>;
   /** A key column is the Kafka key: a record without one cannot be written. */
   readonly #keyNeedsKafkaKey: boolean;
-  /** The Kafka key is needed as text (a column of another type than bytea, or the delete by it). */
-  readonly #needsKeyText: boolean;
   /** Every record is its own row (append, or the offset is part of the key): nothing to reduce. */
   readonly #eachRecordItsOwnRow: boolean;
   /**
@@ -135,7 +140,6 @@ export class RoutePlan {
   readonly #upsertSql: string;
   /** The upsert ends in DO UPDATE, so its row count says how many rows PostgreSQL's own reduction left. */
   readonly #reducedAs: 'stale' | 'skipped' | undefined;
-  readonly #delete: { text: string; params: ParamKind[] } | undefined;
   readonly #params: ParamKind[];
   readonly #statementId: string;
   readonly #maxRecordBytes: number;
@@ -170,8 +174,6 @@ export class RoutePlan {
       .filter((c) => c.from !== 'topic' && c.from !== 'partition')
       .map((column) => ({ column, field: column.from === 'field' ? new MemberName(column.field) : undefined }));
     this.#keyNeedsKafkaKey = this.#key.some((c) => c.from === 'key');
-    const deletesByKeyText = this.#tombstones === 'delete' && this.#key.some((c) => c.from === 'key' && keyKind(c) === 'key');
-    this.#needsKeyText = input.columns.some((c) => c.from === 'key' && keyKind(c) === 'key') || deletesByKeyText;
     this.#arrays = {
       value: uses('value'),
       key: input.columns.some((c) => c.from === 'key' && keyKind(c) === 'key'),
@@ -185,7 +187,6 @@ export class RoutePlan {
     this.#upsertSql = built.text;
     this.#params = built.params;
     this.#reducedAs = built.reducedAs;
-    this.#delete = this.#tombstones === 'delete' ? this.#buildDelete() : undefined;
   }
 
   get upsertSql(): string {
@@ -240,7 +241,7 @@ export class RoutePlan {
         default:
           expr = `r.m_${c.from}`;
       }
-      return `CAST(${expr} AS ${c.type})`;
+      return `CAST(${expr} AS ${c.type})${c.collation ? ` COLLATE ${c.collation}` : ''}`;
     });
     const names = this.#columns.map((c) => quoteIdentifier(c.name));
     const keyNames = this.#key.map((c) => quoteIdentifier(c.name));
@@ -262,36 +263,29 @@ export class RoutePlan {
     // without a version never replaces a stored row.
     const version = this.#version ? quoteIdentifier(this.#version.name) : undefined;
     const order = [...keyNames, ...(version ? [`${version} DESC NULLS LAST`] : []), 'r.sluice_ord DESC'];
+    const reducedAs = version ? 'stale' : updates.length ? 'skipped' : undefined;
+    const selected = selectList.map((e, i) => `${e} AS ${names[i]}`);
+    if (this.#tombstones !== 'delete') {
+      const text =
+        `${insert} SELECT DISTINCT ON (${keyNames.join(', ')}) ${selected.join(', ')} ` +
+        `FROM ${rows} WITH ORDINALITY AS r(${aliases.join(', ')}, sluice_ord) ` +
+        `ORDER BY ${order.join(', ')} ${onConflict}` +
+        (version ? ` WHERE EXCLUDED.${version} >= t.${version} OR t.${version} IS NULL` : '');
+      return { text, params, reducedAs };
+    }
+    // Tombstones travel with the values, flagged, so that whether a key's last record deletes or writes is decided
+    // after PostgreSQL's reduction: a tombstone deletes a row written earlier in the batch under a key that is
+    // equal only in PostgreSQL's eyes ('01' and '1' for an integer), and a later value brings it back. Delete and
+    // insert touch different keys, so running them in one statement is safe.
+    const tombstone = `unnest(${param('tombstone')}::bool[])`;
+    const same = keyNames.map((k) => `d.${k} = b.${k}`).join(' AND ');
     const text =
-      `${insert} SELECT DISTINCT ON (${keyNames.join(', ')}) ${selectList.map((e, i) => `${e} AS ${names[i]}`).join(', ')} ` +
-      `FROM ${rows} WITH ORDINALITY AS r(${aliases.join(', ')}, sluice_ord) ` +
-      `ORDER BY ${order.join(', ')} ${onConflict}` +
-      (version ? ` WHERE EXCLUDED.${version} >= t.${version} OR t.${version} IS NULL` : '');
-    return { text, params, reducedAs: version ? 'stale' : updates.length ? 'skipped' : undefined };
-  }
-
-  #buildDelete(): { text: string; params: ParamKind[] } {
-    // Tombstone deletes are only allowed (config check) when every key column comes from what a record without a
-    // value still has: the Kafka key (or its hash), the topic, the partition.
-    const params: ParamKind[] = [];
-    const param = (kind: ParamKind) => `$${(params.includes(kind) ? params.indexOf(kind) : params.push(kind) - 1) + 1}`;
-    const arrays: ArrayKind[] = [];
-    const conditions = this.#key.map((c) => {
-      let source: string;
-      if (c.from === 'topic') source = `${param('topic')}::text`;
-      else if (c.from === 'partition') source = `${param('partition')}::int`;
-      else {
-        const kind: ArrayKind = c.from === 'keyHash' ? 'keyHash' : keyKind(c);
-        if (!arrays.includes(kind)) arrays.push(kind);
-        source = `u.${kind}`;
-      }
-      return `d.${quoteIdentifier(c.name)} = CAST(${source} AS ${c.type})`;
-    });
-    const types = new Map<ArrayKind, string>(arrayKinds);
-    const using = arrays.length
-      ? ` USING ROWS FROM (${arrays.map((kind) => `unnest(${param(kind)}::${types.get(kind)}[])`).join(', ')}) AS u(${arrays.join(', ')})`
-      : '';
-    return { text: `DELETE FROM ${quoteTable(this.table)} AS d${using} WHERE ${conditions.join(' AND ')}`, params };
+      `WITH sluice_batch AS (SELECT DISTINCT ON (${keyNames.join(', ')}) ${selected.join(', ')}, r.sluice_tombstone ` +
+      `FROM ROWS FROM (${[...functions, tombstone].join(', ')}) WITH ORDINALITY AS r(${[...aliases, 'sluice_tombstone'].join(', ')}, sluice_ord) ` +
+      `ORDER BY ${order.join(', ')}), ` +
+      `sluice_deleted AS (DELETE FROM ${quoteTable(this.table)} AS d USING sluice_batch AS b WHERE b.sluice_tombstone AND ${same}) ` +
+      `${insert} SELECT ${names.join(', ')} FROM sluice_batch WHERE NOT sluice_tombstone ${onConflict}`;
+    return { text, params, reducedAs };
   }
 
   /**
@@ -303,100 +297,98 @@ export class RoutePlan {
     const n = records.length;
     const row: RecordParts = {
       spans: new Array<[number, number] | undefined>(n),
-      texts: new Array<string | null>(n),
-      keyTexts: new Array<string | null>(n),
+      texts: new Array<string | null>(n).fill(null),
+      keyTexts: new Array<string | null>(n).fill(null),
       keyHashes: new Array<Buffer | undefined>(n),
     };
-    // reduction key → index of the last record with that key, for upserts and for tombstones
-    const upserts = new Map<string, number>();
-    const deletes = new Map<string, number>();
+    // reduction key → index of the last record with that key (a value, or a tombstone that deletes)
+    const latest = new Map<string, number>();
     const rejected: RejectedRecord[] = [];
     let skipped = 0;
     for (let i = 0; i < n; i++) {
       const record = records[i]!;
+      let key: string | undefined;
       try {
-        skipped += this.#prepareOne(record, i, row, upserts, deletes);
+        key = this.#prepareOne(record, i, row);
       } catch (error) {
         if (!(error instanceof PoisonRecordError)) throw error;
         rejected.push({ record, error });
+        continue;
       }
+      if (key === undefined) {
+        skipped++;
+        continue;
+      }
+      // Deleted and set again, so that the map keeps the survivors in offset order.
+      if (latest.delete(key)) skipped++;
+      latest.set(key, i);
     }
-    const statements: PlannedStatement[] = [];
-    const partition = records[0]?.partition;
-    const values = (params: ParamKind[], chosen: number[]) =>
-      params.map((kind) => {
-        switch (kind) {
-          case 'json':
-            return jsonArray(records, row.spans, chosen);
-          case 'value':
-            return chosen.map((i) => row.texts[i]);
-          case 'key':
-            return chosen.map((i) => row.keyTexts[i]);
-          case 'keyBytes':
-            return chosen.map((i) => records[i]!.key);
-          case 'keyHash':
-            return chosen.map((i) => row.keyHashes[i]);
-          case 'offset':
-            return chosen.map((i) => records[i]!.offset);
-          case 'timestamp':
-            return chosen.map((i) => records[i]!.timestamp);
-          case 'topic':
-            return this.topic;
-          case 'partition':
-            return partition;
-        }
-      });
-    if (deletes.size > 0) {
-      const { text, params } = this.#delete!;
-      statements.push({ name: `${this.#statementId}-delete`, text, values: values(params, [...deletes.values()]) });
-    }
-    if (upserts.size > 0) {
-      const chosen = [...upserts.values()];
-      statements.push({
-        name: `${this.#statementId}-upsert`,
-        text: this.#upsertSql,
-        ...(this.#reducedAs ? { reduced: { sent: chosen.length, as: this.#reducedAs } } : {}),
-        values: values(this.#params, chosen),
-      });
-    }
-    return { statements, upserted: upserts.size, deleted: deletes.size, skipped, rejected };
+    if (latest.size === 0) return { statements: [], upserted: 0, deleted: 0, skipped, rejected };
+    const chosen = [...latest.values()];
+    let deleted = 0;
+    for (const i of chosen) if (records[i]!.value === null) deleted++;
+    const upserted = chosen.length - deleted;
+    const values = this.#params.map((kind) => {
+      switch (kind) {
+        case 'json':
+          return jsonArray(records, row.spans, chosen);
+        case 'value':
+          return chosen.map((i) => row.texts[i]);
+        case 'key':
+          return chosen.map((i) => row.keyTexts[i]);
+        case 'keyBytes':
+          return chosen.map((i) => records[i]!.key);
+        case 'keyHash':
+          return chosen.map((i) => row.keyHashes[i]);
+        case 'offset':
+          return chosen.map((i) => records[i]!.offset);
+        case 'timestamp':
+          return chosen.map((i) => records[i]!.timestamp);
+        case 'tombstone':
+          return chosen.map((i) => records[i]!.value === null);
+        case 'topic':
+          return this.topic;
+        case 'partition':
+          return records[0]!.partition;
+      }
+    });
+    const statement: PlannedStatement = {
+      name: `${this.#statementId}-upsert`,
+      text: this.#upsertSql,
+      ...(this.#reducedAs ? { reduced: { sent: upserted, as: this.#reducedAs } } : {}),
+      values,
+    };
+    return { statements: [statement], upserted, deleted, skipped, rejected };
   }
 
-  /** One record's part of `prepare`; returns how many records it skipped (0 or 1). Throws PoisonRecordError. */
-  #prepareOne(record: SourceRecord, i: number, row: RecordParts, upserts: Map<string, number>, deletes: Map<string, number>): number {
+  /**
+   * One record's part of `prepare`: its key for the reduction, or undefined when it writes nothing (a tombstone the
+   * route ignores, or one without a key where the key is its hash: a keyless record's own row, never written).
+   * Throws PoisonRecordError.
+   */
+  #prepareOne(record: SourceRecord, i: number, row: RecordParts): string | undefined {
     if (record.sizeBytes > this.#maxRecordBytes) {
       throw new PoisonRecordError(record, `key and value hold ${record.sizeBytes} bytes, over maxRecordBytes=${this.#maxRecordBytes}`);
+    }
+    const value = record.value;
+    if (value === null && (this.#tombstones === 'ignore' || (record.key === null && this.#arrays.keyHash && !this.#keyNeedsKafkaKey))) {
+      return undefined;
     }
     if (this.#keyNeedsKafkaKey && record.key === null) {
       throw new PoisonRecordError(
         record,
-        record.value === null
+        value === null
           ? 'a tombstone without a key cannot delete anything'
           : `route ${this.topic} → ${this.table} takes its key from the Kafka key, and the record has none`,
       );
     }
-    row.keyTexts[i] = this.#needsKeyText && record.key !== null ? this.#keyText(record, record.key) : null;
+    if (this.#arrays.key && record.key !== null) row.keyTexts[i] = this.#keyText(record, record.key);
     if (this.#arrays.keyHash) row.keyHashes[i] = keyHash(record);
-    const value = record.value;
-    if (value === null) {
-      if (this.#tombstones === 'delete') {
-        const key = this.#reductionKey(record, null, undefined, i, row);
-        upserts.delete(key);
-        deletes.set(key, i);
-      }
-      return 1;
+    if (value !== null) {
+      if (this.#sendsJson) row.spans[i] = this.#objectSpan(record, value);
+      else row.texts[i] = value.toString('utf8');
     }
-    if (this.#sendsJson) row.spans[i] = this.#objectSpan(record, value);
-    else row.texts[i] = value.toString('utf8');
-    const key = this.#reductionKey(record, value, row.spans[i], i, row);
-    let skipped = 0;
-    if (upserts.has(key)) {
-      upserts.delete(key);
-      skipped = 1;
-    }
-    upserts.set(key, i);
-    if (this.#tombstones === 'delete') deletes.delete(key);
-    return skipped;
+    return this.#reductionKey(record, value, row.spans[i], i, row);
   }
 
   /** A Kafka key bound for a text column: exactly its UTF-8 text, or the record is poison (never replaced characters). */
@@ -515,7 +507,14 @@ export class RoutePlan {
     }
     if (rows.size === 0) return { statements: [], upserted: 0, deleted: 0, skipped, rejected };
     return {
-      statements: [{ name: `${this.#statementId}-upsert`, text: this.#upsertSql, values: [`[${[...rows.values()].join(',')}]`] }],
+      statements: [
+        {
+          name: `${this.#statementId}-upsert`,
+          text: this.#upsertSql,
+          ...(this.#reducedAs ? { reduced: { sent: rows.size, as: this.#reducedAs } } : {}),
+          values: [`[${[...rows.values()].join(',')}]`],
+        },
+      ],
       upserted: rows.size,
       deleted: 0,
       skipped,
@@ -585,7 +584,7 @@ function isNullLiteral(value: Buffer, [start, end]: [number, number]): boolean {
   return end - start === 4 && value.compare(nullLiteral, 0, 4, start, end) === 0;
 }
 
-/** Parses the record's object where sluice itself needs a field (a key made of JSON fields). */
+/** Parses a record's object, to find the one PostgreSQL could not parse (findMalformed). */
 function parseObject(record: SourceRecord, value: Buffer, span: [number, number]): Record<string, unknown> {
   let parsed: unknown;
   try {
@@ -599,13 +598,14 @@ function parseObject(record: SourceRecord, value: Buffer, span: [number, number]
 
 /**
  * The chosen records' objects joined into one JSON array, as a binary json parameter (whose binary form is the
- * UTF-8 text itself). The bytes go from the Kafka records to the socket without becoming JavaScript strings.
+ * UTF-8 text itself). The bytes go from the Kafka records to the socket without becoming JavaScript strings. A
+ * tombstone (no span) stands as `{}`: its row only carries the key and the tombstone flag.
  */
 function jsonArray(records: readonly SourceRecord[], spans: ReadonlyArray<[number, number] | undefined>, chosen: number[]): Buffer {
   let length = 1 + chosen.length; // two brackets + (records − 1) commas
   for (const i of chosen) {
-    const [start, end] = spans[i]!;
-    length += end - start;
+    const span = spans[i];
+    length += span ? span[1] - span[0] : emptyObject.length;
   }
   const out = Buffer.allocUnsafe(length);
   out[0] = 0x5b;
@@ -613,12 +613,13 @@ function jsonArray(records: readonly SourceRecord[], spans: ReadonlyArray<[numbe
   for (let k = 0; k < chosen.length; k++) {
     const i = chosen[k]!;
     if (k > 0) out[at++] = 0x2c;
-    const [start, end] = spans[i]!;
-    at += records[i]!.value!.copy(out, at, start, end);
+    const span = spans[i];
+    at += span ? records[i]!.value!.copy(out, at, span[0], span[1]) : emptyObject.copy(out, at);
   }
   out[at++] = 0x5d;
   return out;
 }
+const emptyObject = Buffer.from('{}');
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);

@@ -5,6 +5,8 @@ import { quoteTable } from './sql-identifiers.js';
 export interface TableShape {
   /** Column name → type as PostgreSQL formats it (`format_type`). */
   columns: Map<string, string>;
+  /** Column name → its collation (quoted, schema-qualified) where it is not its type's default. */
+  collations: Map<string, string>;
   /** Column sets of the primary key and every unique index: valid `ON CONFLICT` targets. */
   uniqueKeys: string[][];
 }
@@ -14,9 +16,15 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
   const found = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [quoteTable(table)]);
   const oid = found.rows[0]?.oid;
   if (!oid) throw new SchemaError(table, `table ${table} does not exist (create it, or fix the route's table name)`);
-  const columns = await client.query<{ name: string; type: string }>(
-    `SELECT attname::text AS name, format_type(atttypid, atttypmod) AS type
-       FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+  const columns = await client.query<{ name: string; type: string; collation: string | null }>(
+    `SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type,
+            CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+                 THEN quote_ident(n.nspname) || '.' || quote_ident(c.collname) END AS collation
+       FROM pg_attribute a
+       JOIN pg_type t ON t.oid = a.atttypid
+       LEFT JOIN pg_collation c ON c.oid = a.attcollation
+       LEFT JOIN pg_namespace n ON n.oid = c.collnamespace
+      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
     [oid],
   );
   const keys = await client.query<{ columns: string[] }>(
@@ -30,6 +38,7 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
   );
   return {
     columns: new Map(columns.rows.map((r) => [r.name, r.type])),
+    collations: new Map(columns.rows.flatMap((r) => (r.collation ? [[r.name, r.collation] as const] : []))),
     uniqueKeys: keys.rows.map((r) => r.columns),
   };
 }

@@ -107,6 +107,23 @@ export class KafkaHelper {
     return topic;
   }
 
+  /**
+   * A plain kafkajs consumer (eachMessage), as an application sharing the process with sluice would run one; stopped
+   * when the test ends. Answers the values it has received so far (UTF-8 text), and the fetched batches it has
+   * processed as `partition@firstOffset`: the same one twice means the consumer fetched a batch again without
+   * moving past it.
+   */
+  async plainConsumer(topic: string): Promise<{ received: string[]; batches: string[] }> {
+    const consumer = this.#kafka.consumer({ groupId: uniqueName('plain'), maxWaitTimeInMs: 100 });
+    await consumer.connect();
+    onTestFinished(() => consumer.disconnect());
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const seen = { received: [] as string[], batches: [] as string[] };
+    consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => void seen.batches.push(`${payload.partition}@${payload.firstOffset}`));
+    await consumer.run({ eachMessage: async ({ message }) => void seen.received.push(message.value?.toString('utf8') ?? '') });
+    return seen;
+  }
+
   /** Sends records in chunks; `partition` pins a record to one partition. */
   async produce(
     topic: string,

@@ -151,6 +151,32 @@ const cases: Record<string, Case> = {
     select: 'name::text AS name, v',
     rows: [{ name: 'alice', v: 2 }],
   },
+  // A tombstone deletes what PostgreSQL finds is its key, whatever the bytes: the last record per key decides.
+  tombstoneForAnEqualKey: {
+    table: '(n integer PRIMARY KEY, v int NOT NULL)',
+    route: { key: ['n'], columns: { n: { from: 'key' }, v: 'v' } },
+    records: [
+      { key: '1', value: json({ v: 1 }) },
+      { key: '01', value: null },
+      { key: '2', value: json({ v: 2 }) },
+      { key: '02', value: null },
+      { key: '002', value: json({ v: 3 }) },
+    ],
+    select: 'n, v',
+    rows: [{ n: 2, v: 3 }],
+  },
+  // A column whose collation is not deterministic: its equality, not the type's, decides.
+  nondeterministicCollation: {
+    table: '(k text COLLATE sluice_test_ci PRIMARY KEY, v int NOT NULL)',
+    route: { key: ['k'], columns: { k: 'k', v: 'v' } },
+    records: [
+      { key: null, value: json({ k: 'Straße', v: 1 }) },
+      { key: null, value: json({ k: 'STRASSE', v: 2 }) },
+      { key: null, value: json({ k: 'strasse', v: 3 }) },
+    ],
+    select: 'v',
+    rows: [{ v: 3 }],
+  },
   // A key of topic and partition only: every record of the batch is the same row.
   topicAndPartitionKey: {
     table: '(topic_name text, part int, last_v int NOT NULL, PRIMARY KEY (topic_name, part))',
@@ -185,6 +211,9 @@ describe('key equality: the reduction in a batch never decides differently from 
     const kafka = await KafkaHelper.connect();
     const db = await database();
     await db.query('CREATE EXTENSION IF NOT EXISTS citext');
+    // Case- and accent-insensitive (ICU level 1), as a column may be declared.
+    await db.query(`DO $$ BEGIN CREATE COLLATION sluice_test_ci (provider = icu, locale = 'und-u-ks-level1', deterministic = false);
+                    EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
     const routes: RouteOptions[] = [];
     const named = new Map<string, { topic: string; table: string }>();
     for (const [name, c] of Object.entries(cases)) {

@@ -108,6 +108,15 @@ describe('offsets with gaps: transactions, aborted records and compaction', () =
     expect(new Map(rows.rows.map((r) => [r.k, r.id]))).toEqual(latest);
     expect(await storedOffsets(s.groupId, topic)).toEqual(await kafka.endOffsets(topic));
     expect(s.sluice.state).toBe('running');
+
+    // An application's own kafkajs consumer in the same process still moves past a fetch of only control records:
+    // what sluice changes in kafkajs applies to sluice's consumers alone.
+    const plain = await kafka.plainConsumer(topic);
+    await waitFor('the plain consumer at the end', () => plain.received.length === committed.size);
+    await transaction(false, 4);
+    await transaction(true, 2);
+    await waitFor('the plain consumer past the aborted transaction', () => plain.received.length === committed.size, { timeoutMs: 30_000 });
+    expect(plain.batches.length).toBe(new Set(plain.batches).size);
   });
 
   it('a compacted topic after compaction has run (gaps checked first): exact rows, every offset at the log end, no halt', async () => {

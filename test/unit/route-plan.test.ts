@@ -35,15 +35,25 @@ describe('RoutePlan', () => {
     expect(plan.upsertSql).toContain('INSERT INTO "public"."orders"');
   });
 
-  it('reduces a key to its last record by offset, tombstones included', () => {
+  it('reduces a key to its last record by offset, tombstones included, and sends tombstones flagged with the values', () => {
     const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'delete', transform: undefined }, 's');
     const out = plan.prepare([rec(0, 'a', { name: 'a0' }), rec(1, 'a', { name: 'a1' }), rec(2, 'b', { name: 'b0' }), rec(3, 'b', null), rec(4, 'c', null), rec(5, 'c', { name: 'c1' })]);
-    expect(out.upserted).toBe(2);
-    expect(out.deleted).toBe(1);
-    const [del, upsert] = out.statements;
-    expect(del!.values[0]).toEqual(['b']);
-    expect(jsonParam(upsert!.values[0])).toEqual([{ name: 'a1' }, { name: 'c1' }]);
-    expect(upsert!.values[1]).toEqual(['a', 'c']);
+    expect([out.upserted, out.deleted, out.skipped]).toEqual([2, 1, 3]);
+    expect(out.statements).toHaveLength(1);
+    const [json, keys, tombstones] = out.statements[0]!.values;
+    expect(jsonParam(json)).toEqual([{ name: 'a1' }, {}, { name: 'c1' }]);
+    expect(keys).toEqual(['a', 'b', 'c']);
+    expect(tombstones).toEqual([false, true, false]);
+    // Which of a key's records is last, and so whether it deletes, is PostgreSQL's to say after its own reduction.
+    expect(plan.upsertSql).toContain('WITH sluice_batch AS (SELECT DISTINCT ON ("id")');
+    expect(plan.upsertSql).toContain('DELETE FROM "orders" AS d USING sluice_batch AS b WHERE b.sluice_tombstone AND d."id" = b."id"');
+    expect(plan.upsertSql).toContain('FROM sluice_batch WHERE NOT sluice_tombstone ON CONFLICT ("id")');
+  });
+
+  it('a tombstone the route ignores is skipped, key or none', () => {
+    const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'ignore', transform: undefined }, 's');
+    const out = plan.prepare([rec(0, null, null), { ...rec(1, null, null), key: Buffer.from([0xff]) }, rec(2, 'a', { name: 'x' })]);
+    expect([out.upserted, out.deleted, out.skipped, out.rejected]).toEqual([1, 0, 2, []]);
   });
 
   it('dedupes on JSON key fields, composite keys included', () => {
@@ -167,10 +177,10 @@ describe('RoutePlan', () => {
     const byBytes = new RoutePlan({ topic: 'orders', table: 'orders', key: ['k'], columns: bytes, tombstones: 'delete', transform: undefined }, 's');
     const keyed = (offset: number, key: number[], value: unknown) => ({ ...rec(offset, null, value), key: Buffer.from(key) });
     const binary = byBytes.prepare([keyed(0, [0xff], { v: 1 }), keyed(1, [0xfe], { v: 2 }), keyed(2, [0, 1], { v: 3 }), keyed(3, [0xff], null)]);
-    expect(binary.upserted).toBe(2);
-    expect(binary.deleted).toBe(1);
-    expect(binary.statements[0]!.values[0]).toEqual([Buffer.from([0xff])]);
-    expect(binary.statements[1]!.values[1]).toEqual([Buffer.from([0xfe]), Buffer.from([0, 1])]);
+    expect([binary.upserted, binary.deleted]).toEqual([2, 1]);
+    const [, keys, tombstones] = binary.statements[0]!.values;
+    expect(keys).toEqual([Buffer.from([0xfe]), Buffer.from([0, 1]), Buffer.from([0xff])]);
+    expect(tombstones).toEqual([false, false, true]);
   });
 
   it('a key field that is missing or null is missing, whatever its name; a key that is not UTF-8 never becomes text', () => {
@@ -195,9 +205,8 @@ describe('RoutePlan', () => {
     ];
     const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['h'], columns, tombstones: 'delete', transform: undefined }, 's');
     const out = plan.prepare([rec(0, null, { a: 1 }), rec(1, null, { a: 2 }), rec(2, 'k', { a: 3 }), rec(3, 'k', { a: 4 }), rec(4, null, null)]);
-    expect(out.upserted).toBe(3);
-    expect(out.deleted).toBe(1); // a keyless tombstone deletes nothing: its own hash
-    const hashes = out.statements[1]!.values[1] as Buffer[];
+    expect([out.upserted, out.deleted, out.skipped]).toEqual([3, 0, 2]); // a keyless tombstone has no row to delete
+    const hashes = out.statements[0]!.values[1] as Buffer[];
     expect(hashes.map((h) => h.length)).toEqual([32, 32, 32]);
     expect(new Set(hashes.map((h) => h.toString('hex'))).size).toBe(3);
   });
