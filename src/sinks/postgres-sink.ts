@@ -404,6 +404,7 @@ function planInput(route: ResolvedRoute, shape: TableShape, validation: Resolved
     type: m.type ?? shape.columns.get(name)!,
     // The column's own collation decides which keys are equal; a type given in the route is cast as it says.
     ...(m.type === undefined && shape.collations.has(name) ? { collation: shape.collations.get(name)! } : {}),
+    ...(shape.nondeterministic.has(name) ? { deterministic: false } : {}),
   }));
   return {
     topic: route.topic,

@@ -25,6 +25,8 @@ export interface PlannedColumn {
    * reduction in the upsert (`DISTINCT ON`) uses it too.
    */
   collation?: string;
+  /** False when the column's collation is nondeterministic: equal values may then differ in their bytes. */
+  deterministic?: boolean;
 }
 
 export interface RoutePlanInput {
@@ -92,6 +94,12 @@ type ArrayKind = (typeof arrayKinds)[number][0];
 
 const timestampTypes = /^(timestamp|timestamptz|date)/;
 
+/**
+ * Types whose equality is byte equality of the text sluice sends (under a deterministic collation): for a key made
+ * of these, JavaScript's reduction on bytes is already PostgreSQL's.
+ */
+const byteEqualTypes = /^(text|character varying(\(\d+\))?|bytea)$/;
+
 /** A Kafka key bound for a bytea column travels as its bytes; for any other type, as UTF-8 text. */
 const keyKind = (column: PlannedColumn): 'key' | 'keyBytes' => (column.type === 'bytea' ? 'keyBytes' : 'key');
 
@@ -138,6 +146,12 @@ export class RoutePlan {
   readonly #append: boolean;
   readonly #version: PlannedColumn | undefined;
   readonly #upsertSql: string;
+  /**
+   * Every key column is the Kafka key (or its hash) in a type whose equality is byte equality, or the topic or
+   * partition: the reduction in JavaScript is then exactly PostgreSQL's, and the statements need none of their own.
+   */
+  readonly #keyEqualityIsBytes: boolean;
+  readonly #delete: { text: string; params: ParamKind[] } | undefined;
   /** The upsert ends in DO UPDATE, so its row count says how many rows PostgreSQL's own reduction left. */
   readonly #reducedAs: 'stale' | 'skipped' | undefined;
   readonly #params: ParamKind[];
@@ -183,10 +197,20 @@ export class RoutePlan {
       timestamp: uses('timestamp'),
     };
     this.#sendsJson = this.#hasFields || (this.#arrays.value && format !== 'json');
+    this.#keyEqualityIsBytes =
+      !this.#eachRecordItsOwnRow &&
+      !this.#version &&
+      this.#key.every(
+        (c) =>
+          c.from === 'topic' ||
+          c.from === 'partition' ||
+          ((c.from === 'key' || c.from === 'keyHash') && byteEqualTypes.test(c.type) && c.deterministic !== false),
+      );
     const built = this.#buildUpsert();
     this.#upsertSql = built.text;
     this.#params = built.params;
     this.#reducedAs = built.reducedAs;
+    this.#delete = this.#keyEqualityIsBytes && this.#tombstones === 'delete' ? this.#buildDelete() : undefined;
   }
 
   get upsertSql(): string {
@@ -254,8 +278,9 @@ export class RoutePlan {
       return { text: `${insert} SELECT ${selectList.join(', ')} FROM ${rows} AS r(${aliases.join(', ')})`, params, reducedAs: undefined };
     }
     const onConflict = `ON CONFLICT (${keyNames.join(', ')}) DO ` + (updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING');
-    if (this.#eachRecordItsOwnRow) {
-      // The offset is part of the key: no two records of a batch share a key.
+    if (this.#eachRecordItsOwnRow || this.#keyEqualityIsBytes) {
+      // No two records of the batch share a key: the offset is part of it, or JavaScript reduced on bytes, which
+      // for these key types is PostgreSQL's equality. Tombstones then go in a DELETE of their own (buildDelete).
       return { text: `${insert} SELECT ${selectList.join(', ')} FROM ${rows} AS r(${aliases.join(', ')}) ${onConflict}`, params, reducedAs: undefined };
     }
     // The last record per key by PostgreSQL's equality (ties of a versioned route: the newest version first, then
@@ -278,6 +303,7 @@ export class RoutePlan {
     // equal only in PostgreSQL's eyes ('01' and '1' for an integer), and a later value brings it back. Delete and
     // insert touch different keys, so running them in one statement is safe.
     const tombstone = `unnest(${param('tombstone')}::bool[])`;
+    // (Routes whose key equality is byte equality skip all this: see #keyEqualityIsBytes.)
     const same = keyNames.map((k) => `d.${k} = b.${k}`).join(' AND ');
     const text =
       `WITH sluice_batch AS (SELECT DISTINCT ON (${keyNames.join(', ')}) ${selected.join(', ')}, r.sluice_tombstone ` +
@@ -286,6 +312,31 @@ export class RoutePlan {
       `sluice_deleted AS (DELETE FROM ${quoteTable(this.table)} AS d USING sluice_batch AS b WHERE b.sluice_tombstone AND ${same}) ` +
       `${insert} SELECT ${names.join(', ')} FROM sluice_batch WHERE NOT sluice_tombstone ${onConflict}`;
     return { text, params, reducedAs };
+  }
+
+  /** Tombstones of a route whose key equality is byte equality: one DELETE by their keys. */
+  #buildDelete(): { text: string; params: ParamKind[] } {
+    // Tombstone deletes are only allowed (config check) when every key column comes from what a record without a
+    // value still has: the Kafka key (or its hash), the topic, the partition.
+    const params: ParamKind[] = [];
+    const param = (kind: ParamKind) => `$${(params.includes(kind) ? params.indexOf(kind) : params.push(kind) - 1) + 1}`;
+    const arrays: ArrayKind[] = [];
+    const conditions = this.#key.map((c) => {
+      let source: string;
+      if (c.from === 'topic') source = `${param('topic')}::text`;
+      else if (c.from === 'partition') source = `${param('partition')}::int`;
+      else {
+        const kind: ArrayKind = c.from === 'keyHash' ? 'keyHash' : keyKind(c);
+        if (!arrays.includes(kind)) arrays.push(kind);
+        source = `u.${kind}`;
+      }
+      return `d.${quoteIdentifier(c.name)} = CAST(${source} AS ${c.type})`;
+    });
+    const types = new Map<ArrayKind, string>(arrayKinds);
+    const using = arrays.length
+      ? ` USING ROWS FROM (${arrays.map((kind) => `unnest(${param(kind)}::${types.get(kind)}[])`).join(', ')}) AS u(${arrays.join(', ')})`
+      : '';
+    return { text: `DELETE FROM ${quoteTable(this.table)} AS d${using} WHERE ${conditions.join(' AND ')}`, params };
   }
 
   /**
@@ -325,10 +376,36 @@ export class RoutePlan {
     }
     if (latest.size === 0) return { statements: [], upserted: 0, deleted: 0, skipped, rejected };
     const chosen = [...latest.values()];
+    if (this.#delete) {
+      // Byte equality is the key's equality: a key is either deleted or written, in statements of their own.
+      const tombstones = chosen.filter((i) => records[i]!.value === null);
+      const values = chosen.filter((i) => records[i]!.value !== null);
+      const statements: PlannedStatement[] = [];
+      if (tombstones.length > 0) {
+        statements.push({ name: `${this.#statementId}-delete`, text: this.#delete.text, values: this.#values(this.#delete.params, records, row, tombstones) });
+      }
+      if (values.length > 0) statements.push(this.#upsertStatement(records, row, values));
+      return { statements, upserted: values.length, deleted: tombstones.length, skipped, rejected };
+    }
     let deleted = 0;
     for (const i of chosen) if (records[i]!.value === null) deleted++;
-    const upserted = chosen.length - deleted;
-    const values = this.#params.map((kind) => {
+    return { statements: [this.#upsertStatement(records, row, chosen)], upserted: chosen.length - deleted, deleted, skipped, rejected };
+  }
+
+  #upsertStatement(records: readonly SourceRecord[], row: RecordParts, chosen: number[]): PlannedStatement {
+    let sent = 0;
+    for (const i of chosen) if (records[i]!.value !== null) sent++;
+    return {
+      name: `${this.#statementId}-upsert`,
+      text: this.#upsertSql,
+      ...(this.#reducedAs ? { reduced: { sent, as: this.#reducedAs } } : {}),
+      values: this.#values(this.#params, records, row, chosen),
+    };
+  }
+
+  /** The parameters of a statement over the chosen records, in the order its SQL numbers them. */
+  #values(params: ParamKind[], records: readonly SourceRecord[], row: RecordParts, chosen: number[]): unknown[] {
+    return params.map((kind) => {
       switch (kind) {
         case 'json':
           return jsonArray(records, row.spans, chosen);
@@ -352,13 +429,6 @@ export class RoutePlan {
           return records[0]!.partition;
       }
     });
-    const statement: PlannedStatement = {
-      name: `${this.#statementId}-upsert`,
-      text: this.#upsertSql,
-      ...(this.#reducedAs ? { reduced: { sent: upserted, as: this.#reducedAs } } : {}),
-      values,
-    };
-    return { statements: [statement], upserted, deleted, skipped, rejected };
   }
 
   /**

@@ -7,6 +7,8 @@ export interface TableShape {
   columns: Map<string, string>;
   /** Column name → its collation (quoted, schema-qualified) where it is not its type's default. */
   collations: Map<string, string>;
+  /** Columns whose collation is nondeterministic (values that differ in bytes may be equal). */
+  nondeterministic: Set<string>;
   /** Column sets of the primary key and every unique index: valid `ON CONFLICT` targets. */
   uniqueKeys: string[][];
 }
@@ -16,8 +18,9 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
   const found = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [quoteTable(table)]);
   const oid = found.rows[0]?.oid;
   if (!oid) throw new SchemaError(table, `table ${table} does not exist (create it, or fix the route's table name)`);
-  const columns = await client.query<{ name: string; type: string; collation: string | null }>(
+  const columns = await client.query<{ name: string; type: string; collation: string | null; deterministic: boolean }>(
     `SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type,
+            COALESCE(c.collisdeterministic, true) AS deterministic,
             CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
                  THEN quote_ident(n.nspname) || '.' || quote_ident(c.collname) END AS collation
        FROM pg_attribute a
@@ -39,6 +42,7 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
   return {
     columns: new Map(columns.rows.map((r) => [r.name, r.type])),
     collations: new Map(columns.rows.flatMap((r) => (r.collation ? [[r.name, r.collation] as const] : []))),
+    nondeterministic: new Set(columns.rows.filter((r) => !r.deterministic).map((r) => r.name)),
     uniqueKeys: keys.rows.map((r) => r.columns),
   };
 }

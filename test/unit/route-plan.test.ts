@@ -35,19 +35,40 @@ describe('RoutePlan', () => {
     expect(plan.upsertSql).toContain('INSERT INTO "public"."orders"');
   });
 
-  it('reduces a key to its last record by offset, tombstones included, and sends tombstones flagged with the values', () => {
+  it('reduces a key to its last record by offset, tombstones included; a text Kafka key needs no reduction in SQL', () => {
     const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'delete', transform: undefined }, 's');
     const out = plan.prepare([rec(0, 'a', { name: 'a0' }), rec(1, 'a', { name: 'a1' }), rec(2, 'b', { name: 'b0' }), rec(3, 'b', null), rec(4, 'c', null), rec(5, 'c', { name: 'c1' })]);
     expect([out.upserted, out.deleted, out.skipped]).toEqual([2, 1, 3]);
+    // Text under a deterministic collation is equal exactly when its bytes are: JavaScript's reduction is PostgreSQL's.
+    const [del, upsert] = out.statements;
+    expect(del!.values[0]).toEqual(['b']);
+    expect(jsonParam(upsert!.values[0])).toEqual([{ name: 'a1' }, { name: 'c1' }]);
+    expect(upsert!.values[1]).toEqual(['a', 'c']);
+    expect(plan.upsertSql).not.toContain('DISTINCT ON');
+  });
+
+  it('where PostgreSQL may find different bytes equal, tombstones travel flagged with the values and it decides', () => {
+    const columns: PlannedColumn[] = [
+      { name: 'id', from: 'key', field: 'id', type: 'integer' },
+      { name: 'name', from: 'field', field: 'name', type: 'text' },
+    ];
+    const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns, tombstones: 'delete', transform: undefined }, 's');
+    const out = plan.prepare([rec(0, '1', { name: 'a0' }), rec(1, '01', null), rec(2, '2', { name: 'b0' })]);
+    expect([out.upserted, out.deleted, out.skipped]).toEqual([2, 1, 0]);
     expect(out.statements).toHaveLength(1);
     const [json, keys, tombstones] = out.statements[0]!.values;
-    expect(jsonParam(json)).toEqual([{ name: 'a1' }, {}, { name: 'c1' }]);
-    expect(keys).toEqual(['a', 'b', 'c']);
+    expect(jsonParam(json)).toEqual([{ name: 'a0' }, {}, { name: 'b0' }]);
+    expect(keys).toEqual(['1', '01', '2']);
     expect(tombstones).toEqual([false, true, false]);
-    // Which of a key's records is last, and so whether it deletes, is PostgreSQL's to say after its own reduction.
     expect(plan.upsertSql).toContain('WITH sluice_batch AS (SELECT DISTINCT ON ("id")');
     expect(plan.upsertSql).toContain('DELETE FROM "orders" AS d USING sluice_batch AS b WHERE b.sluice_tombstone AND d."id" = b."id"');
     expect(plan.upsertSql).toContain('FROM sluice_batch WHERE NOT sluice_tombstone ON CONFLICT ("id")');
+    const ci = new RoutePlan(
+      { topic: 'orders', table: 'orders', key: ['id'], columns: [{ ...byKafkaKey[0]!, collation: '"public"."ci"', deterministic: false }, byKafkaKey[1]!], tombstones: 'delete', transform: undefined },
+      's',
+    );
+    expect(ci.upsertSql).toContain('CAST(r.m_key AS text) COLLATE "public"."ci" AS "id"');
+    expect(ci.upsertSql).toContain('DISTINCT ON ("id")');
   });
 
   it('a tombstone the route ignores is skipped, key or none', () => {
@@ -178,9 +199,8 @@ describe('RoutePlan', () => {
     const keyed = (offset: number, key: number[], value: unknown) => ({ ...rec(offset, null, value), key: Buffer.from(key) });
     const binary = byBytes.prepare([keyed(0, [0xff], { v: 1 }), keyed(1, [0xfe], { v: 2 }), keyed(2, [0, 1], { v: 3 }), keyed(3, [0xff], null)]);
     expect([binary.upserted, binary.deleted]).toEqual([2, 1]);
-    const [, keys, tombstones] = binary.statements[0]!.values;
-    expect(keys).toEqual([Buffer.from([0xfe]), Buffer.from([0, 1]), Buffer.from([0xff])]);
-    expect(tombstones).toEqual([false, false, true]);
+    expect(binary.statements[0]!.values[0]).toEqual([Buffer.from([0xff])]);
+    expect(binary.statements[1]!.values[1]).toEqual([Buffer.from([0xfe]), Buffer.from([0, 1])]);
   });
 
   it('a key field that is missing or null is missing, whatever its name; a key that is not UTF-8 never becomes text', () => {
