@@ -150,14 +150,23 @@ export class Batcher {
   /**
    * At-least-once delivery follows Kafka's own fetch position, as any Kafka consumer does: a range ahead of the
    * covered offsets (Kafka reset the position forward: records gone to retention, or startFrom=latest after an
-   * offset out of range) is taken from where the covered offsets end, and one inside them (fetched again) is dropped.
+   * offset out of range) is taken from where the covered offsets end, and one inside them (fetched again) is dropped
+   * with a warning.
    * Nothing is sought, so no seek can outlive a rebalance and move a later assignment's start.
    */
   #appendAtLeastOnce(worker: PartitionWorker, range: FetchedRange): number {
     const { topic, partition } = worker;
     const taken = worker.buffer.append(range, Date.now());
     if (typeof taken === 'number') return taken;
-    if (taken.refused === 'behind') return 0;
+    if (taken.refused === 'behind') {
+      // Fetched again from before the covered end: what lies below it was read already. A reset below it (a log
+      // truncated by an unclean leader election) shows here too; such records are not read again.
+      this.#deps.log.warn(
+        { topic, partition, expectedOffset: taken.expectedOffset, fromOffset: range.fromOffset, toOffset: range.toOffset },
+        `${topic}[${partition}]: Kafka served offsets ${range.fromOffset}–${range.toOffset}, below ${taken.expectedOffset} where sluice's position is; they are not read again`,
+      );
+      return 0;
+    }
     this.#deps.log.warn(
       { topic, partition, expectedOffset: taken.expectedOffset, fromOffset: range.fromOffset },
       `${topic}[${partition}]: Kafka moved the fetch position from ${taken.expectedOffset} to ${range.fromOffset} (its offset reset: ` +

@@ -120,10 +120,13 @@ export class PostgresSink implements Sink {
         await createLandingTable(client, this.#options.landing.table);
         for (const topic of this.#options.landing.topics) routes.push(landingRoute(topic, this.#options.landing.table));
       }
+      // In a UTF-8 database equal text is equal bytes; in another, converting from UTF-8 can map two to one.
+      const encoding = (await client.query<{ server_encoding: string }>('SHOW server_encoding')).rows[0]?.server_encoding;
+      const textEqualityIsBytes = encoding === 'UTF8' || encoding === 'SQL_ASCII';
       let id = 0;
       for (const route of routes) {
         const shape = await describeTable(client, route.table);
-        const plan = new RoutePlan(planInput(route, shape, this.#options.validation), `sluice-r${id++}`);
+        const plan = new RoutePlan({ ...planInput(route, shape, this.#options.validation), textEqualityIsBytes }, `sluice-r${id++}`);
         const list = this.#plans.get(route.topic) ?? [];
         list.push(plan);
         this.#plans.set(route.topic, list);
@@ -263,19 +266,26 @@ export class PostgresSink implements Sink {
   }
 
   /**
-   * Runs statements; resolves a row-level failure (the transaction is then aborted), throws any other. An upsert's
-   * row count corrects `counts`: the rows it did not write are stale (versioned) or skipped (an equal key later in
-   * the batch).
+   * Runs statements; resolves a row-level failure (the transaction is then aborted), throws any other. A statement
+   * that reduces in PostgreSQL answers what it kept, deleted and wrote, which corrects `counts`: what it left out is
+   * stale (versioned) or skipped (a later record of the batch had a key PostgreSQL finds equal).
    */
   async #run(client: pg.PoolClient, statements: PlannedStatement[], what: string, counts: WriteCounts): Promise<SinkError | undefined> {
     try {
       for (const statement of statements) {
         const answer = await this.#query(client, { name: statement.name, text: statement.text, values: statement.values });
-        if (statement.reduced) {
-          // PostgreSQL's own reduction (DISTINCT ON the key) and a versioned route's condition leave rows out.
-          const notWritten = statement.reduced.sent - (answer.rowCount ?? 0);
-          counts.upserted -= notWritten;
-          counts[statement.reduced.as] += notWritten;
+        const reduced = statement.reduced;
+        if (reduced) {
+          // What PostgreSQL's own reduction, or a versioned route's condition, left out of the write.
+          const { kept, deleted, written } = answer.rows[0] as { kept: number; deleted: number; written: number };
+          if (reduced.versioned) {
+            counts.upserted += written - reduced.values;
+            counts.stale += reduced.values - written;
+          } else {
+            counts.upserted += kept - reduced.values;
+            counts.deleted += deleted - reduced.tombstones;
+            counts.skipped += reduced.values - kept + (reduced.tombstones - deleted);
+          }
         }
       }
       return undefined;
@@ -390,22 +400,29 @@ function planInput(route: ResolvedRoute, shape: TableShape, validation: Resolved
     throw new SchemaError(table, `table ${table} has no column(s) ${missing.join(', ')} (route for topic ${route.topic})`);
   }
   const keySet = [...route.key].sort().join(',');
-  if (route.mode === 'upsert' && !shape.uniqueKeys.some((k) => [...k].sort().join(',') === keySet)) {
+  const uniqueKey = shape.uniqueKeys.find((k) => [...k.columns].sort().join(',') === keySet);
+  if (route.mode === 'upsert' && !uniqueKey) {
     throw new SchemaError(
       table,
       `table ${table} has no primary key or unique index on (${route.key.join(', ')}), which the upsert needs (route for topic ${route.topic})`,
     );
   }
-  const columns: PlannedColumn[] = Object.entries(mapping).map(([name, m]) => ({
-    name,
-    // A transform's rows name columns directly, so every column reads the row field of the same name.
-    from: route.transform ? 'field' : m.from,
-    field: route.transform ? name : (m.field ?? name),
-    type: m.type ?? shape.columns.get(name)!,
-    // The column's own collation decides which keys are equal; a type given in the route is cast as it says.
-    ...(m.type === undefined && shape.collations.has(name) ? { collation: shape.collations.get(name)! } : {}),
-    ...(shape.nondeterministic.has(name) ? { deterministic: false } : {}),
-  }));
+  const columns: PlannedColumn[] = Object.entries(mapping).map(([name, m]) => {
+    const tableType = shape.columns.get(name)!;
+    const at = uniqueKey?.columns.indexOf(name) ?? -1;
+    const collation = at >= 0 ? uniqueKey!.collations[at] : undefined;
+    return {
+      name,
+      // A transform's rows name columns directly, so every column reads the row field of the same name.
+      from: route.transform ? 'field' : m.from,
+      field: route.transform ? name : (m.field ?? name),
+      type: m.type ?? tableType,
+      // Key columns are compared as the unique index compares them: the table's type, the index's collation.
+      ...(at >= 0 && m.type !== undefined && m.type !== tableType ? { tableType } : {}),
+      ...(collation ? { collation } : {}),
+      ...(at >= 0 && !uniqueKey!.deterministic[at] ? { deterministic: false } : {}),
+    };
+  });
   return {
     topic: route.topic,
     table,

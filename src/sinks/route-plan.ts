@@ -21,11 +21,16 @@ export interface PlannedColumn {
   /** PostgreSQL type the value is cast to. */
   type: string;
   /**
-   * The column's collation where it is not its type's default (a quoted name): key equality follows it, so the
-   * reduction in the upsert (`DISTINCT ON`) uses it too.
+   * Key columns: the table's own type where the route casts to another; keys are compared as the table's unique
+   * index compares them.
+   */
+  tableType?: string;
+  /**
+   * Key columns: the unique index's collation where it is not the type's default (a quoted name). Key equality
+   * follows it, so PostgreSQL's reduction (`DISTINCT ON`) uses it too.
    */
   collation?: string;
-  /** False when the column's collation is nondeterministic: equal values may then differ in their bytes. */
+  /** Key columns: false when that collation is nondeterministic (values differing in bytes may be equal). */
   deterministic?: boolean;
 }
 
@@ -44,6 +49,11 @@ export interface RoutePlanInput {
   transform: RecordTransform | undefined;
   /** A record whose key plus value is larger is poison. */
   maxRecordBytes?: number;
+  /**
+   * Whether equal text is always the same UTF-8 bytes in this database: true for a UTF8 (or SQL_ASCII) server
+   * encoding; in another, converting from UTF-8 can map two characters to one. Defaults to true.
+   */
+  textEqualityIsBytes?: boolean;
   /** A JSON value nesting objects and arrays deeper than this is poison. */
   maxJsonDepth?: number;
 }
@@ -54,11 +64,12 @@ export interface PlannedStatement {
   text: string;
   values: unknown[];
   /**
-   * An upsert of `sent` rows that PostgreSQL reduces further (DISTINCT ON the key, with its own equality): those
-   * its row count (inserted or replaced rows) leaves out were not written, and are counted as `stale` (a versioned
-   * route: an older version) or `skipped` (a later record of the batch had a key PostgreSQL finds equal).
+   * A statement that reduces `values` rows and `tombstones` by PostgreSQL's own key equality and answers one row:
+   * `kept` (rows left to write), `deleted` (tombstones left to delete) and `written` (rows inserted or replaced).
+   * What its reduction or a versioned route's condition left out corrects the counts: `stale` for a versioned
+   * route, `skipped` otherwise.
    */
-  reduced?: { sent: number; as: 'stale' | 'skipped' };
+  reduced?: { values: number; tombstones: number; versioned: boolean };
 }
 
 /** A record this route cannot write, and why. */
@@ -77,10 +88,24 @@ export interface PreparedWrite {
 }
 
 /**
- * Per-batch parameters: the json array, the constant topic and partition, one array per record metadata, and (for a
- * route whose tombstones delete) which rows are tombstones.
+ * Per-batch parameters: the json array, the constant topic and partition, one array per record metadata, the
+ * rows' positions in the batch, and, for the tombstones of a route PostgreSQL reduces, their keys and positions.
  */
-type ParamKind = 'json' | 'value' | 'key' | 'keyBytes' | 'keyHash' | 'topic' | 'partition' | 'offset' | 'timestamp' | 'tombstone';
+type ParamKind =
+  | 'json'
+  | 'value'
+  | 'key'
+  | 'keyBytes'
+  | 'keyHash'
+  | 'topic'
+  | 'partition'
+  | 'offset'
+  | 'timestamp'
+  | 'position'
+  | 'tombstoneKey'
+  | 'tombstoneKeyBytes'
+  | 'tombstoneKeyHash'
+  | 'tombstonePosition';
 /** Record metadata sent as an array, one element per row, and the SQL array type it is sent as. */
 const arrayKinds = [
   ['value', 'text'],
@@ -95,10 +120,32 @@ type ArrayKind = (typeof arrayKinds)[number][0];
 const timestampTypes = /^(timestamp|timestamptz|date)/;
 
 /**
- * Types whose equality is byte equality of the text sluice sends (under a deterministic collation): for a key made
- * of these, JavaScript's reduction on bytes is already PostgreSQL's.
+ * Types whose equality is byte equality of the text sluice sends (under a deterministic collation, in a UTF-8
+ * database): for a key made of these, JavaScript's reduction on bytes is already PostgreSQL's.
  */
-const byteEqualTypes = /^(text|character varying(\(\d+\))?|bytea)$/;
+const byteEqualTextTypes = /^(text|character varying(\(\d+\))?)$/;
+
+/**
+ * The type a value is cast to: the column's, without a length limit. An explicit cast to `varchar(3)` or `char(3)`
+ * cuts the value silently (and cut keys would collide); without the length, the assignment into the column refuses
+ * a value that is too long (SQLSTATE 22001, a row-level error that isolates the record).
+ */
+function castType(type: string): string {
+  const limited = /^(character varying|character|bit varying|bit)\(\d+\)((?:\[\])*)$/.exec(type);
+  if (!limited) return type;
+  const base = { 'character varying': 'character varying', character: 'bpchar', 'bit varying': 'bit varying', bit: 'varbit' }[limited[1]!];
+  return `${base}${limited[2]}`;
+}
+
+/**
+ * A key column's value as the unique index compares it: cast to the route's type, then to the table's where they
+ * differ, under the index's collation.
+ */
+function keyExpr(c: PlannedColumn, expr: string): string {
+  let out = `CAST(${expr} AS ${castType(c.type)})`;
+  if (c.tableType) out = `CAST(${out} AS ${castType(c.tableType)})`;
+  return c.collation ? `${out} COLLATE ${c.collation}` : out;
+}
 
 /** A Kafka key bound for a bytea column travels as its bytes; for any other type, as UTF-8 text. */
 const keyKind = (column: PlannedColumn): 'key' | 'keyBytes' => (column.type === 'bytea' ? 'keyBytes' : 'key');
@@ -152,8 +199,8 @@ export class RoutePlan {
    */
   readonly #keyEqualityIsBytes: boolean;
   readonly #delete: { text: string; params: ParamKind[] } | undefined;
-  /** The upsert ends in DO UPDATE, so its row count says how many rows PostgreSQL's own reduction left. */
-  readonly #reducedAs: 'stale' | 'skipped' | undefined;
+  /** PostgreSQL reduces the batch by its own key equality (see buildUpsert): the key is not byte-equal. */
+  readonly #reduces: boolean;
   readonly #params: ParamKind[];
   readonly #statementId: string;
   readonly #maxRecordBytes: number;
@@ -200,16 +247,17 @@ export class RoutePlan {
     this.#keyEqualityIsBytes =
       !this.#eachRecordItsOwnRow &&
       !this.#version &&
-      this.#key.every(
-        (c) =>
-          c.from === 'topic' ||
-          c.from === 'partition' ||
-          ((c.from === 'key' || c.from === 'keyHash') && byteEqualTypes.test(c.type) && c.deterministic !== false),
-      );
+      this.#key.every((c) => {
+        if (c.from === 'topic' || c.from === 'partition') return true;
+        if (c.from !== 'key' && c.from !== 'keyHash') return false;
+        const type = c.tableType ?? c.type;
+        if (type === 'bytea') return true;
+        return byteEqualTextTypes.test(type) && c.deterministic !== false && input.textEqualityIsBytes !== false;
+      });
     const built = this.#buildUpsert();
     this.#upsertSql = built.text;
     this.#params = built.params;
-    this.#reducedAs = built.reducedAs;
+    this.#reduces = !this.#append && !this.#eachRecordItsOwnRow && !this.#keyEqualityIsBytes;
     this.#delete = this.#keyEqualityIsBytes && this.#tombstones === 'delete' ? this.#buildDelete() : undefined;
   }
 
@@ -217,7 +265,7 @@ export class RoutePlan {
     return this.#upsertSql;
   }
 
-  #buildUpsert(): { text: string; params: ParamKind[]; reducedAs: 'stale' | 'skipped' | undefined } {
+  #buildUpsert(): { text: string; params: ParamKind[] } {
     const params: ParamKind[] = [];
     const param = (kind: ParamKind) => {
       let i = params.indexOf(kind);
@@ -232,7 +280,7 @@ export class RoutePlan {
     const columnExpr = new Map<string, string>();
     if (this.#hasFields) {
       const fields = new Map<string, string>();
-      for (const c of this.#columns) if (c.from === 'field' && !fields.has(c.field)) fields.set(c.field, c.type);
+      for (const c of this.#columns) if (c.from === 'field' && !fields.has(c.field)) fields.set(c.field, castType(c.type));
       const definitions = [...fields].map(([field, type]) => `${quoteIdentifier(field)} ${type}`);
       functions.push(`json_to_recordset(${json()}) AS (${definitions.join(', ')})`);
       const fieldAlias = new Map([...fields.keys()].map((field, i) => [field, `f${i}`]));
@@ -265,7 +313,7 @@ export class RoutePlan {
         default:
           expr = `r.m_${c.from}`;
       }
-      return `CAST(${expr} AS ${c.type})${c.collation ? ` COLLATE ${c.collation}` : ''}`;
+      return this.#key.includes(c) ? keyExpr(c, expr) : `CAST(${expr} AS ${castType(c.type)})`;
     });
     const names = this.#columns.map((c) => quoteIdentifier(c.name));
     const keyNames = this.#key.map((c) => quoteIdentifier(c.name));
@@ -275,43 +323,63 @@ export class RoutePlan {
     const insert = `INSERT INTO ${quoteTable(this.table)} AS t (${names.join(', ')})`;
     const rows = `ROWS FROM (${functions.join(', ')})`;
     if (this.#append) {
-      return { text: `${insert} SELECT ${selectList.join(', ')} FROM ${rows} AS r(${aliases.join(', ')})`, params, reducedAs: undefined };
+      return { text: `${insert} SELECT ${selectList.join(', ')} FROM ${rows} AS r(${aliases.join(', ')})`, params };
     }
     const onConflict = `ON CONFLICT (${keyNames.join(', ')}) DO ` + (updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING');
     if (this.#eachRecordItsOwnRow || this.#keyEqualityIsBytes) {
       // No two records of the batch share a key: the offset is part of it, or JavaScript reduced on bytes, which
       // for these key types is PostgreSQL's equality. Tombstones then go in a DELETE of their own (buildDelete).
-      return { text: `${insert} SELECT ${selectList.join(', ')} FROM ${rows} AS r(${aliases.join(', ')}) ${onConflict}`, params, reducedAs: undefined };
+      return { text: `${insert} SELECT ${selectList.join(', ')} FROM ${rows} AS r(${aliases.join(', ')}) ${onConflict}`, params };
     }
-    // The last record per key by PostgreSQL's equality (ties of a versioned route: the newest version first, then
-    // the later offset); a versioned route's stored row only gives way to a version that is not older, and a record
-    // without a version never replaces a stored row.
+    // PostgreSQL reduces: the last record per key by its own equality (ties of a versioned route: the newest version
+    // first, then the later record) decides whether the key is written or, a tombstone, deleted. Only the key (and
+    // version) of each record is compared; values are cast for the rows that are written. Tombstones carry their
+    // keys alone. Delete and insert touch different keys, so one statement runs both. A versioned route's stored
+    // row only gives way to a version that is not older, and a record without a version never replaces one.
     const version = this.#version ? quoteIdentifier(this.#version.name) : undefined;
-    const order = [...keyNames, ...(version ? [`${version} DESC NULLS LAST`] : []), 'r.sluice_ord DESC'];
-    const reducedAs = version ? 'stale' : updates.length ? 'skipped' : undefined;
     const selected = selectList.map((e, i) => `${e} AS ${names[i]}`);
-    if (this.#tombstones !== 'delete') {
-      const text =
-        `${insert} SELECT DISTINCT ON (${keyNames.join(', ')}) ${selected.join(', ')} ` +
-        `FROM ${rows} WITH ORDINALITY AS r(${aliases.join(', ')}, sluice_ord) ` +
-        `ORDER BY ${order.join(', ')} ${onConflict}` +
-        (version ? ` WHERE EXCLUDED.${version} >= t.${version} OR t.${version} IS NULL` : '');
-      return { text, params, reducedAs };
+    const values =
+      `sluice$values AS (SELECT ${selected.join(', ')}, r.sluice$pos ` +
+      `FROM ROWS FROM (${[...functions, `unnest(${param('position')}::int[])`].join(', ')}) AS r(${[...aliases, 'sluice$pos'].join(', ')}))`;
+    const candidates = [`SELECT ${[...keyNames, ...(version ? [version] : []), 'sluice$pos', 'false AS sluice$tombstone'].join(', ')} FROM sluice$values`];
+    if (this.#tombstones === 'delete') {
+      const tombstoneArrays: Array<[ParamKind, string, string]> = [];
+      const keys = this.#key.map((c) => {
+        let expr: string;
+        if (c.from === 'topic') expr = `${param('topic')}::text`;
+        else if (c.from === 'partition') expr = `${param('partition')}::int`;
+        else {
+          const [kind, type]: [ParamKind, string] =
+            c.from === 'keyHash' ? ['tombstoneKeyHash', 'bytea'] : keyKind(c) === 'keyBytes' ? ['tombstoneKeyBytes', 'bytea'] : ['tombstoneKey', 'text'];
+          if (!tombstoneArrays.some(([k]) => k === kind)) tombstoneArrays.push([kind, type, `k${tombstoneArrays.length}`]);
+          expr = `u.${tombstoneArrays.find(([k]) => k === kind)![2]}`;
+        }
+        return keyExpr(c, expr);
+      });
+      const functions = [...tombstoneArrays.map(([kind, type]) => `unnest(${param(kind)}::${type}[])`), `unnest(${param('tombstonePosition')}::int[])`];
+      const aliases = [...tombstoneArrays.map(([, , alias]) => alias), 'sluice$pos'];
+      candidates.push(`SELECT ${[...keys, 'u.sluice$pos', 'true'].join(', ')} FROM ROWS FROM (${functions.join(', ')}) AS u(${aliases.join(', ')})`);
     }
-    // Tombstones travel with the values, flagged, so that whether a key's last record deletes or writes is decided
-    // after PostgreSQL's reduction: a tombstone deletes a row written earlier in the batch under a key that is
-    // equal only in PostgreSQL's eyes ('01' and '1' for an integer), and a later value brings it back. Delete and
-    // insert touch different keys, so running them in one statement is safe.
-    const tombstone = `unnest(${param('tombstone')}::bool[])`;
-    // (Routes whose key equality is byte equality skip all this: see #keyEqualityIsBytes.)
+    const order = [...keyNames, ...(version ? [`${version} DESC NULLS LAST`] : []), 'sluice$pos DESC'];
+    const last =
+      `sluice$last AS (SELECT DISTINCT ON (${keyNames.join(', ')}) ${[...keyNames, 'sluice$pos', 'sluice$tombstone'].join(', ')} ` +
+      `FROM (${candidates.join(' UNION ALL ')}) AS a ORDER BY ${order.join(', ')})`;
     const same = keyNames.map((k) => `d.${k} = b.${k}`).join(' AND ');
+    const deleted =
+      this.#tombstones === 'delete'
+        ? `, sluice$deleted AS (DELETE FROM ${quoteTable(this.table)} AS d USING sluice$last AS b WHERE b.sluice$tombstone AND ${same})`
+        : '';
+    const written =
+      `sluice$written AS (${insert} SELECT ${names.map((n) => `v.${n}`).join(', ')} FROM sluice$values AS v ` +
+      `JOIN sluice$last AS l ON l.sluice$pos = v.sluice$pos AND NOT l.sluice$tombstone ${onConflict}` +
+      (version ? ` WHERE EXCLUDED.${version} >= t.${version} OR t.${version} IS NULL` : '') +
+      ' RETURNING 1)';
     const text =
-      `WITH sluice_batch AS (SELECT DISTINCT ON (${keyNames.join(', ')}) ${selected.join(', ')}, r.sluice_tombstone ` +
-      `FROM ROWS FROM (${[...functions, tombstone].join(', ')}) WITH ORDINALITY AS r(${[...aliases, 'sluice_tombstone'].join(', ')}, sluice_ord) ` +
-      `ORDER BY ${order.join(', ')}), ` +
-      `sluice_deleted AS (DELETE FROM ${quoteTable(this.table)} AS d USING sluice_batch AS b WHERE b.sluice_tombstone AND ${same}) ` +
-      `${insert} SELECT ${names.join(', ')} FROM sluice_batch WHERE NOT sluice_tombstone ${onConflict}`;
-    return { text, params, reducedAs };
+      `WITH ${values}, ${last}${deleted}, ${written} ` +
+      'SELECT (SELECT count(*) FROM sluice$last WHERE NOT sluice$tombstone)::int AS kept, ' +
+      '(SELECT count(*) FROM sluice$last WHERE sluice$tombstone)::int AS deleted, ' +
+      '(SELECT count(*) FROM sluice$written)::int AS written';
+    return { text, params };
   }
 
   /** Tombstones of a route whose key equality is byte equality: one DELETE by their keys. */
@@ -330,7 +398,7 @@ export class RoutePlan {
         if (!arrays.includes(kind)) arrays.push(kind);
         source = `u.${kind}`;
       }
-      return `d.${quoteIdentifier(c.name)} = CAST(${source} AS ${c.type})`;
+      return `d.${quoteIdentifier(c.name)} = ${keyExpr(c, source)}`;
     });
     const types = new Map<ArrayKind, string>(arrayKinds);
     const using = arrays.length
@@ -376,35 +444,31 @@ export class RoutePlan {
     }
     if (latest.size === 0) return { statements: [], upserted: 0, deleted: 0, skipped, rejected };
     const chosen = [...latest.values()];
-    if (this.#delete) {
+    const tombstones = chosen.filter((i) => records[i]!.value === null);
+    const values = chosen.filter((i) => records[i]!.value !== null);
+    const statements: PlannedStatement[] = [];
+    if (this.#reduces) {
+      // One statement: PostgreSQL's reduction decides, per key, between the values and the tombstones.
+      statements.push({
+        name: `${this.#statementId}-upsert`,
+        text: this.#upsertSql,
+        reduced: { values: values.length, tombstones: tombstones.length, versioned: this.#version !== undefined },
+        values: this.#values(this.#params, records, row, values, tombstones),
+      });
+    } else {
       // Byte equality is the key's equality: a key is either deleted or written, in statements of their own.
-      const tombstones = chosen.filter((i) => records[i]!.value === null);
-      const values = chosen.filter((i) => records[i]!.value !== null);
-      const statements: PlannedStatement[] = [];
       if (tombstones.length > 0) {
-        statements.push({ name: `${this.#statementId}-delete`, text: this.#delete.text, values: this.#values(this.#delete.params, records, row, tombstones) });
+        statements.push({ name: `${this.#statementId}-delete`, text: this.#delete!.text, values: this.#values(this.#delete!.params, records, row, tombstones) });
       }
-      if (values.length > 0) statements.push(this.#upsertStatement(records, row, values));
-      return { statements, upserted: values.length, deleted: tombstones.length, skipped, rejected };
+      if (values.length > 0) {
+        statements.push({ name: `${this.#statementId}-upsert`, text: this.#upsertSql, values: this.#values(this.#params, records, row, values) });
+      }
     }
-    let deleted = 0;
-    for (const i of chosen) if (records[i]!.value === null) deleted++;
-    return { statements: [this.#upsertStatement(records, row, chosen)], upserted: chosen.length - deleted, deleted, skipped, rejected };
+    return { statements, upserted: values.length, deleted: tombstones.length, skipped, rejected };
   }
 
-  #upsertStatement(records: readonly SourceRecord[], row: RecordParts, chosen: number[]): PlannedStatement {
-    let sent = 0;
-    for (const i of chosen) if (records[i]!.value !== null) sent++;
-    return {
-      name: `${this.#statementId}-upsert`,
-      text: this.#upsertSql,
-      ...(this.#reducedAs ? { reduced: { sent, as: this.#reducedAs } } : {}),
-      values: this.#values(this.#params, records, row, chosen),
-    };
-  }
-
-  /** The parameters of a statement over the chosen records, in the order its SQL numbers them. */
-  #values(params: ParamKind[], records: readonly SourceRecord[], row: RecordParts, chosen: number[]): unknown[] {
+  /** The parameters of a statement over the chosen records and tombstones, in the order its SQL numbers them. */
+  #values(params: ParamKind[], records: readonly SourceRecord[], row: RecordParts, chosen: number[], tombstones: number[] = []): unknown[] {
     return params.map((kind) => {
       switch (kind) {
         case 'json':
@@ -421,8 +485,16 @@ export class RoutePlan {
           return chosen.map((i) => records[i]!.offset);
         case 'timestamp':
           return chosen.map((i) => records[i]!.timestamp);
-        case 'tombstone':
-          return chosen.map((i) => records[i]!.value === null);
+        case 'position':
+          return chosen;
+        case 'tombstoneKey':
+          return tombstones.map((i) => row.keyTexts[i]);
+        case 'tombstoneKeyBytes':
+          return tombstones.map((i) => records[i]!.key);
+        case 'tombstoneKeyHash':
+          return tombstones.map((i) => row.keyHashes[i]);
+        case 'tombstonePosition':
+          return tombstones;
         case 'topic':
           return this.topic;
         case 'partition':
@@ -581,8 +653,8 @@ export class RoutePlan {
         {
           name: `${this.#statementId}-upsert`,
           text: this.#upsertSql,
-          ...(this.#reducedAs ? { reduced: { sent: rows.size, as: this.#reducedAs } } : {}),
-          values: [`[${[...rows.values()].join(',')}]`],
+          ...(this.#reduces ? { reduced: { values: rows.size, tombstones: 0, versioned: false } } : {}),
+          values: this.#params.map((kind) => (kind === 'position' ? [...rows.keys()].map((_, i) => i) : `[${[...rows.values()].join(',')}]`)),
         },
       ],
       upserted: rows.size,

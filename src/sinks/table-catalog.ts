@@ -2,15 +2,20 @@ import type pg from 'pg';
 import { SchemaError } from '../errors.js';
 import { quoteTable } from './sql-identifiers.js';
 
+/** A primary key or unique index: a valid `ON CONFLICT` target, and the equality it decides conflicts by. */
+export interface UniqueKey {
+  columns: string[];
+  /** Per column: the collation (quoted, schema-qualified) where it is not the type's default; undefined otherwise. */
+  collations: Array<string | undefined>;
+  /** Per column: false when that collation is nondeterministic (values differing in bytes can be equal). */
+  deterministic: boolean[];
+}
+
 export interface TableShape {
   /** Column name → type as PostgreSQL formats it (`format_type`). */
   columns: Map<string, string>;
-  /** Column name → its collation (quoted, schema-qualified) where it is not its type's default. */
-  collations: Map<string, string>;
-  /** Columns whose collation is nondeterministic (values that differ in bytes may be equal). */
-  nondeterministic: Set<string>;
-  /** Column sets of the primary key and every unique index: valid `ON CONFLICT` targets. */
-  uniqueKeys: string[][];
+  /** The primary key and every unique index without expressions or a predicate. */
+  uniqueKeys: UniqueKey[];
 }
 
 /** Reads a table's columns and unique keys; a missing table is a SchemaError naming it. */
@@ -18,32 +23,34 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
   const found = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [quoteTable(table)]);
   const oid = found.rows[0]?.oid;
   if (!oid) throw new SchemaError(table, `table ${table} does not exist (create it, or fix the route's table name)`);
-  const columns = await client.query<{ name: string; type: string; collation: string | null; deterministic: boolean }>(
-    `SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type,
-            COALESCE(c.collisdeterministic, true) AS deterministic,
-            CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
-                 THEN quote_ident(n.nspname) || '.' || quote_ident(c.collname) END AS collation
-       FROM pg_attribute a
-       JOIN pg_type t ON t.oid = a.atttypid
-       LEFT JOIN pg_collation c ON c.oid = a.attcollation
-       LEFT JOIN pg_namespace n ON n.oid = c.collnamespace
-      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+  const columns = await client.query<{ name: string; type: string }>(
+    `SELECT attname::text AS name, format_type(atttypid, atttypmod) AS type
+       FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
     [oid],
   );
-  const keys = await client.query<{ columns: string[] }>(
-    `SELECT array_agg(a.attname::text ORDER BY k.ord) AS columns
+  // The index's own collation per column (an index may declare another than its column's).
+  const keys = await client.query<{ columns: string[]; collations: Array<string | null>; deterministic: boolean[] }>(
+    `SELECT array_agg(a.attname::text ORDER BY k.ord) AS columns,
+            array_agg(CASE WHEN k.coll <> 0 AND k.coll <> t.typcollation
+                           THEN quote_ident(n.nspname) || '.' || quote_ident(c.collname) END ORDER BY k.ord) AS collations,
+            array_agg(COALESCE(c.collisdeterministic, true) ORDER BY k.ord) AS deterministic
        FROM pg_index i
-       CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+       CROSS JOIN LATERAL unnest(i.indkey::int2[], i.indcollation::oid[]) WITH ORDINALITY AS k(attnum, coll, ord)
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+       JOIN pg_type t ON t.oid = a.atttypid
+       LEFT JOIN pg_collation c ON c.oid = k.coll
+       LEFT JOIN pg_namespace n ON n.oid = c.collnamespace
       WHERE i.indrelid = $1 AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
       GROUP BY i.indexrelid`,
     [oid],
   );
   return {
     columns: new Map(columns.rows.map((r) => [r.name, r.type])),
-    collations: new Map(columns.rows.flatMap((r) => (r.collation ? [[r.name, r.collation] as const] : []))),
-    nondeterministic: new Set(columns.rows.filter((r) => !r.deterministic).map((r) => r.name)),
-    uniqueKeys: keys.rows.map((r) => r.columns),
+    uniqueKeys: keys.rows.map((r) => ({
+      columns: r.columns,
+      collations: r.collations.map((c) => c ?? undefined),
+      deterministic: r.deterministic,
+    })),
   };
 }
 

@@ -20,6 +20,8 @@ interface Case {
   rows: Array<Record<string, unknown>>;
   /** Offsets that must be in the DLQ, with a reason containing `reason`. */
   dlq?: { offsets: string[]; reason: string };
+  /** SQL run after the table is created (`$table` is its name). */
+  after?: string;
 }
 
 const json = (v: unknown) => JSON.stringify(v);
@@ -177,6 +179,56 @@ const cases: Record<string, Case> = {
     select: 'v',
     rows: [{ v: 3 }],
   },
+  // Tombstones are compared by their keys alone: a column that allows no NULL never sees one from a tombstone.
+  tombstonesBesideANotNullDomain: {
+    table: '(n integer PRIMARY KEY, name sluice_test_nn_text)',
+    route: { key: ['n'], columns: { n: { from: 'key' }, name: 'name' } },
+    records: [
+      { key: '1', value: json({ name: 'a' }) },
+      { key: '01', value: null },
+      { key: '2', value: null },
+      { key: '3', value: json({ name: 'c' }) },
+    ],
+    select: 'n, name',
+    rows: [{ n: 3, name: 'c' }],
+  },
+  // A key longer than its varchar(3) column is refused by the column, never cut to a key it is not.
+  keyTooLongForItsColumn: {
+    table: '(code varchar(3) PRIMARY KEY, v int NOT NULL)',
+    route: { key: ['code'], columns: { code: { from: 'key' }, v: 'v' } },
+    records: [
+      { key: 'abcd1', value: json({ v: 1 }) },
+      { key: 'abcd2', value: json({ v: 2 }) },
+      { key: 'abc', value: json({ v: 3 }) },
+      { key: 'abcXYZ', value: null },
+    ],
+    select: 'code, v',
+    rows: [{ code: 'abc', v: 3 }],
+    dlq: { offsets: ['0', '1'], reason: 'too long' },
+  },
+  // A route that gives the key column another type still compares keys as the table does (citext here).
+  routeTypeOverACitextKey: {
+    table: '(name citext PRIMARY KEY, v int NOT NULL)',
+    route: { key: ['name'], columns: { name: { field: 'name', type: 'text' }, v: 'v' } },
+    records: [
+      { key: null, value: json({ name: 'Alice', v: 1 }) },
+      { key: null, value: json({ name: 'alice', v: 2 }) },
+    ],
+    select: 'name::text AS name, v',
+    rows: [{ name: 'alice', v: 2 }],
+  },
+  // The unique index's collation decides, even where the column's own is the default.
+  uniqueIndexWithItsOwnCollation: {
+    table: '(k text NOT NULL, v int NOT NULL)',
+    after: 'CREATE UNIQUE INDEX ON $table (k COLLATE sluice_test_ci)',
+    route: { key: ['k'], columns: { k: { from: 'key' }, v: 'v' } },
+    records: [
+      { key: 'A', value: json({ v: 1 }) },
+      { key: 'a', value: json({ v: 2 }) },
+    ],
+    select: 'k, v',
+    rows: [{ k: 'a', v: 2 }],
+  },
   // A key of topic and partition only: every record of the batch is the same row.
   topicAndPartitionKey: {
     table: '(topic_name text, part int, last_v int NOT NULL, PRIMARY KEY (topic_name, part))',
@@ -214,12 +266,15 @@ describe('key equality: the reduction in a batch never decides differently from 
     // Case- and accent-insensitive (ICU level 1), as a column may be declared.
     await db.query(`DO $$ BEGIN CREATE COLLATION sluice_test_ci (provider = icu, locale = 'und-u-ks-level1', deterministic = false);
                     EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+    await db.query(`DO $$ BEGIN CREATE DOMAIN sluice_test_nn_text AS text NOT NULL;
+                    EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
     const routes: RouteOptions[] = [];
     const named = new Map<string, { topic: string; table: string }>();
     for (const [name, c] of Object.entries(cases)) {
       const topic = await kafka.createTopic(1, `key_${name.slice(0, 20)}`);
       const table = uniqueName('keys');
       await db.query(`CREATE TABLE ${table} ${c.table}`);
+      if (c.after) await db.query(c.after.replace('$table', table));
       await kafka.produce(topic, c.records.map((r) => ({ ...r, partition: 0 })));
       routes.push({ ...c.route, topic, table } as RouteOptions);
       named.set(name, { topic, table });

@@ -56,18 +56,20 @@ describe('RoutePlan', () => {
     const out = plan.prepare([rec(0, '1', { name: 'a0' }), rec(1, '01', null), rec(2, '2', { name: 'b0' })]);
     expect([out.upserted, out.deleted, out.skipped]).toEqual([2, 1, 0]);
     expect(out.statements).toHaveLength(1);
-    const [json, keys, tombstones] = out.statements[0]!.values;
-    expect(jsonParam(json)).toEqual([{ name: 'a0' }, {}, { name: 'b0' }]);
-    expect(keys).toEqual(['1', '01', '2']);
-    expect(tombstones).toEqual([false, true, false]);
-    expect(plan.upsertSql).toContain('WITH sluice_batch AS (SELECT DISTINCT ON ("id")');
-    expect(plan.upsertSql).toContain('DELETE FROM "orders" AS d USING sluice_batch AS b WHERE b.sluice_tombstone AND d."id" = b."id"');
-    expect(plan.upsertSql).toContain('FROM sluice_batch WHERE NOT sluice_tombstone ON CONFLICT ("id")');
+    expect(out.statements[0]!.reduced).toEqual({ values: 2, tombstones: 1, versioned: false });
+    // The values with their positions in the batch; the tombstones with their keys and positions alone.
+    const [json, keys, positions, tombstoneKeys, tombstonePositions] = out.statements[0]!.values;
+    expect(jsonParam(json)).toEqual([{ name: 'a0' }, { name: 'b0' }]);
+    expect([keys, positions, tombstoneKeys, tombstonePositions]).toEqual([['1', '2'], [0, 2], ['01'], [1]]);
+    expect(plan.upsertSql).toContain('sluice$last AS (SELECT DISTINCT ON ("id")');
+    expect(plan.upsertSql).toContain('ORDER BY "id", sluice$pos DESC');
+    expect(plan.upsertSql).toContain('DELETE FROM "orders" AS d USING sluice$last AS b WHERE b.sluice$tombstone AND d."id" = b."id"');
     const ci = new RoutePlan(
       { topic: 'orders', table: 'orders', key: ['id'], columns: [{ ...byKafkaKey[0]!, collation: '"public"."ci"', deterministic: false }, byKafkaKey[1]!], tombstones: 'delete', transform: undefined },
       's',
     );
     expect(ci.upsertSql).toContain('CAST(r.m_key AS text) COLLATE "public"."ci" AS "id"');
+    expect(ci.upsertSql).toContain('CAST(u.k0 AS text) COLLATE "public"."ci"'); // a tombstone's key, compared alike
     expect(ci.upsertSql).toContain('DISTINCT ON ("id")');
   });
 
@@ -164,10 +166,10 @@ describe('RoutePlan', () => {
     const columns: PlannedColumn[] = [...byKafkaKey, { name: 'version', from: 'field', field: 'version', type: 'integer' }];
     const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns, tombstones: 'ignore', version: 'version', transform: undefined }, 's');
     expect(plan.upsertSql).toContain('SELECT DISTINCT ON ("id")');
-    expect(plan.upsertSql).toContain('ORDER BY "id", "version" DESC NULLS LAST, r.sluice_ord DESC');
+    expect(plan.upsertSql).toContain('ORDER BY "id", "version" DESC NULLS LAST, sluice$pos DESC');
     expect(plan.upsertSql).toContain('WHERE EXCLUDED."version" >= t."version" OR t."version" IS NULL');
     const out = plan.prepare([rec(0, 'a', { name: 'a3', version: 3 }), rec(1, 'a', { name: 'a1', version: 1 })]);
-    expect(out.statements[0]!.reduced).toEqual({ sent: 2, as: 'stale' });
+    expect(out.statements[0]!.reduced).toEqual({ values: 2, tombstones: 0, versioned: true });
     expect(jsonParam(out.statements[0]!.values[0])).toHaveLength(2);
   });
 
@@ -188,8 +190,8 @@ describe('RoutePlan', () => {
     expect(out.upserted).toBe(4);
     expect(out.skipped).toBe(2);
     expect(plan.upsertSql).toContain('SELECT DISTINCT ON ("id")');
-    expect(plan.upsertSql).toContain('ORDER BY "id", r.sluice_ord DESC');
-    expect(out.statements[0]!.reduced).toEqual({ sent: 4, as: 'skipped' });
+    expect(plan.upsertSql).toContain('ORDER BY "id", sluice$pos DESC');
+    expect(out.statements[0]!.reduced).toEqual({ values: 4, tombstones: 0, versioned: false });
 
     const bytes: PlannedColumn[] = [
       { name: 'k', from: 'key', field: 'k', type: 'bytea' },
@@ -229,5 +231,16 @@ describe('RoutePlan', () => {
     const hashes = out.statements[0]!.values[1] as Buffer[];
     expect(hashes.map((h) => h.length)).toEqual([32, 32, 32]);
     expect(new Set(hashes.map((h) => h.toString('hex'))).size).toBe(3);
+  });
+
+  it('never casts a value to a length-limited type, which would cut it silently: the column refuses what is too long', () => {
+    const columns: PlannedColumn[] = [
+      { name: 'code', from: 'key', field: 'code', type: 'character varying(3)' },
+      { name: 'flag', from: 'field', field: 'flag', type: 'character(2)' },
+    ];
+    const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['code'], columns, tombstones: 'delete', transform: undefined }, 's');
+    expect(plan.upsertSql).toContain('CAST(r.m_key AS character varying)');
+    expect(plan.upsertSql).toContain('"flag" bpchar');
+    expect(plan.upsertSql).not.toMatch(/\(\d+\)/);
   });
 });
