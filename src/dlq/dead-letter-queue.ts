@@ -60,7 +60,11 @@ export class DeadLetterQueue {
       }
       return { key: record.key, value: record.value, headers };
     });
-    const sending = this.#producer.send(topic, records);
+    // One request per chunk: a batch's poison records together (each with its provenance headers) can be far larger
+    // than the DLQ topic takes in one record batch, which the broker would refuse whole, for ever.
+    const sending = (async () => {
+      for (const chunk of chunksOf(records, maxSendBytes)) await this.#producer.send(topic, chunk);
+    })();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       const ms = this.#options.sendTimeoutMs;
@@ -88,4 +92,38 @@ export class DeadLetterQueue {
   close(): Promise<void> {
     return this.#producer.close();
   }
+}
+
+/**
+ * Bytes of records per DLQ request: well under the DLQ topic's `max.message.bytes` (1 MiB by default, and sluice
+ * creates DLQ topics with the source topic's limit plus room for headers), so a request's record batch fits.
+ */
+const maxSendBytes = 512 * 1024;
+
+/** What a record adds to a record batch, near enough: key, value, header names and values, and framing. */
+function estimatedBytes(record: OutgoingRecord): number {
+  let bytes = 64 + (record.key?.length ?? 0) + (record.value?.length ?? 0);
+  for (const [name, value] of Object.entries(record.headers)) {
+    for (const v of Array.isArray(value) ? value : [value]) bytes += name.length + Buffer.byteLength(v) + 8;
+  }
+  return bytes;
+}
+
+/** Consecutive chunks of at most `maxBytes` (estimated), each with at least one record; order is kept. */
+export function chunksOf(records: readonly OutgoingRecord[], maxBytes: number): OutgoingRecord[][] {
+  const chunks: OutgoingRecord[][] = [];
+  let chunk: OutgoingRecord[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size = estimatedBytes(record);
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(record);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }

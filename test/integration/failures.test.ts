@@ -291,6 +291,19 @@ describe('failures: poison to the DLQ, transient retried, systemic and bursts st
     expect(sluice.state).toBe('failed');
   });
 
+  it('2,000 poison records in one batch, far more than one DLQ request can carry, all reach the DLQ and are committed', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'poison_batch');
+    const { table } = await auditedTable();
+    await kafka.produce(topic, Array.from({ length: 2_000 }, (_, i) => ({ key: `k${i}`, value: `not json ${i}` })));
+    // Each DLQ record carries its stack and message headers: together about 7 MB, over the topic's 1 MiB batch limit.
+    const { sluice, groupId } = testSluice({ routes: [route(topic, table)], batching: { lingerMs: 200 }, breaker: { maxDlqRatio: 1 } });
+    await sluice.start();
+    await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic));
+    expect(await kafka.recordCount(`${topic}.dlq`)).toBe(2_000);
+    expect(sluice.state).toBe('running');
+  });
+
   it('6 % poison in a stream opens the breaker: consumption stops before the burst drains into the DLQ', async () => {
     const kafka = await KafkaHelper.connect();
     const topic = await kafka.createTopic(1, 'burst');
