@@ -113,6 +113,17 @@ class SluicePipeline implements Sluice {
       exactlyOnce: options.delivery === 'exactly-once',
       reposition: (topic, partition, offset, epoch) => this.#source.reposition(topic, partition, offset, epoch),
       afterDatabaseCommit: crashAfterDatabaseCommit(),
+      admitDeadLetters: (records, poison) => {
+        const refused = this.#breaker.admit(records, poison.length);
+        if (!refused) return;
+        const percent = (n: number) => `${(n * 100).toFixed(1)} %`;
+        throw new BreakerOpenError(
+          `the DLQ breaker opened: ${refused.deadLettered} of ${refused.records} records (${percent(refused.ratio)}) in the last ` +
+            `${options.breaker.windowMs} ms would have gone to the DLQ, over breaker.maxDlqRatio=${options.breaker.maxDlqRatio}; ` +
+            `the batch that would have taken it there was not sent and stays uncommitted (its first poison record: ${poison[0]!.error.message}). ` +
+            'Consumption stopped: look at the poison records and their producer, then restart sluice',
+        );
+      },
       deadLetter: async (poison, attempts) => {
         if (!this.#dlq) throw new SluiceError(ErrorCodes.lifecycle, 'the DLQ producer is not connected');
         await this.#dlq.send(poison, attempts);
@@ -122,17 +133,9 @@ class SluicePipeline implements Sluice {
     const flushMetrics = new FlushMetrics();
     this.events.on('flush', (flush) => flushMetrics.record(flush, options.kafka.groupId));
     this.#breaker = new FailureRateBreaker(options.breaker);
+    // Batches that sent records to the DLQ were counted when the breaker admitted them (see admitDeadLetters).
     this.events.on('flush', (flush) => {
-      if (this.#breaker.open || !this.#breaker.record(flush.records, flush.deadLettered)) return;
-      const window = this.#breaker.window();
-      const percent = (n: number) => `${(n * 100).toFixed(1)} %`;
-      this.#halt(
-        new BreakerOpenError(
-          `the DLQ breaker opened: ${window.deadLettered} of ${window.records} records (${percent(window.ratio)}) in the last ` +
-            `${options.breaker.windowMs} ms went to the DLQ, over breaker.maxDlqRatio=${options.breaker.maxDlqRatio}; ` +
-            'consumption stopped: look at the DLQ records and their producer, then restart sluice',
-        ),
-      );
+      if (flush.deadLettered === 0) this.#breaker.record(flush.records);
     });
     this.#health = options.http.enabled
       ? new HealthServer(

@@ -31,6 +31,12 @@ export interface BatcherDeps {
   reposition(topic: string, partition: number, offset: string, epoch: number): void;
   /** Called right after each batch's rows commit, before its offset goes to Kafka (fault injection in tests). */
   afterDatabaseCommit?: (() => void) | undefined;
+  /**
+   * Asked before a batch's poison records go to the DLQ: these, from a batch of `records` not yet counted (0 when
+   * already counted). Throws (not retriable) to refuse: nothing is sent, the batch stays uncommitted, and the flush
+   * fails.
+   */
+  admitDeadLetters(records: number, poison: PoisonRecord[]): void;
   /** Sends a batch's poison records to the DLQ; resolves once the broker acknowledged them, throws otherwise. */
   deadLetter(poison: PoisonRecord[], attempts: number): Promise<void>;
   /** A flush failed in a way retrying cannot fix; the batch stays unwritten and uncommitted. */
@@ -359,7 +365,16 @@ export class Batcher {
     const excluded = new Set<SourceRecord>();
     /** Poison records found by an attempt whose DLQ send failed: the next attempt sends them first. */
     let pending: PoisonRecord[] = [];
+    /** Poison records the breaker has admitted, and whether the batch's records are counted in its window. */
+    const admitted = new Set<SourceRecord>();
+    let counted = false;
     const deadLetter = async (poison: PoisonRecord[], attempts: number) => {
+      const fresh = poison.filter((p) => !admitted.has(p.record));
+      if (fresh.length > 0) {
+        this.#deps.admitDeadLetters(counted ? 0 : records.length, fresh);
+        counted = true;
+        for (const p of fresh) admitted.add(p.record);
+      }
       try {
         await this.#deps.deadLetter(poison, attempts);
       } catch (error) {

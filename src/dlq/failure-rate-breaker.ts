@@ -15,9 +15,10 @@ export interface BreakerWindow {
 const bucketsPerWindow = 10;
 
 /**
- * Watches the share of records that go to the DLQ over a sliding time window (ten buckets), and opens once it goes
- * over `maxDlqRatio` with at least `minRecords` in the window. It never closes by itself: resuming is an operator's
- * decision.
+ * Watches the share of records that go to the DLQ over a sliding time window (ten buckets), and opens before that
+ * share would go over `maxDlqRatio` with at least `minRecords` in the window. It judges a batch before its poison
+ * records are dead-lettered (`admit`), so a burst is refused rather than drained into the DLQ. It never closes by
+ * itself: resuming is an operator's decision.
  */
 export class FailureRateBreaker {
   readonly #settings: BreakerSettings;
@@ -37,8 +38,25 @@ export class FailureRateBreaker {
     return this.#open;
   }
 
-  /** Counts a flushed batch: `records` in all, `deadLettered` of them sent to the DLQ. Returns true if the breaker is now open. */
-  record(records: number, deadLettered: number): boolean {
+  /**
+   * Before `deadLettered` records of a batch (of `records` not yet counted) go to the DLQ: counts them and answers
+   * undefined, or, when the window would then be over the limit (or the breaker is open already), opens the breaker,
+   * counts nothing, and answers the window the batch would have made.
+   */
+  admit(records: number, deadLettered: number): BreakerWindow | undefined {
+    const window = this.window();
+    const after = { records: window.records + records, deadLettered: window.deadLettered + deadLettered, ratio: 0 };
+    after.ratio = after.records === 0 ? 0 : after.deadLettered / after.records;
+    if (this.#open || (after.records >= this.#settings.minRecords && after.ratio > this.#settings.maxDlqRatio)) {
+      this.#open = true;
+      return after;
+    }
+    this.record(records, deadLettered);
+    return undefined;
+  }
+
+  /** Counts a flushed batch that sent nothing to the DLQ (or records `admit` has not counted). */
+  record(records: number, deadLettered = 0): void {
     const now = this.#now();
     const start = now - (now % this.#bucketMs);
     const last = this.#buckets.at(-1);
@@ -48,9 +66,6 @@ export class FailureRateBreaker {
     } else {
       this.#buckets.push([start, records, deadLettered]);
     }
-    const window = this.window();
-    if (window.records >= this.#settings.minRecords && window.ratio > this.#settings.maxDlqRatio) this.#open = true;
-    return this.#open;
   }
 
   /** The records and DLQ share in the current window. */
