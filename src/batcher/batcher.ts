@@ -495,27 +495,36 @@ export class Batcher {
     if (worker.pausedFor.size === 0) this.#deps.resume(worker.topic, worker.partition);
   }
 
-  /** Over the cap: pause the partition that is adding, and the fullest ones until they hold half the bytes. */
-  #applyBackpressure(adding: PartitionWorker): void {
-    const cap = this.#deps.limits.maxBufferedBytes;
-    if (this.#totalBytes <= cap) return;
-    const byFullness = [...this.#workers.values()].sort(
-      (a, b) => b.buffer.bytes + b.inFlightBytes - (a.buffer.bytes + a.inFlightBytes),
-    );
-    let pausedBytes = 0;
-    for (const worker of byFullness) {
-      if (pausedBytes >= this.#totalBytes / 2 && worker !== adding) continue;
-      pausedBytes += worker.buffer.bytes + worker.inFlightBytes;
-      if (!worker.pausedFor.has('backpressure')) {
-        this.#pause(worker, 'backpressure');
-        this.#deps.log.debug({ topic: worker.topic, partition: worker.partition, bufferedBytes: this.#totalBytes }, 'paused: buffer cap reached');
-      }
-    }
+  /**
+   * What one partition may hold, buffered plus in flight, before it stops fetching: an equal share of
+   * maxBufferedBytes among the partitions holding any, and never more than half of it. So a partition that cannot
+   * flush (a row lock, a retry) holds its own share and no more, and the others keep theirs: the cap is accounted
+   * per partition, not only in total.
+   */
+  #shareBytes(): number {
+    let holding = 0;
+    for (const worker of this.#workers.values()) if (worker.buffer.bytes + worker.inFlightBytes > 0) holding++;
+    return this.#deps.limits.maxBufferedBytes / Math.max(2, holding);
   }
 
-  /** Resume once buffered bytes fall to half the cap, so pause/resume does not flap at the boundary. */
+  /** The adding partition stops fetching once it holds its share, or once the total is over the cap. */
+  #applyBackpressure(adding: PartitionWorker): void {
+    const held = adding.buffer.bytes + adding.inFlightBytes;
+    if (held < this.#shareBytes() && this.#totalBytes <= this.#deps.limits.maxBufferedBytes) return;
+    if (adding.pausedFor.has('backpressure')) return;
+    this.#pause(adding, 'backpressure');
+    this.#deps.log.debug({ topic: adding.topic, partition: adding.partition, heldBytes: held, bufferedBytes: this.#totalBytes }, 'paused: buffer share reached');
+  }
+
+  /**
+   * A paused partition fetches again once it holds half its share or less and the total is under the cap, so that
+   * pause and resume do not flap at the boundary. Others' bytes (a partition that cannot flush) never keep it paused.
+   */
   #maybeResume(): void {
-    if (this.#totalBytes > this.#deps.limits.maxBufferedBytes / 2) return;
-    for (const worker of this.#workers.values()) this.#unpause(worker, 'backpressure');
+    if (this.#totalBytes >= this.#deps.limits.maxBufferedBytes) return;
+    const share = this.#shareBytes();
+    for (const worker of this.#workers.values()) {
+      if (worker.pausedFor.has('backpressure') && worker.buffer.bytes + worker.inFlightBytes <= share / 2) this.#unpause(worker, 'backpressure');
+    }
   }
 }

@@ -43,4 +43,41 @@ describe('backpressure', () => {
     expect(peakBytes).toBeLessThanOrEqual(maxBufferedBytes + 3 * 2 * maxBatchBytes);
     expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(12_000);
   });
+
+  it('a partition stuck on a row lock holds only its own share of the buffer: the other partitions keep flowing', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(3, 'stuck');
+    const db = await database();
+    const table = uniqueName('stuck');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, body text NOT NULL)`);
+    await db.query(`INSERT INTO ${table} VALUES ('p0-0', 'old')`);
+    const body = 'x'.repeat(1_000);
+    const records = (partition: number, count: number) =>
+      Array.from({ length: count }, (_, i) => ({ key: `p${partition}-${i}`, value: JSON.stringify({ body }), partition }));
+    // Partition 0's first batch upserts p0-0, whose row this transaction holds: the flush waits on the lock.
+    const locker = await database();
+    await locker.query('BEGIN');
+    await locker.query(`SELECT * FROM ${table} WHERE id = 'p0-0' FOR UPDATE`);
+    await kafka.produce(topic, records(0, 3_000), 100); // ~3 MB for partition 0 alone, three times the cap
+
+    const maxBufferedBytes = 1024 * 1024;
+    const { sluice, groupId } = testSluice({
+      routes: [{ topic, table, key: ['id'], columns: { id: { from: 'key' }, body: 'body' } }],
+      batching: { lingerMs: 50, maxBatchRecords: 100, maxBatchBytes: 64 * 1024, maxBufferedBytes },
+      database: { statementTimeoutMs: 120_000 },
+    });
+    await sluice.start();
+    await waitFor('partition 0 blocked, holding much of the buffer', () => sluice.status().batching.bufferedBytes > maxBufferedBytes / 3);
+    await kafka.produce(topic, [...records(1, 2_000), ...records(2, 2_000)], 100);
+    const committed = async (partition: number) => (await kafka.committedOffsets(groupId, topic)).get(partition);
+    await waitFor('partitions 1 and 2 committed while partition 0 is still blocked', async () => {
+      const [one, two] = await Promise.all([committed(1), committed(2)]);
+      return one === '2000' && two === '2000';
+    });
+    expect(Number(await committed(0))).toBeLessThanOrEqual(0);
+    expect(sluice.status().batching.bufferedBytes).toBeLessThanOrEqual(maxBufferedBytes + 3 * 2 * 64 * 1024);
+    await locker.query('ROLLBACK');
+    await waitFor('everything committed once the lock is gone', () => kafka.isFullyCommitted(groupId, topic));
+    expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(7_000);
+  });
 });
