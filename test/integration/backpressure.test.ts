@@ -44,7 +44,7 @@ describe('backpressure', () => {
     expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(12_000);
   });
 
-  it('a partition stuck on a row lock holds only its own share of the buffer: the other partitions keep flowing', async () => {
+  it('a partition stuck on a row lock holds at most half the buffer cap: the other partitions keep flowing', async () => {
     const kafka = await KafkaHelper.connect();
     const topic = await kafka.createTopic(3, 'stuck');
     const db = await database();
