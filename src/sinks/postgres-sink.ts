@@ -244,11 +244,14 @@ export class PostgresSink implements Sink {
   }
 
   /**
-   * Opens the batch's transaction. With exactly-once delivery its first statement moves the stored offsets past
-   * the batch, which also locks them: it answers why not if this member's claim or the position is stale.
+   * Opens the batch's transaction, with every constraint immediate. With exactly-once delivery its next statement
+   * moves the stored offsets past the batch, which also locks them: it answers why not if this member's claim or
+   * the position is stale.
    */
   async #begin(client: pg.PoolClient, batch: Batch): Promise<FenceRefusal | undefined> {
-    await this.#query(client, 'BEGIN');
+    // Deferred constraints are checked at each statement, not at COMMIT: a violation is then a row-level error of the
+    // statement, which poison isolation handles, instead of a failed COMMIT that names no record. One round trip.
+    await this.#query(client, 'BEGIN; SET CONSTRAINTS ALL IMMEDIATE', 2);
     if (!this.#offsets) return undefined;
     return this.#offsets.advance((config) => this.#query(client, config), {
       topic: batch.topic,

@@ -304,6 +304,23 @@ describe('failures: poison to the DLQ, transient retried, systemic and bursts st
     expect(sluice.state).toBe('running');
   });
 
+  it('a deferred constraint violated in a batch is isolated like any row-level error, not found at COMMIT', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'deferred');
+    const db = await database();
+    const table = uniqueName('deferred');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, email text NOT NULL, CONSTRAINT ${table}_email UNIQUE (email) DEFERRABLE INITIALLY DEFERRED)`);
+    const records = Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ email: i === 70 ? 'e10' : `e${i}` }) }));
+    await kafka.produce(topic, records);
+    const { sluice, groupId } = testSluice({ routes: [{ topic, table, key: ['id'], columns: { id: { from: 'key' }, email: 'email' } }], batching: { lingerMs: 100 } });
+    await sluice.start();
+    await waitFor('every offset committed, or sluice stopped', async () => sluice.state !== 'running' || (await kafka.isFullyCommitted(groupId, topic)));
+    expect(sluice.status().error).toBeUndefined();
+    expect(await count(db, `SELECT 1 FROM ${table}`)).toBe(99);
+    const dlq = await kafka.readAll(`${topic}.dlq`);
+    expect(dlq.map((r) => [r.headers[DlqHeaders.sourceOffset], r.headers[DlqHeaders.sqlState]])).toEqual([['70', '23505']]);
+  });
+
   it('6 % poison in a stream opens the breaker: consumption stops before the burst drains into the DLQ', async () => {
     const kafka = await KafkaHelper.connect();
     const topic = await kafka.createTopic(1, 'burst');
