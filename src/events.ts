@@ -39,5 +39,34 @@ export interface SluiceEvents {
   rebalance: [{ assigned: Array<{ topic: string; partitions: number[] }> }];
 }
 
-/** Node's EventEmitter, typed by {@link SluiceEvents}. */
-export class SluiceEmitter extends EventEmitter<SluiceEvents> {}
+/** Where an event listener's error goes: a listener's failure is reported, never the pipeline's. */
+export type ListenerErrorReporter = (event: keyof SluiceEvents, error: unknown) => void;
+
+/**
+ * Node's EventEmitter, typed by {@link SluiceEvents}, whose listeners cannot break the pipeline: `emit` runs every
+ * listener, and one that throws (or returns a promise that rejects) is reported and the others still run. sluice
+ * emits from inside a flush, after the rows committed and before the offset is committed; a listener's bug must not
+ * halt consumption or leave that offset behind.
+ */
+export class SluiceEmitter extends EventEmitter<SluiceEvents> {
+  readonly #report: ListenerErrorReporter;
+
+  constructor(report: ListenerErrorReporter) {
+    super();
+    this.#report = report;
+  }
+
+  override emit<K extends keyof SluiceEvents>(event: K, ...args: SluiceEvents[K]): boolean {
+    // rawListeners: a `once` listener's wrapper, which removes itself when called.
+    const listeners = this.rawListeners(event as keyof SluiceEvents) as Array<(...a: SluiceEvents[K]) => unknown>;
+    for (const listener of listeners) {
+      try {
+        const result = listener.apply(this, args);
+        if (result instanceof Promise) result.catch((error: unknown) => this.#report(event, error));
+      } catch (error) {
+        this.#report(event, error);
+      }
+    }
+    return listeners.length > 0;
+  }
+}

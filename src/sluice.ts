@@ -63,7 +63,9 @@ export function createSluice(options: SluiceOptions, deps: SluiceDeps = {}): Slu
 }
 
 class SluicePipeline implements Sluice {
-  readonly events = new SluiceEmitter();
+  readonly events = new SluiceEmitter((event, error) =>
+    this.#log.error({ event, err: error }, `a '${event}' event listener failed: ${errorMessage(error)}; sluice goes on`),
+  );
   readonly done: Promise<void>;
   readonly #options: ResolvedOptions;
   readonly #log: Logger;

@@ -233,5 +233,25 @@ describe('pipeline: consumer group → micro-batches → idempotent upserts → 
       { id: 'b', amount: 2, payload: { id: 'b', amount: 2 } },
     ]);
   });
-});
 
+  it('an event listener that throws or rejects is reported, and never stops the pipeline or leaves a batch uncommitted', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'listener');
+    const table = await ordersTable();
+    await kafka.produce(topic, Array.from({ length: 50 }, (_, i) => ({ key: `order-${i}`, value: JSON.stringify({ id: `order-${i}`, name: 'n', amount: 1, version: i }) })));
+    const { sluice, groupId, logs } = testSluice({ routes: [ordersRoute(topic, table)], batching: { lingerMs: 50, maxBatchRecords: 10 } });
+    sluice.events.on('flush', () => {
+      throw new Error('a listener bug');
+    });
+    sluice.events.on('commit', async () => {
+      throw new Error('an async listener bug');
+    });
+    await sluice.start();
+    await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic));
+    expect(sluice.state).toBe('running');
+    expect((await tableSnapshot(table)).length).toBe(50);
+    await waitFor('both listener errors reported', () =>
+      ['a listener bug', 'an async listener bug'].every((m) => logs.some((l) => l.level === 50 && String(l.msg).includes(m))),
+    );
+  });
+});
