@@ -7,13 +7,23 @@ import { optionsSchema } from './schema.js';
 /** Where a setting's value came from, by dotted path (`batching.lingerMs` → `SLUICE_LINGER_MS`). */
 export type SettingSources = Map<string, string>;
 
-const secretSettings = new Set(['database.url']);
+/**
+ * Names of settings that may hold a secret (a URL with its password, SASL, TLS keys, tokens): never printed, at any
+ * path, nor anything below them. `key` alone (a route's key columns) is not one; `privateKey`, `apiKey` are.
+ */
+function isSecretName(name: string): boolean {
+  return /url|uri|pass(word|wd|phrase)?|secret|token|sasl|credential|ssl|tls|cert/i.test(name) || /[a-z0-9]Key$|_key$/.test(name);
+}
+
+/** A password inside a URL (`scheme://user:password@host`), wherever a URL turns up in a value. */
+const urlPassword = /(\/\/[^:/@\s]*):[^@/\s]*@/g;
 
 function describeValue(path: string, value: unknown): string {
   if (value === undefined) return '(not set)';
-  if (secretSettings.has(path)) return '(value hidden)';
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  if (path.split('.').some(isSecretName)) return '(value hidden)';
+  const text = JSON.stringify(value, (name, v: unknown) => (name !== '' && isSecretName(name) ? '(hidden)' : v)) ?? String(value);
+  const shown = text.replace(urlPassword, '$1:(hidden)@');
+  return shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
 }
 
 function valueAt(input: unknown, path: PropertyKey[]): unknown {

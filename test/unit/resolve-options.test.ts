@@ -39,6 +39,27 @@ describe('configuration', () => {
     expect(e.message).not.toContain('secret');
   });
 
+  it('never prints a secret at any path: a setting named like one, or a password inside a URL', () => {
+    const messages = [
+      { kafka: { brokers: ['b:9092'] }, database: { url: 'postgres://sluice:hunter2@127.0.0.1:5432/test', poolSzie: 3 } },
+      { database: 'postgres://sluice:hunter2@127.0.0.1:5432/test' },
+      { database: { url: 12345, password: 'hunter2' } },
+      { kafka: { brokers: ['b:9092'], sasl: { mechanism: 'plain', username: 'u', password: 'hunter2' } } },
+      { kafka: { brokers: ['b:9092'], ssl: { privateKey: 'hunter2' } }, database: { url: 'postgres://x' } },
+      { database: { url: 'postgres://x' }, landing: { topics: ['t'], table: 'postgres://u:hunter2@h/x' } },
+    ].map((options) => {
+      try {
+        resolveOptions(options as never);
+      } catch (error) {
+        if (error instanceof ConfigError) return error.message;
+        throw error;
+      }
+      throw new Error('expected a ConfigError');
+    });
+    for (const message of messages) expect(message).not.toContain('hunter2');
+    expect(messages[0]).toContain('unknown setting(s) poolSzie');
+  });
+
   it('rejects identifiers that are not plain names before they get near SQL', () => {
     const routes = JSON.stringify([{ topic: 't', table: 'a"; drop table b; --', key: ['id'], columns: { id: 'id' } }]);
     expect(failure(env({ SLUICE_ROUTES: routes })).setting).toBe('SLUICE_ROUTES (routes.0.table)');
