@@ -436,6 +436,7 @@ function planInput(route: ResolvedRoute, shape: TableShape, validation: Resolved
     mode: route.mode,
     version: route.version,
     transform: route.transform,
+    columnsFromRows: route.transform !== undefined && route.columns === undefined,
     maxRecordBytes: validation.maxRecordBytes,
     maxJsonDepth: validation.maxJsonDepth,
   };

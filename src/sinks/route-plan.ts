@@ -47,6 +47,11 @@ export interface RoutePlanInput {
   /** Defaults to `json`. */
   format?: ValueFormat;
   transform: RecordTransform | undefined;
+  /**
+   * A transform route without `columns`: `columns` lists every column of the table, and each row writes only the
+   * columns it has, so the table's defaults (a bigserial id, a DEFAULT now()) apply to the rest.
+   */
+  columnsFromRows?: boolean;
   /** A record whose key plus value is larger is poison. */
   maxRecordBytes?: number;
   /**
@@ -203,6 +208,8 @@ export class RoutePlan {
   readonly #reduces: boolean;
   readonly #params: ParamKind[];
   readonly #statementId: string;
+  /** columnsFromRows: the upsert for each set of columns rows have come with, by their names joined. */
+  readonly #upsertsByColumns: Map<string, { name: string; text: string; params: ParamKind[] }> | undefined;
   readonly #maxRecordBytes: number;
   readonly #maxJsonDepth: number;
 
@@ -259,13 +266,15 @@ export class RoutePlan {
     this.#params = built.params;
     this.#reduces = !this.#append && !this.#eachRecordItsOwnRow && !this.#keyEqualityIsBytes;
     this.#delete = this.#keyEqualityIsBytes && this.#tombstones === 'delete' ? this.#buildDelete() : undefined;
+    this.#upsertsByColumns = input.columnsFromRows ? new Map() : undefined;
   }
 
   get upsertSql(): string {
     return this.#upsertSql;
   }
 
-  #buildUpsert(): { text: string; params: ParamKind[] } {
+  /** The upsert of `columns` (by default the route's). */
+  #buildUpsert(columns: PlannedColumn[] = this.#columns): { text: string; params: ParamKind[] } {
     const params: ParamKind[] = [];
     const param = (kind: ParamKind) => {
       let i = params.indexOf(kind);
@@ -278,21 +287,21 @@ export class RoutePlan {
     const functions: string[] = [];
     const aliases: string[] = [];
     const columnExpr = new Map<string, string>();
-    if (this.#hasFields) {
+    if (columns.some((c) => c.from === 'field')) {
       const fields = new Map<string, string>();
-      for (const c of this.#columns) if (c.from === 'field' && !fields.has(c.field)) fields.set(c.field, castType(c.type));
+      for (const c of columns) if (c.from === 'field' && !fields.has(c.field)) fields.set(c.field, castType(c.type));
       const definitions = [...fields].map(([field, type]) => `${quoteIdentifier(field)} ${type}`);
       functions.push(`json_to_recordset(${json()}) AS (${definitions.join(', ')})`);
       const fieldAlias = new Map([...fields.keys()].map((field, i) => [field, `f${i}`]));
       aliases.push(...fieldAlias.values());
-      for (const c of this.#columns) if (c.from === 'field') columnExpr.set(c.name, `r.${fieldAlias.get(c.field)!}`);
+      for (const c of columns) if (c.from === 'field') columnExpr.set(c.name, `r.${fieldAlias.get(c.field)!}`);
     }
     for (const [kind, type] of arrayKinds) {
       if (!this.#arrays[kind]) continue;
       functions.push(kind === 'value' && this.#sendsJson ? `json_array_elements(${json()})` : `unnest(${param(kind)}::${type}[])`);
       aliases.push(`m_${kind}`);
     }
-    const selectList = this.#columns.map((c) => {
+    const selectList = columns.map((c) => {
       let expr: string;
       switch (c.from) {
         case 'field':
@@ -315,9 +324,9 @@ export class RoutePlan {
       }
       return this.#key.includes(c) ? keyExpr(c, expr) : `CAST(${expr} AS ${castType(c.type)})`;
     });
-    const names = this.#columns.map((c) => quoteIdentifier(c.name));
+    const names = columns.map((c) => quoteIdentifier(c.name));
     const keyNames = this.#key.map((c) => quoteIdentifier(c.name));
-    const updates = this.#columns
+    const updates = columns
       .filter((c) => !this.#key.includes(c))
       .map((c) => `${quoteIdentifier(c.name)} = EXCLUDED.${quoteIdentifier(c.name)}`);
     const insert = `INSERT INTO ${quoteTable(this.table)} AS t (${names.join(', ')})`;
@@ -621,11 +630,12 @@ export class RoutePlan {
   }
 
   #prepareTransformed(records: readonly SourceRecord[]): PreparedWrite {
-    const rows = new Map<string, string>();
+    /** dedupe key → the row's JSON text and the columns it writes */
+    const rows = new Map<string, { text: string; signature: string }>();
     const rejected: RejectedRecord[] = [];
     let skipped = 0;
     for (const record of records) {
-      let recordRows: Array<[string, string]> | null;
+      let recordRows: Array<[string, string, string]> | null;
       try {
         recordRows = this.#transformOne(record);
       } catch (error) {
@@ -637,35 +647,50 @@ export class RoutePlan {
         skipped++;
         continue;
       }
-      for (const [rowKey, text] of recordRows) {
+      for (const [rowKey, text, signature] of recordRows) {
         // Append: every row is its own; otherwise the last row per key wins.
         const key = this.#append ? String(rows.size) : rowKey;
         if (rows.has(key)) {
           rows.delete(key);
           skipped++;
         }
-        rows.set(key, text);
+        rows.set(key, { text, signature });
       }
     }
-    if (rows.size === 0) return { statements: [], upserted: 0, deleted: 0, skipped, rejected };
-    return {
-      statements: [
-        {
-          name: `${this.#statementId}-upsert`,
-          text: this.#upsertSql,
-          ...(this.#reduces ? { reduced: { values: rows.size, tombstones: 0, versioned: false } } : {}),
-          values: this.#params.map((kind) => (kind === 'position' ? [...rows.keys()].map((_, i) => i) : `[${[...rows.values()].join(',')}]`)),
-        },
-      ],
-      upserted: rows.size,
-      deleted: 0,
-      skipped,
-      rejected,
-    };
+    // One statement per set of columns the rows write (one, unless the transform returns rows of several shapes).
+    const groups = new Map<string, string[]>();
+    for (const { text, signature } of rows.values()) {
+      const group = groups.get(signature);
+      if (group) group.push(text);
+      else groups.set(signature, [text]);
+    }
+    const statements: PlannedStatement[] = [...groups].map(([signature, texts]) => {
+      const upsert = this.#upsertFor(signature);
+      return {
+        name: upsert.name,
+        text: upsert.text,
+        ...(this.#reduces ? { reduced: { values: texts.length, tombstones: 0, versioned: false } } : {}),
+        values: upsert.params.map((kind) => (kind === 'position' ? texts.map((_, i) => i) : `[${texts.join(',')}]`)),
+      };
+    });
+    return { statements, upserted: rows.size, deleted: 0, skipped, rejected };
+  }
+
+  /** The upsert for rows that write the columns `signature` names (columnsFromRows), or the route's own. */
+  #upsertFor(signature: string): { name: string; text: string; params: ParamKind[] } {
+    if (!this.#upsertsByColumns) return { name: `${this.#statementId}-upsert`, text: this.#upsertSql, params: this.#params };
+    let upsert = this.#upsertsByColumns.get(signature);
+    if (!upsert) {
+      const names = new Set(signature.split('\u0000'));
+      const built = this.#buildUpsert(this.#columns.filter((c) => names.has(c.name)));
+      upsert = { name: `${this.#statementId}-upsert-${this.#upsertsByColumns.size}`, ...built };
+      this.#upsertsByColumns.set(signature, upsert);
+    }
+    return upsert;
   }
 
   /** A record's rows as (dedupe key, JSON text) pairs, or null when the transform skips it. Throws PoisonRecordError. */
-  #transformOne(record: SourceRecord): Array<[string, string]> | null {
+  #transformOne(record: SourceRecord): Array<[string, string, string]> | null {
     if (record.sizeBytes > this.#maxRecordBytes) {
       throw new PoisonRecordError(record, `key and value hold ${record.sizeBytes} bytes, over maxRecordBytes=${this.#maxRecordBytes}`);
     }
@@ -676,9 +701,18 @@ export class RoutePlan {
       throw new PoisonRecordError(record, `transform threw: ${errorMessage(error)}`, error);
     }
     if (result === null || result === undefined) return null;
-    const out: Array<[string, string]> = [];
+    const out: Array<[string, string, string]> = [];
     for (const row of Array.isArray(result) ? result : [result]) {
       if (row === null || typeof row !== 'object') throw new PoisonRecordError(record, 'transform returned a row that is not an object');
+      let signature = '';
+      if (this.#upsertsByColumns) {
+        // The columns this row writes: the ones it has (JSON leaves out undefined), each of them the table's.
+        const names = Object.keys(row).filter((name) => row[name] !== undefined).sort();
+        const unknown = names.filter((name) => !this.#columns.some((c) => c.name === name));
+        if (unknown.length > 0) throw new PoisonRecordError(record, `transform returned column(s) ${unknown.join(', ')} that table ${this.table} does not have`);
+        if (names.length === 0) throw new PoisonRecordError(record, 'transform returned a row without any column');
+        signature = names.join('\u0000');
+      }
       let key = '';
       for (const c of this.#key) {
         const part = row[c.name];
@@ -690,7 +724,7 @@ export class RoutePlan {
         key += `${text.length}:${text}`;
       }
       try {
-        out.push([key, JSON.stringify(row)]);
+        out.push([key, JSON.stringify(row), signature]);
       } catch (error) {
         throw new PoisonRecordError(record, `transform returned a row that cannot be serialised: ${errorMessage(error)}`, error);
       }

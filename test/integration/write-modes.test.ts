@@ -60,4 +60,37 @@ describe('write modes: append, and versioned upserts', () => {
     await waitFor('replay committed', () => kafka.isFullyCommitted(groupId, topic));
     expect((await db.query(`SELECT id, balance, version FROM ${table} ORDER BY id`)).rows).toEqual(rows);
   });
+
+  it('a transform route without columns writes only the columns each row has: the table fills in the rest', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'transform_defaults');
+    const db = await database();
+    const table = uniqueName('events');
+    await db.query(
+      `CREATE TABLE ${table} (id bigserial PRIMARY KEY, name text NOT NULL, kind text NOT NULL DEFAULT 'plain', received_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    await kafka.produce(topic, Array.from({ length: 20 }, (_, i) => ({ key: null, value: JSON.stringify({ name: `n${i}`, special: i % 5 === 0 }) })));
+    const { sluice, groupId } = testSluice({
+      routes: [
+        {
+          topic,
+          table,
+          mode: 'append',
+          transform: (record) => {
+            const { name, special } = JSON.parse(record.value!.toString()) as { name: string; special: boolean };
+            return special ? { name, kind: 'special' } : { name };
+          },
+        },
+      ],
+      batching: { lingerMs: 50 },
+    });
+    await sluice.start();
+    await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic));
+    const rows = (await db.query(`SELECT id, name, kind, received_at FROM ${table} ORDER BY id`)).rows as Array<{ id: string; kind: string; received_at: Date | null }>;
+    expect(rows).toHaveLength(20);
+    expect(rows.filter((r) => r.kind === 'special')).toHaveLength(4);
+    expect(rows.filter((r) => r.kind === 'plain')).toHaveLength(16);
+    expect(rows.every((r) => r.received_at !== null && r.id !== null)).toBe(true);
+    expect(sluice.status().batching.deadLetteredRecords).toBe(0);
+  });
 });
