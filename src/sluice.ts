@@ -113,6 +113,9 @@ class SluicePipeline implements Sluice {
       pause: (topic, partition) => this.#source.pause(topic, partition),
       resume: (topic, partition) => this.#source.resume(topic, partition),
       exactlyOnce: options.delivery === 'exactly-once',
+      offsetsRow: { table: options.offsetsTable, groupId: options.kafka.groupId },
+      // A rebalance reaches every member within a session timeout; twice that with refusals and none means none comes.
+      claimRefusalLimitMs: 2 * options.kafka.sessionTimeoutMs,
       reposition: (topic, partition, offset, epoch) => this.#source.reposition(topic, partition, offset, epoch),
       afterDatabaseCommit: crashAfterDatabaseCommit(),
       admitDeadLetters: (records, poison) => {

@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import { ErrorCodes, SluiceError, errorMessage, isRetriable } from '../errors.js';
 import type { SluiceEmitter } from '../events.js';
 import type { FetchedRange, SourceRecord } from '../record.js';
-import type { FenceRefusal } from '../sinks/offset-store.js';
 import type { PoisonRecord, Sink } from '../sinks/sink.js';
 import { backoffMs, sleep } from './backoff.js';
 import { PartitionBuffer, type BatchLimits, type BufferedBatch, type FlushReason, type RangeRefusal } from './partition-buffer.js';
@@ -27,6 +26,13 @@ export interface BatcherDeps {
    * only from where the stored offsets end. At-least-once: offsets live in the Kafka group alone.
    */
   exactlyOnce: boolean;
+  /** Exactly-once: the offsets table and the group's rows in it, for messages that name a row. */
+  offsetsRow?: { table: string; groupId: string };
+  /**
+   * Exactly-once: how long flushes may be refused because another member holds the claim, with no rebalance taking
+   * the partition from this member, before sluice halts (the offsets row was edited or deleted by hand).
+   */
+  claimRefusalLimitMs?: number;
   /** Fetch the partition again from `offset`: where the covered offsets (and, exactly-once, the stored ones) end. */
   reposition(topic: string, partition: number, offset: string, epoch: number): void;
   /** Called right after each batch's rows commit, before its offset goes to Kafka (fault injection in tests). */
@@ -68,6 +74,8 @@ class PartitionWorker {
   epoch = -1;
   /** Exactly-once delivery: this member's claim on the partition, made in `epoch`; undefined until made. */
   claim: string | undefined;
+  /** When a flush was first refused for another member's claim, in this epoch, with none written since. */
+  claimRefusedSince: number | undefined;
   /** Why fetching is paused for this partition; it resumes when no reason is left. */
   readonly pausedFor = new Set<'backpressure' | 'retry'>();
   inFlightBytes = 0;
@@ -128,6 +136,7 @@ export class Batcher {
     this.#totalBytes -= worker.buffer.reset(nextOffset);
     worker.epoch = epoch;
     worker.claim = claim;
+    worker.claimRefusedSince = undefined;
     worker.repositions = 0;
   }
 
@@ -414,12 +423,28 @@ export class Batcher {
           continue;
         }
         if (result.fenced) {
-          this.#onFenced(worker, batch, epoch, result.fenced);
-          return;
+          if (worker.epoch !== epoch) {
+            // The assignment this batch was fetched under is over: whatever the reason, the batch is simply void.
+            this.#deps.log.debug({ topic, partition, fromOffset, ...result.fenced }, 'batch of an earlier assignment refused');
+            return;
+          }
+          if (result.fenced.reason === 'position') {
+            this.#onPositionRefused(worker, batch, epoch, result.fenced.nextOffset);
+            return;
+          }
+          // Another member's claim: the rebalance that ends this member's assignment is on its way (then isCurrent
+          // is false and the loop ends). Until it comes, or the limit halts sluice, the batch waits like one that
+          // failed transiently. A draining member leaves it at once: its records are not this member's to write.
+          if (this.#draining) return;
+          const untilLimitMs = this.#onClaimRefused(worker, batch, result.fenced.storedClaim);
+          this.#pause(worker, 'retry');
+          await sleep(Math.min(backoffMs(attempt), untilLimitMs), signal);
+          continue;
         }
         if (!result.committed) return;
         this.#deps.afterDatabaseCommit?.();
         worker.repositions = 0;
+        worker.claimRefusedSince = undefined;
         this.#flushed += records.length;
         this.#deadLettered += excluded.size;
         this.#stale += result.stale;
@@ -457,31 +482,52 @@ export class Batcher {
   }
 
   /**
-   * Exactly-once delivery refused a batch. Claimed by another member: its records are that member's now, and the
-   * rebalance that tells this one is on its way. Wrong position (the offsets stored with the data were changed
-   * under this member): the buffer starts again where they end, and fetching moves there.
+   * Exactly-once delivery refused a batch because it does not start where the offsets stored with the data end (they
+   * were changed under this member): the buffer starts again there, and fetching moves there.
    */
-  #onFenced(worker: PartitionWorker, batch: BufferedBatch, epoch: number, fenced: FenceRefusal): void {
+  #onPositionRefused(worker: PartitionWorker, batch: BufferedBatch, epoch: number, storedNextOffset: string): void {
     const { topic, partition } = worker;
-    if (worker.epoch !== epoch) {
-      // The assignment this batch was fetched under is over: whatever the reason, the batch is simply void.
-      this.#deps.log.debug({ topic, partition, fromOffset: batch.fromOffset, ...fenced }, 'batch of an earlier assignment refused');
-      return;
-    }
-    if (fenced.reason === 'claimed') {
-      this.#deps.log.warn(
-        { topic, partition, fromOffset: batch.fromOffset },
-        'batch refused: another member has claimed the partition since; its records are left to that member',
-      );
-      return;
-    }
     this.#deps.log.warn(
-      { topic, partition, fromOffset: batch.fromOffset, storedNextOffset: fenced.nextOffset },
+      { topic, partition, fromOffset: batch.fromOffset, storedNextOffset },
       'batch refused: it does not start where the offsets stored with the data end; fetching from there',
     );
-    this.#totalBytes -= worker.buffer.reset(fenced.nextOffset);
-    const halt = this.#reposition(worker, fenced.nextOffset, batch.fromOffset, BigInt(batch.fromOffset) > BigInt(fenced.nextOffset), epoch);
+    this.#totalBytes -= worker.buffer.reset(storedNextOffset);
+    const halt = this.#reposition(worker, storedNextOffset, batch.fromOffset, BigInt(batch.fromOffset) > BigInt(storedNextOffset), epoch);
     if (halt) throw halt;
+  }
+
+  /**
+   * A flush refused because this member's claim is not the latest. Normally a rebalance follows at once and ends this
+   * member's assignment (the records are the new owner's). If none follows within the limit, no member can be
+   * writing the partition under a claim it knows: the offsets row was edited or deleted by hand, or a claim from an
+   * assignment that was already over committed last. Waiting would stall the partition for ever; sluice halts.
+   * Answers the milliseconds left before the limit; throws once it has passed.
+   */
+  #onClaimRefused(worker: PartitionWorker, batch: BufferedBatch, storedClaim: string | undefined): number {
+    const { topic, partition } = worker;
+    const now = Date.now();
+    const limitMs = this.#deps.claimRefusalLimitMs ?? Infinity;
+    if (worker.claimRefusedSince === undefined) {
+      worker.claimRefusedSince = now;
+      this.#deps.log.warn(
+        { topic, partition, fromOffset: batch.fromOffset, claim: worker.claim, storedClaim },
+        'batch refused: another member has claimed the partition since; its records are left to that member',
+      );
+    }
+    // Answers how long until the limit, so that the next attempt comes no later (and at least 100 ms from now).
+    if (now - worker.claimRefusedSince <= limitMs) return Math.max(100, worker.claimRefusedSince + limitMs - now + 1);
+    const where = this.#deps.offsetsRow;
+    const row = where ? `its row in ${where.table} (group_id ${where.groupId}, topic ${topic}, partition ${partition})` : 'its offsets row';
+    const found =
+      storedClaim === undefined
+        ? `${row} is gone`
+        : `${row} holds claim ${storedClaim} where this member's is ${worker.claim ?? 'none'}`;
+    throw new SluiceError(
+      ErrorCodes.offsets,
+      `${topic}[${partition}]: flushes refused for ${now - worker.claimRefusedSince} ms with no rebalance following: ${found}. ` +
+        'Was the row edited or deleted by hand, or does another deployment use the same group id? Check the row and the ' +
+        'members of the group, then restart sluice (it claims the partition again)',
+    );
   }
 
   #pause(worker: PartitionWorker, why: 'backpressure' | 'retry'): void {

@@ -13,8 +13,11 @@ export interface PartitionClaim {
 
 /** Why a fenced write was refused. */
 export type FenceRefusal =
-  /** Another member claimed the partition since: this one must not write it. */
-  | { reason: 'claimed' }
+  /**
+   * Another member claimed the partition since (`storedClaim`, this member's being older), or its row is gone
+   * (`storedClaim` undefined: deleted by hand): this member must not write it.
+   */
+  | { reason: 'claimed'; storedClaim?: string }
   /**
    * The batch does not start where the stored offsets end (they were changed under this member): the fetch position
    * must move to `nextOffset`.
@@ -92,7 +95,8 @@ export class OffsetStore {
       values: [this.#groupId, at.topic, at.partition],
     });
     const row = stored.rows[0] as { claim: string; next_offset: string | null } | undefined;
-    if (!row || row.claim !== at.claim || row.next_offset === null) return { reason: 'claimed' };
+    if (!row) return { reason: 'claimed' };
+    if (row.claim !== at.claim || row.next_offset === null) return { reason: 'claimed', storedClaim: row.claim };
     return { reason: 'position', nextOffset: row.next_offset };
   }
 }

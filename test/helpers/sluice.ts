@@ -14,7 +14,7 @@ export interface TestSluice {
 /** A sluice on the test stack with a fresh group, stopped when the test ends; logs are captured, not printed. */
 export function testSluice(
   options: Omit<Partial<SluiceOptions>, 'kafka' | 'database'> &
-    Pick<SluiceOptions, 'routes'> & { groupId?: string; database?: Partial<SluiceOptions['database']> },
+    Pick<SluiceOptions, 'routes'> & { groupId?: string; database?: Partial<SluiceOptions['database']>; kafka?: Partial<SluiceOptions['kafka']> },
 ): TestSluice {
   const { groupId = uniqueName('group'), ...rest } = options;
   const logs: Array<Record<string, unknown>> = [];
@@ -27,7 +27,7 @@ export function testSluice(
   const sluice = createSluice(
     {
       ...rest,
-      kafka: { brokers: brokers(), groupId },
+      kafka: { ...rest.kafka, brokers: brokers(), groupId },
       database: { ...rest.database, url: rest.database?.url ?? databaseUrl() },
       http: { port: 0, host: '127.0.0.1', ...rest.http },
       shutdownGraceMs: rest.shutdownGraceMs ?? 30_000,

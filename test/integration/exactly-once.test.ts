@@ -98,6 +98,33 @@ describe('exactly-once delivery: offsets stored with the data, and fencing', () 
     expect(sluice.state).toBe('running');
   });
 
+  it.each(['deleted', 'claimed by hand'] as const)(
+    'the offsets row %s with no rebalance following: refused flushes halt sluice within twice the session timeout, naming the row',
+    async (edit) => {
+      const kafka = await KafkaHelper.connect();
+      const topic = await kafka.createTopic(1, 'edited');
+      const table = await appendTable();
+      const db = await database();
+      const { sluice, groupId } = testSluice({
+        routes: [appendRoute(topic, table)],
+        batching: { lingerMs: 50 },
+        kafka: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000 },
+      });
+      await sluice.start();
+      const row = `group_id = '${groupId}' AND topic = '${topic}' AND partition = 0`;
+      await waitFor('the partition claimed', async () => (await db.query(`SELECT claim FROM sluice_offsets WHERE ${row}`)).rows.length === 1);
+      await db.query(edit === 'deleted' ? `DELETE FROM sluice_offsets WHERE ${row}` : `UPDATE sluice_offsets SET claim = claim + 1 WHERE ${row}`);
+      const startedAt = Date.now();
+      await kafka.produce(topic, Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ id: `id-${i}` }) })));
+      await waitFor('halted', () => sluice.state === 'halted', { timeoutMs: 30_000 });
+      expect(Date.now() - startedAt).toBeLessThan(2 * 6_000 + 3_000);
+      expect(sluice.status().error).toContain(`${topic}[0]`);
+      expect(sluice.status().error).toContain(edit === 'deleted' ? ') is gone' : 'holds claim');
+      expect(sluice.status().error).toContain(defaults.offsetsTable);
+      expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0);
+    },
+  );
+
   it('halts, naming the partition and both offsets, when Kafka cannot serve the stored position (a topic created again)', async () => {
     const kafka = await KafkaHelper.connect();
     const topic = await kafka.createTopic(1, 'recreated');

@@ -209,7 +209,7 @@ const cases: Record<string, Case> = {
   // A route that gives the key column another type still compares keys as the table does (citext here).
   routeTypeOverACitextKey: {
     table: '(name citext PRIMARY KEY, v int NOT NULL)',
-    route: { key: ['name'], columns: { name: { field: 'name', type: 'text' }, v: 'v' } },
+    route: { key: ['name'], columns: { name: { from: 'field', field: 'name', type: 'text' }, v: 'v' } },
     records: [
       { key: null, value: json({ name: 'Alice', v: 1 }) },
       { key: null, value: json({ name: 'alice', v: 2 }) },
