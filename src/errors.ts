@@ -21,6 +21,11 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 export interface SluiceErrorOptions {
   retriable?: boolean;
   cause?: unknown;
+  /**
+   * What an operator must do: the condition is retried (it may be fixed while sluice waits), but only a bounded
+   * number of times, since waiting alone will not fix it (a DLQ topic too small, a missing ACL, a deleted topic).
+   */
+  operatorFix?: string;
 }
 
 export class SluiceError extends Error {
@@ -32,7 +37,11 @@ export class SluiceError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.retriable = options.retriable ?? false;
+    if (options.operatorFix !== undefined) this.operatorFix = options.operatorFix;
   }
+
+  /** See {@link SluiceErrorOptions.operatorFix}. */
+  readonly operatorFix?: string;
 }
 
 /** A setting has a value that is not allowed. The message names the setting, the value and what is allowed. */
@@ -107,8 +116,9 @@ export class SinkError extends SluiceError {
 /** Dead-lettered records could not be written to the DLQ topic; the batch waits and is retried. */
 export class DeadLetterError extends SluiceError {
   readonly topic: string;
-  constructor(topic: string, message: string, cause?: unknown) {
-    super(ErrorCodes.deadLetter, message, { retriable: true, cause });
+  constructor(topic: string, message: string, cause?: unknown, options: { retriable?: boolean } = {}) {
+    const operatorFix = operatorFixOf(cause);
+    super(ErrorCodes.deadLetter, message, { retriable: options.retriable ?? true, cause, ...(operatorFix ? { operatorFix } : {}) });
     this.topic = topic;
   }
 }
@@ -146,6 +156,15 @@ export function isRetriable(error: unknown): boolean {
     e = (e as { cause?: unknown }).cause;
   }
   return false;
+}
+
+/** Walks `cause` chains for what an operator must do (see {@link SluiceErrorOptions.operatorFix}). */
+export function operatorFixOf(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
+    if (e instanceof SluiceError && e.operatorFix !== undefined) return e.operatorFix;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 export function errorMessage(error: unknown): string {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { Batcher, type BatcherStats } from './batcher/batcher.js';
+import { FailurePolicy } from './batcher/failure-policy.js';
 import type { ResolvedOptions, SluiceOptions } from './config/options.js';
 import { dlqTopicFor, resolveOptions, type SettingSources } from './config/resolve-options.js';
 import { connectDlqProducer } from './consumer/dlq-producer.js';
@@ -75,6 +76,7 @@ class SluicePipeline implements Sluice {
   readonly #batcher: Batcher;
   readonly #progress = new Progress();
   readonly #breaker: FailureRateBreaker;
+  readonly #policy: FailurePolicy;
   readonly #health: HealthServer | undefined;
   #httpAddress: { host: string; port: number } | undefined;
   #dlq: DeadLetterQueue | undefined;
@@ -95,6 +97,7 @@ class SluicePipeline implements Sluice {
     this.done.catch(() => undefined);
     this.#lifecycle = new Lifecycle(log, (from, to, error) => this.events.emit('state', { from, to, ...(error ? { error } : {}) }));
     this.#sink = new PostgresSink(options, log.child({ component: 'postgres' }));
+    this.#policy = new FailurePolicy({ maxOperatorAttempts: options.dlq.maxAttempts, maxRetryingMs: options.readiness.maxRetryingMs });
     this.#source = new KafkaSource(options, log);
     this.#batcher = new Batcher({
       limits: { ...options.batching },
@@ -113,6 +116,7 @@ class SluicePipeline implements Sluice {
       pause: (topic, partition) => this.#source.pause(topic, partition),
       resume: (topic, partition) => this.#source.resume(topic, partition),
       exactlyOnce: options.delivery === 'exactly-once',
+      policy: this.#policy,
       offsetsRow: { table: options.offsetsTable, groupId: options.kafka.groupId },
       // A rebalance reaches every member within a session timeout; twice that with refusals and none means none comes.
       claimRefusalLimitMs: 2 * options.kafka.sessionTimeoutMs,
@@ -172,6 +176,7 @@ class SluicePipeline implements Sluice {
     if (state === 'halted') reasons.push(`consumption stopped: ${this.#lifecycle.error?.message ?? 'halted'}`);
     else if (state !== 'running') reasons.push(`sluice is ${state}`);
     if (!this.#sink.available) reasons.push('PostgreSQL is unreachable; batches are retried until it is back');
+    if (state === 'running') reasons.push(...this.#policy.unreadyReasons(this.#batcher.retrying(), Date.now()));
     return { ready: reasons.length === 0, reasons };
   }
 

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import { ErrorCodes, SluiceError, errorMessage, isRetriable } from '../errors.js';
+import { ErrorCodes, SluiceError, errorMessage } from '../errors.js';
 import type { SluiceEmitter } from '../events.js';
 import type { FetchedRange, SourceRecord } from '../record.js';
 import type { PoisonRecord, Sink } from '../sinks/sink.js';
 import { backoffMs, sleep } from './backoff.js';
+import type { FailurePolicy, RetryingPartition } from './failure-policy.js';
 import { PartitionBuffer, type BatchLimits, type BufferedBatch, type FlushReason, type RangeRefusal } from './partition-buffer.js';
 
 export interface BatcherLimits extends BatchLimits {
@@ -43,6 +44,8 @@ export interface BatcherDeps {
    * fails.
    */
   admitDeadLetters(records: number, poison: PoisonRecord[]): void;
+  /** Decides, for every failed attempt at a batch, whether to retry (after how long) or halt. */
+  policy: FailurePolicy;
   /** Sends a batch's poison records to the DLQ; resolves once the broker acknowledged them, throws otherwise. */
   deadLetter(poison: PoisonRecord[], attempts: number): Promise<void>;
   /** A flush failed in a way retrying cannot fix; the batch stays unwritten and uncommitted. */
@@ -76,6 +79,8 @@ class PartitionWorker {
   claim: string | undefined;
   /** When a flush was first refused for another member's claim, in this epoch, with none written since. */
   claimRefusedSince: number | undefined;
+  /** The batch in flight failed and waits to be tried again: since when, how often, and why. */
+  retrying: RetryingPartition | undefined;
   /** Why fetching is paused for this partition; it resumes when no reason is left. */
   readonly pausedFor = new Set<'backpressure' | 'retry'>();
   inFlightBytes = 0;
@@ -279,6 +284,11 @@ export class Batcher {
     for (const worker of this.#workers.values()) clearTimeout(worker.timer);
   }
 
+  /** Partitions whose batch failed and waits to be tried again. */
+  retrying(): RetryingPartition[] {
+    return [...this.#workers.values()].flatMap((worker) => (worker.retrying ? [{ ...worker.retrying }] : []));
+  }
+
   stats(): BatcherStats {
     let bufferedRecords = 0;
     let pausedPartitions = 0;
@@ -411,8 +421,13 @@ export class Batcher {
             },
           );
         } catch (error) {
-          if (!isRetriable(error) || signal.aborted) throw error;
-          const delayMs = backoffMs(attempt);
+          if (signal.aborted) throw error;
+          const decision = this.#deps.policy.decide(error, attempt, worker);
+          if (decision.action === 'halt') throw decision.error;
+          const delayMs = decision.delayMs;
+          worker.retrying ??= { topic, partition, sinceMs: Date.now(), attempts: 0, lastError: error };
+          worker.retrying.attempts = attempt + 1;
+          worker.retrying.lastError = error;
           // Nothing more is fetched for a partition whose batch cannot be written yet.
           this.#pause(worker, 'retry');
           this.#deps.log.warn(
@@ -477,6 +492,7 @@ export class Batcher {
         return;
       }
     } finally {
+      worker.retrying = undefined;
       this.#unpause(worker, 'retry');
     }
   }

@@ -25,6 +25,8 @@ export const environmentSettings = {
   SLUICE_MAX_JSON_DEPTH: 'validation.maxJsonDepth',
   SLUICE_DLQ_TOPIC: 'dlq.topic',
   SLUICE_DLQ_CREATE_TOPICS: 'dlq.createTopics',
+  SLUICE_DLQ_MAX_ATTEMPTS: 'dlq.maxAttempts',
+  SLUICE_READINESS_MAX_RETRYING_MS: 'readiness.maxRetryingMs',
   SLUICE_BREAKER_MAX_DLQ_RATIO: 'breaker.maxDlqRatio',
   SLUICE_BREAKER_WINDOW_MS: 'breaker.windowMs',
   SLUICE_BREAKER_MIN_RECORDS: 'breaker.minRecords',

@@ -56,6 +56,16 @@ export interface SluiceOptions {
     topic?: string;
     /** Create a missing DLQ topic at start-up (with the source topic's partition count). */
     createTopics?: boolean;
+    /**
+     * Attempts at a batch whose DLQ send the broker refuses in a way only an operator can fix (record too large for
+     * the DLQ topic, authorization failed, topic deleted) before sluice halts with the fix.
+     */
+    maxAttempts?: number;
+  };
+  /** When sluice reports itself not ready. */
+  readiness?: {
+    /** A partition whose batch has been retrying for longer than this makes /readyz false, naming it. */
+    maxRetryingMs?: number;
   };
   /** Stops consuming when too large a share of records goes to the DLQ. */
   breaker?: {
@@ -100,6 +110,8 @@ export const defaults = {
   maxRecordBytes: 1024 * 1024,
   maxJsonDepth: 100,
   dlqTopic: '{topic}.dlq',
+  dlqMaxAttempts: 10,
+  maxRetryingMs: 60_000,
   maxDlqRatio: 0.05,
   breakerWindowMs: 60_000,
   breakerMinRecords: 500,
@@ -119,6 +131,7 @@ export interface ResolvedOptions {
   batching: Defined<SluiceOptions['batching']>;
   validation: Defined<SluiceOptions['validation']>;
   dlq: Defined<SluiceOptions['dlq']>;
+  readiness: Defined<SluiceOptions['readiness']>;
   breaker: Defined<SluiceOptions['breaker']>;
   http: Defined<SluiceOptions['http']>;
   delivery: DeliveryMode;

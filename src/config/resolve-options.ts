@@ -90,7 +90,8 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
       maxRecordBytes: o.validation?.maxRecordBytes ?? defaults.maxRecordBytes,
       maxJsonDepth: o.validation?.maxJsonDepth ?? defaults.maxJsonDepth,
     },
-    dlq: { topic: o.dlq?.topic ?? defaults.dlqTopic, createTopics: o.dlq?.createTopics ?? true },
+    dlq: { topic: o.dlq?.topic ?? defaults.dlqTopic, createTopics: o.dlq?.createTopics ?? true, maxAttempts: o.dlq?.maxAttempts ?? defaults.dlqMaxAttempts },
+    readiness: { maxRetryingMs: o.readiness?.maxRetryingMs ?? defaults.maxRetryingMs },
     breaker: {
       maxDlqRatio: o.breaker?.maxDlqRatio ?? defaults.maxDlqRatio,
       windowMs: o.breaker?.windowMs ?? defaults.breakerWindowMs,

@@ -19,6 +19,8 @@ export const limits = {
   windowMs: [1_000, 86_400_000],
   minRecords: [1, 100_000_000],
   port: [0, 65_535],
+  maxAttempts: [1, 1_000_000],
+  maxRetryingMs: [1_000, 86_400_000],
 } as const;
 
 const int = (name: keyof typeof limits) => {
@@ -119,9 +121,11 @@ export const optionsSchema = z
           .regex(/^[A-Za-z0-9._{}-]{1,249}$/, 'a topic name of letters, digits, . _ -, where {topic} stands for the source topic')
           .optional(),
         createTopics: flag.optional(),
+        maxAttempts: int('maxAttempts').optional(),
       })
       .strict()
       .optional(),
+    readiness: z.object({ maxRetryingMs: int('maxRetryingMs').optional() }).strict().optional(),
     breaker: z
       .object({ maxDlqRatio: ratio.optional(), windowMs: int('windowMs').optional(), minRecords: int('minRecords').optional() })
       .strict()

@@ -48,7 +48,12 @@ export async function connectDlqProducer(options: ResolvedOptions, topics: DlqTo
   await producer.connect();
   return {
     async send(topic: string, records: OutgoingRecord[]) {
-      await producer.send({ topic, acks: -1, messages: records });
+      try {
+        await producer.send({ topic, acks: -1, messages: records });
+      } catch (error) {
+        const fix = operatorFixFor(error, topic);
+        throw new KafkaError(errorMessage(error), { cause: error, retriable: true, ...(fix ? { operatorFix: fix } : {}) });
+      }
     },
     close: () => producer.disconnect(),
   };
@@ -85,4 +90,27 @@ async function ensureTopics(admin: kafkajs.Admin, topics: DlqTopic[], create: bo
     }),
   });
   log.info({ topics: missing.map((t) => t.dlq) }, 'created DLQ topic(s)');
+}
+
+/**
+ * Broker refusals of a DLQ send that only an operator can fix, by Kafka error type (kafkajs' `type`, anywhere in the
+ * cause chain), and what to do. Anything else (a leader moving, a broker restarting, a timeout) passes by itself.
+ */
+const operatorFixes: Record<string, (topic: string) => string> = {
+  MESSAGE_TOO_LARGE: (t) => `raise max.message.bytes of DLQ topic ${t} (kafka-configs --alter --entity-type topics --entity-name ${t} --add-config max.message.bytes=…)`,
+  RECORD_LIST_TOO_LARGE: (t) => `raise max.message.bytes of DLQ topic ${t}`,
+  INVALID_RECORD: (t) => `check DLQ topic ${t}'s configuration (a compacted DLQ topic refuses records without a key: use cleanup.policy=delete)`,
+  TOPIC_AUTHORIZATION_FAILED: (t) => `grant this client WRITE (and DESCRIBE) on DLQ topic ${t}`,
+  CLUSTER_AUTHORIZATION_FAILED: () => 'grant this client IDEMPOTENT_WRITE on the cluster (the DLQ producer is idempotent)',
+  UNKNOWN_TOPIC_OR_PARTITION: (t) => `create DLQ topic ${t} again (with at least the source topic's partitions), or let sluice create it at start-up`,
+  POLICY_VIOLATION: (t) => `check the broker's create/alter policy for DLQ topic ${t}`,
+};
+
+function operatorFixFor(error: unknown, topic: string): string | undefined {
+  for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string' && operatorFixes[type]) return operatorFixes[type]!(topic);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }

@@ -242,11 +242,22 @@ describe('failures: poison to the DLQ, transient retried, systemic and bursts st
     const p0 = Array.from({ length: 100 }, (_, i) => (i === 40 ? { key: 'p0-40', value: 'not json', partition: 0 } : { ...good(i, 0), key: `p0-${i}` }));
     const p1 = Array.from({ length: 100 }, (_, i) => ({ ...good(i, 1), key: `p1-${i}` }));
     await kafka.produce(topic, [...p0, ...p1]);
-    const { sluice, groupId, logs } = testSluice({ routes: [route(topic, table)], batching: { lingerMs: 100 } });
+    const { sluice, groupId, logs } = testSluice({
+      routes: [route(topic, table)],
+      batching: { lingerMs: 100 },
+      // The operator fixes the DLQ topic while sluice waits: enough attempts for that, and unready meanwhile.
+      dlq: { maxAttempts: 1_000 },
+      readiness: { maxRetryingMs: 1_000 },
+    });
     await sluice.start();
 
     await waitFor('partition 1 committed', async () => (await kafka.committedOffsets(groupId, topic)).get(1) === '100');
     await waitFor('partition 0 retrying', () => sluice.status().batching.retryingPartitions === 1);
+    const unready = await waitFor('unready, naming partition 0', async () => {
+      const ready = await readyz(sluice);
+      return ready.status === 503 && ready.body.reasons.find((r) => r.startsWith(`${topic}[0] has been retrying`));
+    });
+    expect(unready).toContain(`${topic}.dlq`);
     await kafka.produce(topic, Array.from({ length: 100 }, (_, i) => ({ ...good(i, 1), key: `p1-${100 + i}` })));
     await waitFor('partition 1 keeps flowing', async () => (await kafka.committedOffsets(groupId, topic)).get(1) === '200');
     const stuck = Number((await kafka.committedOffsets(groupId, topic)).get(0));
@@ -259,10 +270,31 @@ describe('failures: poison to the DLQ, transient retried, systemic and bursts st
       resources: [{ type: 2 /* TOPIC */, name: `${topic}.dlq`, configEntries: [{ name: 'max.message.bytes', value: '1048588' }] }],
     });
     await waitFor('all offsets committed', () => kafka.isFullyCommitted(groupId, topic), { timeoutMs: 90_000 });
+    expect((await readyz(sluice)).status).toBe(200);
     const dlq = await kafka.readAll(`${topic}.dlq`);
     expect(dlq.map((r) => r.headers[DlqHeaders.sourceOffset])).toEqual(['40']);
     expect(Number(dlq[0]!.headers[DlqHeaders.attempts])).toBeGreaterThan(1);
     expect(await count(db, `SELECT id FROM ${table}`)).toBe(299);
+  });
+
+  it('a DLQ refusal only an operator can fix halts after dlq.maxAttempts, naming the DLQ topic, the broker error and the fix', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'dlqsmall');
+    await kafka.admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic: `${topic}.dlq`, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '1' }] }],
+    });
+    const { table } = await auditedTable();
+    await kafka.produce(topic, Array.from({ length: 20 }, (_, i) => (i === 5 ? { key: 'bad', value: 'not json' } : good(i))));
+    const { sluice, groupId } = testSluice({ routes: [route(topic, table)], batching: { lingerMs: 100 }, dlq: { maxAttempts: 3 } });
+    await sluice.start();
+    await waitFor('halted', () => sluice.state === 'halted', { timeoutMs: 30_000 });
+    const error = sluice.status().error!;
+    expect(error).toContain(`${topic}.dlq`);
+    expect(error).toContain('3 attempts');
+    expect(error).toContain(`raise max.message.bytes of DLQ topic ${topic}.dlq`);
+    expect(Number((await kafka.committedOffsets(groupId, topic)).get(0))).toBeLessThanOrEqual(5);
+    await expect(sluice.stop()).rejects.toThrow(`${topic}.dlq`);
   });
 
   it('a route table dropped mid-stream stops consumption with a message naming the table; nothing goes to the DLQ', async () => {

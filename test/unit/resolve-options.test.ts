@@ -103,13 +103,22 @@ describe('library options', () => {
 
   it('reads the failure settings from the environment, with defaults that work', () => {
     const o = resolve(env({}));
-    expect(o.dlq).toEqual({ topic: '{topic}.dlq', createTopics: true });
+    expect(o.dlq).toEqual({ topic: '{topic}.dlq', createTopics: true, maxAttempts: 10 });
+    expect(o.readiness).toEqual({ maxRetryingMs: 60_000 });
     expect(o.breaker).toEqual({ maxDlqRatio: 0.05, windowMs: 60_000, minRecords: 500 });
     expect(o.http).toEqual({ enabled: true, port: 8080, host: '0.0.0.0' });
     const set = resolve(
-      env({ SLUICE_DLQ_TOPIC: 'dead.{topic}', SLUICE_DLQ_CREATE_TOPICS: 'false', SLUICE_BREAKER_MAX_DLQ_RATIO: '0.2', SLUICE_HTTP_ENABLED: 'false' }),
+      env({
+        SLUICE_DLQ_TOPIC: 'dead.{topic}',
+        SLUICE_DLQ_CREATE_TOPICS: 'false',
+        SLUICE_DLQ_MAX_ATTEMPTS: '3',
+        SLUICE_READINESS_MAX_RETRYING_MS: '5000',
+        SLUICE_BREAKER_MAX_DLQ_RATIO: '0.2',
+        SLUICE_HTTP_ENABLED: 'false',
+      }),
     );
-    expect(set.dlq).toEqual({ topic: 'dead.{topic}', createTopics: false });
+    expect(set.dlq).toEqual({ topic: 'dead.{topic}', createTopics: false, maxAttempts: 3 });
+    expect(set.readiness).toEqual({ maxRetryingMs: 5_000 });
     expect(set.breaker.maxDlqRatio).toBe(0.2);
     expect(set.http.enabled).toBe(false);
   });

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { FailurePolicy } from '../../src/batcher/failure-policy.js';
+import { DeadLetterError, KafkaError, SchemaError, SinkError } from '../../src/errors.js';
+
+const policy = new FailurePolicy({ maxOperatorAttempts: 3, maxRetryingMs: 60_000 });
+const where = { topic: 'orders', partition: 2 };
+
+describe('FailurePolicy', () => {
+  it('halts on what no retry fixes, and retries what passes by itself for as long as it takes', () => {
+    expect(policy.decide(new SchemaError('t', 'table t does not exist'), 0, where).action).toBe('halt');
+    const unreachable = new SinkError('connection refused', { retriable: true });
+    expect(policy.decide(unreachable, 0, where)).toMatchObject({ action: 'retry' });
+    expect(policy.decide(unreachable, 500, where)).toMatchObject({ action: 'retry' });
+  });
+
+  it('retries what only an operator can fix a bounded number of times, then halts naming the error and the fix', () => {
+    const refused = new DeadLetterError(
+      'orders.dlq',
+      'writing 1 poison record(s) of orders to DLQ topic orders.dlq failed: The request included a message larger than the max message size the server will accept',
+      new KafkaError('too large', { retriable: true, operatorFix: 'raise max.message.bytes of DLQ topic orders.dlq' }),
+    );
+    expect(policy.decide(refused, 0, where).action).toBe('retry');
+    expect(policy.decide(refused, 1, where).action).toBe('retry');
+    const halt = policy.decide(refused, 2, where);
+    expect(halt.action).toBe('halt');
+    expect(halt.action === 'halt' && halt.error.message).toBe(
+      'orders[2]: writing 1 poison record(s) of orders to DLQ topic orders.dlq failed: The request included a message larger than the ' +
+        'max message size the server will accept, 3 attempts in a row; raise max.message.bytes of DLQ topic orders.dlq, then restart sluice',
+    );
+  });
+
+  it('names the partitions that have been retrying for longer than maxRetryingMs, and only those', () => {
+    const now = 1_000_000;
+    const reasons = policy.unreadyReasons(
+      [
+        { topic: 'orders', partition: 0, sinceMs: now - 61_000, attempts: 9, lastError: new Error('database unreachable') },
+        { topic: 'orders', partition: 1, sinceMs: now - 1_000, attempts: 2, lastError: new Error('a lock') },
+      ],
+      now,
+    );
+    expect(reasons).toEqual(['orders[0] has been retrying for 61 s (9 attempts): database unreachable']);
+  });
+});
