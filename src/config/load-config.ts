@@ -12,6 +12,7 @@ export const environmentSettings = {
   SLUICE_START_FROM: 'kafka.startFrom',
   SLUICE_SESSION_TIMEOUT_MS: 'kafka.sessionTimeoutMs',
   SLUICE_HEARTBEAT_INTERVAL_MS: 'kafka.heartbeatIntervalMs',
+  SLUICE_METADATA_MAX_AGE_MS: 'kafka.metadataMaxAgeMs',
   DATABASE_URL: 'database.url',
   SLUICE_PG_POOL_SIZE: 'database.poolSize',
   SLUICE_STATEMENT_TIMEOUT_MS: 'database.statementTimeoutMs',

@@ -25,6 +25,11 @@ export interface SluiceOptions {
     startFrom?: StartPosition;
     sessionTimeoutMs?: number;
     heartbeatIntervalMs?: number;
+    /**
+     * How often the broker's topic metadata is read again: partitions added to a subscribed topic are consumed
+     * within about this long (kafkajs' own default is 5 minutes).
+     */
+    metadataMaxAgeMs?: number;
   };
   database: {
     url: string;
@@ -98,6 +103,7 @@ export const defaults = {
   startFrom: 'earliest',
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3_000,
+  metadataMaxAgeMs: 30_000,
   poolSize: 4,
   statementTimeoutMs: 30_000,
   lingerMs: 200,

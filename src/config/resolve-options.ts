@@ -72,6 +72,7 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
       startFrom: o.kafka.startFrom ?? defaults.startFrom,
       sessionTimeoutMs: o.kafka.sessionTimeoutMs ?? defaults.sessionTimeoutMs,
       heartbeatIntervalMs: o.kafka.heartbeatIntervalMs ?? defaults.heartbeatIntervalMs,
+      metadataMaxAgeMs: o.kafka.metadataMaxAgeMs ?? defaults.metadataMaxAgeMs,
     },
     database: {
       url: o.database.url,

@@ -12,6 +12,7 @@ export const limits = {
   statementTimeoutMs: [100, 3_600_000],
   sessionTimeoutMs: [6_000, 300_000],
   heartbeatIntervalMs: [100, 60_000],
+  metadataMaxAgeMs: [1_000, 3_600_000],
   shutdownGraceMs: [1_000, 600_000],
   statsIntervalMs: [100, 3_600_000],
   maxRecordBytes: [1, 256 * 1024 * 1024],
@@ -88,6 +89,7 @@ export const optionsSchema = z
         startFrom: z.enum(StartPositions).optional(),
         sessionTimeoutMs: int('sessionTimeoutMs').optional(),
         heartbeatIntervalMs: int('heartbeatIntervalMs').optional(),
+        metadataMaxAgeMs: int('metadataMaxAgeMs').optional(),
       })
       .strict(),
     database: z

@@ -16,14 +16,16 @@
  *   would accept it for a partition another member now owns. Every rebalance, rejoin or crash starts a new local
  *   epoch; a commit or flush carrying an older epoch is refused.
  */
-import kafkajs, { type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
+import kafkajs, { type Consumer, type EachBatchPayload } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { errorMessage } from '../errors.js';
 import { partitionKey, type FetchedRange, type SourceRecord } from '../record.js';
 import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
+import { kafkajsLogCreator } from './kafkajs-log.js';
 
 const { Kafka, logLevel: KafkaLogLevel } = kafkajs;
+
 
 export interface Assignment {
   topic: string;
@@ -76,12 +78,14 @@ export class KafkaSource {
       clientId: options.kafka.clientId,
       brokers: options.kafka.brokers,
       logLevel: KafkaLogLevel.WARN,
-      logCreator: () => (entry: LogEntry) => this.#kafkaLog(entry),
+      logCreator: kafkajsLogCreator(this.#log),
     });
     this.#consumer = kafka.consumer({
       groupId: options.kafka.groupId,
       sessionTimeout: options.kafka.sessionTimeoutMs,
       heartbeatInterval: options.kafka.heartbeatIntervalMs,
+      // Partitions added to a subscribed topic show in the metadata; kafkajs then rejoins to have them assigned.
+      metadataMaxAge: options.kafka.metadataMaxAgeMs,
       // Rebalances wait for members to rejoin; a flush is bounded by the statement timeout.
       rebalanceTimeout: Math.max(60_000, options.database.statementTimeoutMs * 2),
       // Buffered records keep their whole fetch response alive (kafkajs slices values out of it), so one fetch is
@@ -272,13 +276,5 @@ export class KafkaSource {
     this.#closed = true;
     this.#epoch++;
     await this.#consumer.disconnect();
-  }
-
-  #kafkaLog(entry: LogEntry): void {
-    const { message, ...extra } = entry.log;
-    const fields = { component: 'kafkajs', namespace: entry.namespace, ...extra };
-    if (entry.level === KafkaLogLevel.ERROR) this.#log.error(fields, message);
-    else if (entry.level === KafkaLogLevel.WARN) this.#log.warn(fields, message);
-    else this.#log.debug(fields, message);
   }
 }
