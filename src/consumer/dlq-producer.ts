@@ -2,11 +2,12 @@
  * The DLQ's Kafka side: an idempotent producer that waits for every in-sync replica (acks=all), and the check at
  * start-up that each DLQ topic exists. Kept in src/consumer so that kafkajs stays behind this folder.
  */
-import kafkajs, { type LogEntry } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { KafkaError, errorMessage } from '../errors.js';
 import type { OutgoingRecord, RecordProducer } from '../dlq/record-producer.js';
+import { kafkajsLogCreator } from './kafkajs-log.js';
 
 const { Kafka, logLevel: KafkaLogLevel, ConfigResourceTypes } = kafkajs;
 
@@ -25,7 +26,7 @@ export async function connectDlqProducer(options: ResolvedOptions, topics: DlqTo
     brokers: options.kafka.brokers,
     // A failed send reaches sluice as an error and is logged there, with the partition that waits on it.
     logLevel: KafkaLogLevel.ERROR,
-    logCreator: () => (entry: LogEntry) => kafkaLog.error({ namespace: entry.namespace, ...entry.log }, entry.log.message),
+    logCreator: kafkajsLogCreator(kafkaLog),
   });
   const admin = kafka.admin();
   try {
