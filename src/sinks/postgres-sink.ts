@@ -183,15 +183,19 @@ export class PostgresSink implements Sink {
     const what = `writing ${batch.records.length} records of ${batch.topic}[${batch.partition}] into ${plans.map((p) => p.table).join(', ')}`;
     let records = context.excluded.size > 0 ? batch.records.filter((r) => !context.excluded.has(r)) : batch.records;
     // Preparing first keeps the transaction short and finds what JavaScript can see is poison before any connection is taken.
-    const first = prepareAll(plans, records);
-    const poison: PoisonRecord[] = first.poison;
-    if (poison.length > 0) records = withoutPoison(records, poison);
-    const result: WriteResult = { committed: false, ...first.counts, deadLettered: 0 };
+    let prepared = prepareAll(plans, records);
+    const result: WriteResult = { committed: false, ...prepared.counts, deadLettered: 0 };
     if (this.#offsets && batch.claim === undefined) return { ...result, fenced: { reason: 'claimed' } };
-    if (first.statements.length === 0 && !this.#offsets) {
+    // Poison goes to the DLQ with no transaction open: no row lock, and no offsets-row lock (which the next owner's
+    // claim would wait on in a rebalance), is ever held while Kafka answers.
+    if (prepared.poison.length > 0) {
+      await context.deadLetter(sortByOffset(prepared.poison));
+      result.deadLettered += prepared.poison.length;
+      records = withoutPoison(records, prepared.poison);
+    }
+    if (prepared.statements.length === 0 && !this.#offsets) {
       // Nothing for the database: tombstones under `ignore`, or only poison.
-      if (poison.length > 0) await context.deadLetter(sortByOffset(poison));
-      return { ...result, committed: context.isCurrent(), deadLettered: poison.length };
+      return { ...result, committed: context.isCurrent() };
     }
     let client: pg.PoolClient;
     try {
@@ -201,22 +205,29 @@ export class PostgresSink implements Sink {
     }
     let broken = false;
     try {
-      context.signal.throwIfAborted();
-      let fenced = await this.#begin(client, batch);
-      if (fenced) return await this.#refused(client, result, fenced);
-      const failure = await this.#run(client, first.statements, what, result);
-      if (failure) {
-        // Some row of the batch is poison: start again and isolate it, writing every other record once.
+      for (;;) {
+        context.signal.throwIfAborted();
+        let fenced = await this.#begin(client, batch);
+        if (fenced) return await this.#refused(client, result, fenced);
+        const failure = await this.#run(client, prepared.statements, what, result);
+        if (!failure) break;
+        // Some row of the batch is poison: find it under savepoints, roll everything back, send it to the DLQ with no
+        // transaction open, and write the rest in a new transaction, once.
         await this.#query(client, 'ROLLBACK');
         this.counters.rolledBack++;
         fenced = await this.#begin(client, batch);
         if (fenced) return await this.#refused(client, result, fenced);
         const isolated = await this.#isolate(client, plans, records, failure, what);
-        poison.push(...isolated.poison);
-        Object.assign(result, isolated.counts);
+        await this.#query(client, 'ROLLBACK');
+        this.counters.rolledBack++;
+        // The whole batch failed but no record alone does (the data changed meanwhile?): nothing to leave out.
+        if (isolated.length === 0) throw this.#failed(failure);
+        await context.deadLetter(sortByOffset(isolated));
+        result.deadLettered += isolated.length;
+        records = withoutPoison(records, isolated);
+        prepared = prepareAll(plans, records);
+        Object.assign(result, prepared.counts);
       }
-      if (poison.length > 0) await context.deadLetter(sortByOffset(poison));
-      result.deadLettered = poison.length;
       if (!context.isCurrent()) {
         await this.#query(client, 'ROLLBACK');
         this.counters.rolledBack++;
@@ -228,7 +239,7 @@ export class PostgresSink implements Sink {
       return { ...result, committed: true };
     } catch (error) {
       // The transaction is void either way. A connection that cannot even roll back is gone: it is destroyed below
-      // rather than returned to the pool. One that rolled back (a DLQ send failed, say) is healthy and goes back.
+      // rather than returned to the pool. One that rolled back is healthy and goes back.
       await this.#query(client, 'ROLLBACK').then(
         () => this.counters.rolledBack++,
         (rollbackError: unknown) => {
@@ -300,9 +311,9 @@ export class PostgresSink implements Sink {
   }
 
   /**
-   * Writes `records` inside the open transaction, leaving out the ones the database rejects. JSON the server could
-   * not parse is found in one pass in JavaScript; whatever remains is bisected with a savepoint per attempt (see
-   * isolatePoison), so k poison records in n cost about k·log2(n) statements.
+   * Finds, inside the open transaction, the records of `records` the database rejects; the caller rolls back what
+   * this wrote. JSON the server could not parse is found in one pass in JavaScript; whatever remains is bisected
+   * with a savepoint per attempt (see isolatePoison), so k poison records in n cost about k·log2(n) statements.
    */
   async #isolate(
     client: pg.PoolClient,
@@ -310,7 +321,7 @@ export class PostgresSink implements Sink {
     records: SourceRecord[],
     failure: SinkError,
     what: string,
-  ): Promise<{ poison: PoisonRecord[]; counts: WriteCounts }> {
+  ): Promise<PoisonRecord[]> {
     const poison: PoisonRecord[] = [];
     if (failure.sqlState?.startsWith('22')) {
       const seen = new Set<SourceRecord>();
@@ -324,7 +335,6 @@ export class PostgresSink implements Sink {
       }
       if (poison.length > 0) records = withoutPoison(records, poison);
     }
-    const counts: WriteCounts = { upserted: 0, deleted: 0, skipped: 0, stale: 0 };
     const savepoint = 'sluice_isolate';
     await this.#query(client, `SAVEPOINT ${savepoint}`);
     const attempt = async (subset: readonly SourceRecord[]): Promise<Error | undefined> => {
@@ -334,9 +344,9 @@ export class PostgresSink implements Sink {
         await this.#query(client, `ROLLBACK TO SAVEPOINT ${savepoint}`);
         return rejected;
       }
-      // One round trip: keep what this subset wrote, and open the savepoint for the next attempt.
+      // One round trip: keep what this subset wrote (the bisection needs it; the caller then rolls it all back),
+      // and open the savepoint for the next attempt.
       await this.#query(client, `RELEASE SAVEPOINT ${savepoint}; SAVEPOINT ${savepoint}`, 2);
-      addCounts(counts, prepared.counts);
       return undefined;
     };
     // After the malformed values are out, the rest may well go through as a whole.
@@ -348,7 +358,7 @@ export class PostgresSink implements Sink {
         poison.push({ record: item, error: new PoisonRecordError(item, reason, cause) });
       }
     }
-    return { poison, counts };
+    return poison;
   }
 
   /** Every query of a flush goes through here, so that the count of statements sent is exact. */

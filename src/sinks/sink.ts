@@ -30,9 +30,9 @@ export interface WriteContext {
   /** Records of this batch that an earlier attempt already dead-lettered: they are left out. */
   excluded: ReadonlySet<SourceRecord>;
   /**
-   * Receives the batch's poison records (offset order) before the rows commit. The rows commit only once it has
-   * resolved; if it throws, the write is rolled back and the error passed on. So a record is never left out of the
-   * table without being in the dead-letter queue.
+   * Receives the batch's poison records (offset order), always with no transaction open: no lock is held while the
+   * DLQ answers. The rows are written only once it has resolved; if it throws, nothing is written and the error is
+   * passed on. So a record is never left out of the table without being in the dead-letter queue.
    */
   deadLetter(poison: PoisonRecord[]): Promise<void>;
 }
