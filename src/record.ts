@@ -9,7 +9,7 @@ export interface SourceRecord {
   /** Milliseconds since the epoch, as a decimal string. */
   timestamp: string;
   headers: Record<string, Buffer | string | Array<Buffer | string> | undefined>;
-  /** Key plus value size, used for the byte bounds. */
+  /** Key, value and header bytes: what maxRecordBytes and the buffer cap count. */
   sizeBytes: number;
 }
 

@@ -199,7 +199,7 @@ export class KafkaSource {
         value: m.value ?? null,
         timestamp: m.timestamp,
         headers: m.headers ?? {},
-        sizeBytes: (m.key?.length ?? 0) + (m.value?.length ?? 0),
+        sizeBytes: (m.key?.length ?? 0) + (m.value?.length ?? 0) + headerBytes(m.headers),
       };
     }
     // lastOffset() is the last offset the fetch returned at or after the fetch position, control and aborted
@@ -277,4 +277,13 @@ export class KafkaSource {
     this.#epoch++;
     await this.#consumer.disconnect();
   }
+}
+
+/** What a record's headers hold: names and values, in bytes. They count in maxRecordBytes and the buffer cap. */
+function headerBytes(headers: Record<string, Buffer | string | Array<Buffer | string> | undefined> | undefined): number {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) bytes += Buffer.byteLength(name) + Buffer.byteLength(v);
+  }
+  return bytes;
 }

@@ -519,7 +519,7 @@ export class RoutePlan {
    */
   #prepareOne(record: SourceRecord, i: number, row: RecordParts): string | undefined {
     if (record.sizeBytes > this.#maxRecordBytes) {
-      throw new PoisonRecordError(record, `key and value hold ${record.sizeBytes} bytes, over maxRecordBytes=${this.#maxRecordBytes}`);
+      throw new PoisonRecordError(record, `key, value and headers hold ${record.sizeBytes} bytes, over maxRecordBytes=${this.#maxRecordBytes}`);
     }
     const value = record.value;
     if (value === null && (this.#tombstones === 'ignore' || (record.key === null && this.#arrays.keyHash && !this.#keyNeedsKafkaKey))) {
@@ -692,7 +692,7 @@ export class RoutePlan {
   /** A record's rows as (dedupe key, JSON text) pairs, or null when the transform skips it. Throws PoisonRecordError. */
   #transformOne(record: SourceRecord): Array<[string, string, string]> | null {
     if (record.sizeBytes > this.#maxRecordBytes) {
-      throw new PoisonRecordError(record, `key and value hold ${record.sizeBytes} bytes, over maxRecordBytes=${this.#maxRecordBytes}`);
+      throw new PoisonRecordError(record, `key, value and headers hold ${record.sizeBytes} bytes, over maxRecordBytes=${this.#maxRecordBytes}`);
     }
     let result: Row | Row[] | null;
     try {

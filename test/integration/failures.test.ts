@@ -353,6 +353,26 @@ describe('failures: poison to the DLQ, transient retried, systemic and bursts st
     expect(dlq.map((r) => [r.headers[DlqHeaders.sourceOffset], r.headers[DlqHeaders.sqlState]])).toEqual([['70', '23505']]);
   });
 
+  it('headers count in maxRecordBytes: a small value with large headers is a poison record', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'headers');
+    const { db, table } = await auditedTable();
+    await kafka.producer.send({
+      topic,
+      messages: [
+        { key: 'small', value: JSON.stringify({ name: 'a', amount: 1 }) },
+        { key: 'heavy', value: JSON.stringify({ name: 'b', amount: 2 }), headers: { trace: 'x'.repeat(5_000) } },
+      ],
+    });
+    const { sluice, groupId } = testSluice({ routes: [route(topic, table)], batching: { lingerMs: 50 }, validation: { maxRecordBytes: 1_000 } });
+    await sluice.start();
+    await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic));
+    expect(await count(db, `SELECT id FROM ${table}`)).toBe(1);
+    const dlq = await kafka.readAll(`${topic}.dlq`);
+    expect(dlq.map((r) => r.key?.toString())).toEqual(['heavy']);
+    expect(String(dlq[0]!.headers[DlqHeaders.errorMessage])).toContain('key, value and headers hold');
+  });
+
   it('6 % poison in a stream opens the breaker: consumption stops before the burst drains into the DLQ', async () => {
     const kafka = await KafkaHelper.connect();
     const topic = await kafka.createTopic(1, 'burst');

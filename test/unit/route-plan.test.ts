@@ -118,7 +118,7 @@ describe('RoutePlan', () => {
       's',
     );
     const big = { ...rec(0, 'a', { name: 'x'.repeat(200) }), sizeBytes: 210 };
-    expect(rejections(plan.prepare([big]))).toEqual(['record orders[2]@0 cannot be written: key and value hold 210 bytes, over maxRecordBytes=100']);
+    expect(rejections(plan.prepare([big]))).toEqual(['record orders[2]@0 cannot be written: key, value and headers hold 210 bytes, over maxRecordBytes=100']);
     expect(rejections(plan.prepare([rec(1, 'a', { name: 'x', a: { b: [1] } })]))).toEqual([]);
     expect(rejections(plan.prepare([rec(2, 'a', { name: 'x', a: { b: [[1]] } })]))).toEqual([
       'record orders[2]@2 cannot be written: value nests objects and arrays deeper than maxJsonDepth=3',
