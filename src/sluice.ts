@@ -105,14 +105,7 @@ class SluicePipeline implements Sluice {
       log: log.child({ component: 'batcher' }),
       emitter: this.events,
       isCurrent: (epoch) => this.#source.isCurrent(epoch),
-      commit: async (topic, partition, offset, epoch) => {
-        const committed = await this.#source.commit(topic, partition, offset, epoch);
-        if (committed) {
-          this.#progress.observeCommit(topic, partition, offset);
-          this.events.emit('commit', { topic, partition, offset });
-        }
-        return committed;
-      },
+      commit: (topic, partition, offset, epoch) => this.#source.commit(topic, partition, offset, epoch),
       pause: (topic, partition) => this.#source.pause(topic, partition),
       resume: (topic, partition) => this.#source.resume(topic, partition),
       exactlyOnce: options.delivery === 'exactly-once',
@@ -245,9 +238,15 @@ class SluicePipeline implements Sluice {
           this.#batcher.add(topic, partition, range, epoch);
         },
         onHighWatermark: (topic, partition, hw) => this.#progress.observeHighWatermark(topic, partition, hw),
+        onCommitted: (topic, partition, offset) => {
+          this.#progress.observeCommit(topic, partition, offset);
+          this.events.emit('commit', { topic, partition, offset });
+        },
         ...(this.#options.delivery === 'exactly-once' ? { position: (assigned, epoch) => this.#claimPositions(assigned, epoch) } : {}),
         onRebalance: (assigned) => {
           this.#batcher.discardBuffers();
+          // Lag and /status cover the partitions this member owns now, and no others.
+          this.#progress.retain(assigned);
           if (assigned.length > 0) this.events.emit('rebalance', { assigned });
         },
         onCrash: (error, restarting) => {

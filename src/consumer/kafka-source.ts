@@ -44,6 +44,8 @@ export interface SourceHandlers {
   onRange(topic: string, partition: number, range: FetchedRange, epoch: number): void;
   /** The end of the partition as the broker reported it with the last fetch: for the lag figure. */
   onHighWatermark(topic: string, partition: number, highWatermark: string): void;
+  /** An offset reached the group (after a flush, or where a claimed partition resumes). */
+  onCommitted(topic: string, partition: number, nextOffset: string): void;
   /** A rebalance started or completed: buffered records of the previous epoch are void. */
   onRebalance(assigned: Assignment[]): void;
   /** The consumer crashed; `restarting` says whether kafkajs rejoins by itself. */
@@ -70,6 +72,7 @@ export class KafkaSource {
   #closed = false;
   /** consumer.run() was called: pause/resume/commit are only valid from then on. */
   #running = false;
+  #handlers: SourceHandlers | undefined;
 
   constructor(options: ResolvedOptions, log: Logger) {
     this.#options = options;
@@ -107,6 +110,7 @@ export class KafkaSource {
   }
 
   async start(topics: string[], handlers: SourceHandlers): Promise<void> {
+    this.#handlers = handlers;
     const { GROUP_JOIN, REBALANCING, CRASH } = this.#consumer.events;
     this.#consumer.on(REBALANCING, () => {
       this.#epoch++;
@@ -221,6 +225,7 @@ export class KafkaSource {
     }
     try {
       await this.#consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
+      this.#handlers?.onCommitted(topic, partition, nextOffset);
       return true;
     } catch (error) {
       // The rows are in PostgreSQL; an uncommitted offset only means they may be read and upserted again.

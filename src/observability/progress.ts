@@ -23,6 +23,14 @@ export class Progress {
     this.#committed.set(partitionKey(topic, partition), BigInt(nextOffset));
   }
 
+  /** Forgets every partition but these (the member's assignment after a rebalance; none while it is in progress). */
+  retain(assigned: ReadonlyArray<{ topic: string; partitions: number[] }>): void {
+    const keep = new Set(assigned.flatMap(({ topic, partitions }) => partitions.map((p) => partitionKey(topic, p))));
+    for (const map of [this.#highWatermarks, this.#committed, this.#firstSeen]) {
+      for (const id of map.keys()) if (!keep.has(id)) map.delete(id);
+    }
+  }
+
   lag(): number {
     let lag = 0n;
     for (const [id, end] of this.#highWatermarks) {

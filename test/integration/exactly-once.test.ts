@@ -125,6 +125,23 @@ describe('exactly-once delivery: offsets stored with the data, and fencing', () 
     },
   );
 
+  it('where a claimed partition resumes counts as committed at once: /status and lag are right before any flush', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'resume');
+    const table = await appendTable();
+    const db = await database();
+    const groupId = uniqueName('group');
+    await kafka.produce(topic, Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ id: `id-${i}` }) })));
+    // As if an earlier run had written all ten records.
+    await new OffsetStore(defaults.offsetsTable, groupId).ensureTable(db);
+    await db.query(`INSERT INTO ${defaults.offsetsTable} (group_id, topic, partition, next_offset, claim) VALUES ($1, $2, 0, 10, 1)`, [groupId, topic]);
+    const { sluice } = testSluice({ groupId, routes: [appendRoute(topic, table)], batching: { lingerMs: 50 } });
+    await sluice.start();
+    await waitFor('the stored position committed and shown', () => sluice.status().committed[`${topic}:0`] === '10');
+    await waitFor('lag 0', () => sluice.status().lag === 0);
+    expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0);
+  });
+
   it('halts, naming the partition and both offsets, when Kafka cannot serve the stored position (a topic created again)', async () => {
     const kafka = await KafkaHelper.connect();
     const topic = await kafka.createTopic(1, 'recreated');
