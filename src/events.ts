@@ -62,7 +62,9 @@ export class SluiceEmitter extends EventEmitter<SluiceEvents> {
     for (const listener of listeners) {
       try {
         const result = listener.apply(this, args);
-        if (result instanceof Promise) result.catch((error: unknown) => this.#report(event, error));
+        if (typeof (result as { then?: unknown } | undefined)?.then === 'function') {
+          Promise.resolve(result).catch((error: unknown) => this.#report(event, error));
+        }
       } catch (error) {
         this.#report(event, error);
       }

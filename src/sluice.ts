@@ -330,7 +330,7 @@ class SluicePipeline implements Sluice {
       if (!this.#source.isCurrent(epoch) || this.#lifecycle.isFinal()) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended before its partitions were claimed');
       let claims;
       try {
-        claims = await this.#sink.claim(assigned);
+        claims = await this.#sink.claim(assigned, () => this.#source.isCurrent(epoch));
       } catch (error) {
         if (!isRetriable(error)) {
           this.#onSystemic(error instanceof Error ? error : new Error(String(error)));
@@ -342,7 +342,7 @@ class SluicePipeline implements Sluice {
         await sleep(delayMs, this.#closing.signal);
         continue;
       }
-      if (!this.#source.isCurrent(epoch)) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended while its partitions were claimed');
+      if (!claims || !this.#source.isCurrent(epoch)) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended while its partitions were claimed');
       // The batcher owns each partition's claim and position from here; fetching resumes there once this returns.
       for (const { topic, partition, claim, nextOffset } of claims) this.#batcher.claimed(topic, partition, epoch, claim, nextOffset);
       return claims.map(({ topic, partition, nextOffset }) => ({ topic, partition, offset: nextOffset }));

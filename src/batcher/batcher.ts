@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ErrorCodes, SluiceError, errorMessage } from '../errors.js';
+import { ErrorCodes, SluiceError, errorMessage, operatorFixOf } from '../errors.js';
 import type { SluiceEmitter } from '../events.js';
 import type { FetchedRange, SourceRecord } from '../record.js';
 import type { PoisonRecord, Sink } from '../sinks/sink.js';
@@ -387,6 +387,8 @@ export class Batcher {
     /** Poison records the breaker has admitted, and whether the batch's records are counted in its window. */
     const admitted = new Set<SourceRecord>();
     let counted = false;
+    /** Failures in a row of this batch that only an operator can fix (see FailurePolicy). */
+    let operatorFailures = 0;
     const deadLetter = async (poison: PoisonRecord[], attempts: number) => {
       const fresh = poison.filter((p) => !admitted.has(p.record));
       if (fresh.length > 0) {
@@ -422,7 +424,8 @@ export class Batcher {
           );
         } catch (error) {
           if (signal.aborted) throw error;
-          const decision = this.#deps.policy.decide(error, attempt, worker);
+          operatorFailures = operatorFixOf(error) === undefined ? 0 : operatorFailures + 1;
+          const decision = this.#deps.policy.decide(error, attempt, worker, operatorFailures);
           if (decision.action === 'halt') throw decision.error;
           const delayMs = decision.delayMs;
           worker.retrying ??= { topic, partition, sinceMs: Date.now(), attempts: 0, lastError: error };

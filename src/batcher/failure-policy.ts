@@ -38,17 +38,20 @@ export class FailurePolicy {
     this.#settings = settings;
   }
 
-  /** After attempt number `attempt` (0-based) at a batch of `topic[partition]` failed with `error`. */
-  decide(error: unknown, attempt: number, where: { topic: string; partition: number }): FailureDecision {
+  /**
+   * After attempt number `attempt` (0-based) at a batch of `topic[partition]` failed with `error`; `operatorFailures`
+   * counts the failures in a row, this one included, that only an operator can fix (any other failure resets it).
+   */
+  decide(error: unknown, attempt: number, where: { topic: string; partition: number }, operatorFailures = 0): FailureDecision {
     const failure = error instanceof Error ? error : new Error(String(error));
     if (!isRetriable(error)) return { action: 'halt', error: failure };
     const fix = operatorFixOf(error);
-    if (fix !== undefined && attempt + 1 >= this.#settings.maxOperatorAttempts) {
+    if (fix !== undefined && operatorFailures >= this.#settings.maxOperatorAttempts) {
       return {
         action: 'halt',
         error: new SluiceError(
           ErrorCodes.deadLetter,
-          `${where.topic}[${where.partition}]: ${errorMessage(error)}, ${attempt + 1} attempts in a row; ${fix}, then restart sluice`,
+          `${where.topic}[${where.partition}]: ${errorMessage(error)}, ${operatorFailures} attempts in a row; ${fix}, then restart sluice`,
           { cause: error },
         ),
       };

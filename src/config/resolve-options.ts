@@ -15,15 +15,38 @@ function isSecretName(name: string): boolean {
   return /url|uri|pass(word|wd|phrase)?|secret|token|sasl|credential|ssl|tls|cert/i.test(name) || /[a-z0-9]Key$|_key$/.test(name);
 }
 
-/** A password inside a URL (`scheme://user:password@host`), wherever a URL turns up in a value. */
-const urlPassword = /(\/\/[^:/@\s]*):[^@/\s]*@/g;
+/**
+ * A password inside a URL (`scheme://user:password@host`, up to the last @ of the URL, since a password may hold
+ * `/` or `@`), and libpq's `password=…`, wherever they turn up in a value.
+ */
+const urlPassword = /(\/\/[^:/@\s"]*):[^\s"]*@/g;
+const keywordPassword = /(password\s*=\s*)[^\s"]+/gi;
+
+/** Whether a setting path may hold a secret: a segment named like one, except names of a route's columns. */
+function isSecretPath(path: string): boolean {
+  const segments = path.split('.');
+  const columns = segments.indexOf('columns');
+  return segments.some((segment, i) => (columns < 0 || i <= columns) && isSecretName(segment));
+}
 
 function describeValue(path: string, value: unknown): string {
   if (value === undefined) return '(not set)';
-  if (path.split('.').some(isSecretName)) return '(value hidden)';
-  const text = JSON.stringify(value, (name, v: unknown) => (name !== '' && isSecretName(name) ? '(hidden)' : v)) ?? String(value);
-  const shown = text.replace(urlPassword, '$1:(hidden)@');
+  if (isSecretPath(path)) return '(value hidden)';
+  const underColumns = path.split('.').includes('columns');
+  const text =
+    JSON.stringify(value, function (this: unknown, name, v: unknown) {
+      // A route's column names (url, api_key) are names, not secrets.
+      if (name === 'columns' && typeof v === 'object' && v !== null) columnMaps.add(v);
+      return name !== '' && !underColumns && !isColumnMap(this) && isSecretName(name) ? '(hidden)' : v;
+    }) ?? String(value);
+  const shown = text.replace(urlPassword, '$1:(hidden)@').replace(keywordPassword, '$1(hidden)');
   return shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
+}
+
+/** Routes' `columns` maps met while describing a value: their keys are column names. */
+const columnMaps = new WeakSet<object>();
+function isColumnMap(holder: unknown): boolean {
+  return typeof holder === 'object' && holder !== null && columnMaps.has(holder);
 }
 
 function valueAt(input: unknown, path: PropertyKey[]): unknown {

@@ -29,9 +29,11 @@ export async function connectDlqProducer(options: ResolvedOptions, topics: DlqTo
     logCreator: kafkajsLogCreator(kafkaLog),
   });
   const admin = kafka.admin();
+  let maxMessageBytes: Map<string, number>;
   try {
     await admin.connect();
     await ensureTopics(admin, topics, options.dlq.createTopics, log);
+    maxMessageBytes = await topicMaxMessageBytes(admin, topics.map((t) => t.dlq));
   } catch (error) {
     throw error instanceof KafkaError ? error : new KafkaError(`checking the DLQ topics failed: ${errorMessage(error)}`, { cause: error, retriable: true });
   } finally {
@@ -56,8 +58,25 @@ export async function connectDlqProducer(options: ResolvedOptions, topics: DlqTo
         throw new KafkaError(errorMessage(error), { cause: error, retriable: true, ...(fix ? { operatorFix: fix } : {}) });
       }
     },
+    // Records, headers included, well under the topic's limit (batch framing aside), at most 512 KiB a request.
+    maxSendBytes: (topic) => Math.min(512 * 1024, Math.floor(0.8 * (maxMessageBytes.get(topic) ?? 1024 * 1024))),
     close: () => producer.disconnect(),
   };
+}
+
+/** Each topic's max.message.bytes, as the broker reports it (its own default included). */
+async function topicMaxMessageBytes(admin: kafkajs.Admin, topics: string[]): Promise<Map<string, number>> {
+  if (topics.length === 0) return new Map();
+  const configs = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] })),
+  });
+  return new Map(
+    configs.resources.flatMap((r) => {
+      const value = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
+      return Number.isFinite(value) && value > 0 ? [[r.resourceName, value] as const] : [];
+    }),
+  );
 }
 
 async function ensureTopics(admin: kafkajs.Admin, topics: DlqTopic[], create: boolean, log: Logger): Promise<void> {

@@ -61,24 +61,25 @@ export class DeadLetterQueue {
       return { key: record.key, value: record.value, headers };
     });
     // One request per chunk: a batch's poison records together (each with its provenance headers) can be far larger
-    // than the DLQ topic takes in one record batch, which the broker would refuse whole, for ever.
-    const sending = (async () => {
-      for (const chunk of chunksOf(records, maxSendBytes)) await this.#producer.send(topic, chunk);
-    })();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      const ms = this.#options.sendTimeoutMs;
-      timer = setTimeout(() => reject(new Error(`no acknowledgement within ${ms} ms`)), ms);
-    });
-    try {
-      await Promise.race([sending, timeout]);
-    } catch (error) {
-      // A send that outlived its timeout may still land: the batch is retried, and the DLQ may then hold the record
-      // twice (replay dedupes by source coordinates). Its late outcome only matters for the log.
-      sending.catch((late: unknown) => this.#log.debug({ err: late, dlqTopic: topic }, 'a timed-out DLQ send failed'));
-      throw new DeadLetterError(topic, `writing ${records.length} poison record(s) of ${sourceTopic} to DLQ topic ${topic} failed: ${errorMessage(error)}`, error);
-    } finally {
-      clearTimeout(timer);
+    // than the DLQ topic takes in one record batch, which the broker would refuse whole, for ever. Each chunk has the
+    // whole timeout; after one times out no further chunk is sent (it may still land: at most one chunk twice).
+    const ms = this.#options.sendTimeoutMs;
+    for (const chunk of chunksOf(records, this.#producer.maxSendBytes(topic))) {
+      const sending = this.#producer.send(topic, chunk);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no acknowledgement within ${ms} ms`)), ms);
+      });
+      try {
+        await Promise.race([sending, timeout]);
+      } catch (error) {
+        // A send that outlived its timeout may still land: the batch is retried, and the DLQ may then hold those
+        // records twice (replay dedupes by source coordinates). Its late outcome only matters for the log.
+        sending.catch((late: unknown) => this.#log.debug({ err: late, dlqTopic: topic }, 'a timed-out DLQ send failed'));
+        throw new DeadLetterError(topic, `writing ${records.length} poison record(s) of ${sourceTopic} to DLQ topic ${topic} failed: ${errorMessage(error)}`, error);
+      } finally {
+        clearTimeout(timer);
+      }
     }
     this.#sent += records.length;
     for (const { record, error } of poison) {
@@ -93,12 +94,6 @@ export class DeadLetterQueue {
     return this.#producer.close();
   }
 }
-
-/**
- * Bytes of records per DLQ request: well under the DLQ topic's `max.message.bytes` (1 MiB by default, and sluice
- * creates DLQ topics with the source topic's limit plus room for headers), so a request's record batch fits.
- */
-const maxSendBytes = 512 * 1024;
 
 /** What a record adds to a record batch, near enough: key, value, header names and values, and framing. */
 function estimatedBytes(record: OutgoingRecord): number {

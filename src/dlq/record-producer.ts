@@ -11,5 +11,7 @@ export interface OutgoingRecord {
  */
 export interface RecordProducer {
   send(topic: string, records: OutgoingRecord[]): Promise<void>;
+  /** Bytes of records one send to `topic` may carry: its record batch must fit the topic's max.message.bytes. */
+  maxSendBytes(topic: string): number;
   close(): Promise<void>;
 }

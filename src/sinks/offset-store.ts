@@ -72,6 +72,23 @@ export class OffsetStore {
   }
 
   /**
+   * Outside any transaction, before a batch's poison records go to the DLQ: whether this member still holds the
+   * latest claim and the batch starts where the stored offsets end. A read without a lock (the fence in the batch's
+   * transaction still decides); it keeps a member that lost the partition from sending records that are no longer
+   * its own to the DLQ.
+   */
+  async check(
+    query: (config: pg.QueryConfig) => Promise<pg.QueryResult>,
+    at: { topic: string; partition: number; claim: string; fromOffset: string },
+  ): Promise<FenceRefusal | undefined> {
+    const row = await this.#read(query, at);
+    if (!row) return { reason: 'claimed' };
+    if (row.claim !== at.claim) return { reason: 'claimed', storedClaim: row.claim };
+    if (row.next_offset !== null && row.next_offset !== at.fromOffset) return { reason: 'position', nextOffset: row.next_offset };
+    return undefined;
+  }
+
+  /**
    * Inside the batch's transaction: moves the stored next offset from `fromOffset` to `toOffset` (the batch's covered
    * range, which may hold offsets without records: control records, aborted or compacted ones) if `claim` is still
    * the latest. A partition the group never wrote (no stored offset) accepts any start. Resolves undefined when it did, or why not (the caller then rolls back).
@@ -88,15 +105,23 @@ export class OffsetStore {
       values: [this.#groupId, at.topic, at.partition, at.claim, at.toOffset, at.fromOffset],
     });
     if (moved.rowCount === 1) return undefined;
+    const row = await this.#read(query, at);
+    if (!row) return { reason: 'claimed' };
+    if (row.claim !== at.claim || row.next_offset === null) return { reason: 'claimed', storedClaim: row.claim };
+    return { reason: 'position', nextOffset: row.next_offset };
+  }
+
+  /** The partition's row: its latest claim and where its stored offsets end. */
+  async #read(
+    query: (config: pg.QueryConfig) => Promise<pg.QueryResult>,
+    at: { topic: string; partition: number },
+  ): Promise<{ claim: string; next_offset: string | null } | undefined> {
     const stored = await query({
       name: 'sluice-offsets-read',
       text: `SELECT claim::text AS claim, next_offset::text AS next_offset FROM ${this.#table}
               WHERE group_id = $1 AND topic = $2 AND partition = $3`,
       values: [this.#groupId, at.topic, at.partition],
     });
-    const row = stored.rows[0] as { claim: string; next_offset: string | null } | undefined;
-    if (!row) return { reason: 'claimed' };
-    if (row.claim !== at.claim || row.next_offset === null) return { reason: 'claimed', storedClaim: row.claim };
-    return { reason: 'position', nextOffset: row.next_offset };
+    return stored.rows[0] as { claim: string; next_offset: string | null } | undefined;
   }
 }

@@ -140,7 +140,11 @@ export class PostgresSink implements Sink {
     }
   }
 
-  async claim(assigned: Array<{ topic: string; partitions: number[] }>): Promise<PartitionClaim[]> {
+  /**
+   * Claims the assigned partitions, topic by topic; answers undefined, claiming no further, once `isCurrent` says the
+   * assignment is over (a claim made for an assignment that has ended would fence its new owner).
+   */
+  async claim(assigned: Array<{ topic: string; partitions: number[] }>, isCurrent: () => boolean = () => true): Promise<PartitionClaim[] | undefined> {
     if (!this.#offsets) return [];
     let client: pg.PoolClient;
     try {
@@ -151,6 +155,7 @@ export class PostgresSink implements Sink {
     try {
       const claims: PartitionClaim[] = [];
       for (const { topic, partitions } of assigned) {
+        if (!isCurrent()) return undefined;
         if (partitions.length > 0) claims.push(...(await this.#offsets.claim(client, topic, partitions)));
       }
       this.#available = true;
@@ -186,15 +191,8 @@ export class PostgresSink implements Sink {
     let prepared = prepareAll(plans, records);
     const result: WriteResult = { committed: false, ...prepared.counts, deadLettered: 0 };
     if (this.#offsets && batch.claim === undefined) return { ...result, fenced: { reason: 'claimed' } };
-    // Poison goes to the DLQ with no transaction open: no row lock, and no offsets-row lock (which the next owner's
-    // claim would wait on in a rebalance), is ever held while Kafka answers.
-    if (prepared.poison.length > 0) {
-      await context.deadLetter(sortByOffset(prepared.poison));
-      result.deadLettered += prepared.poison.length;
-      records = withoutPoison(records, prepared.poison);
-    }
-    if (prepared.statements.length === 0 && !this.#offsets) {
-      // Nothing for the database: tombstones under `ignore`, or only poison.
+    if (prepared.statements.length === 0 && prepared.poison.length === 0 && !this.#offsets) {
+      // Nothing for the database: tombstones under `ignore`.
       return { ...result, committed: context.isCurrent() };
     }
     let client: pg.PoolClient;
@@ -204,36 +202,57 @@ export class PostgresSink implements Sink {
       throw this.#failed(classifyPgError(error, 'connecting to PostgreSQL'));
     }
     let broken = false;
+    let immediate = false;
     try {
+      // Poison goes to the DLQ with no transaction open: no row lock, and no offsets-row lock (which the next owner's
+      // claim would wait on in a rebalance), is ever held while Kafka answers.
+      if (prepared.poison.length > 0) {
+        const fenced = await this.#deadLetterUnlessFenced(client, batch, prepared.poison, context);
+        if (fenced) return { ...result, fenced };
+        result.deadLettered += prepared.poison.length;
+        records = withoutPoison(records, prepared.poison);
+        if (prepared.statements.length === 0 && !this.#offsets) return { ...result, committed: context.isCurrent() };
+      }
       for (;;) {
         context.signal.throwIfAborted();
-        let fenced = await this.#begin(client, batch);
+        let fenced = await this.#begin(client, batch, immediate);
         if (fenced) return await this.#refused(client, result, fenced);
-        const failure = await this.#run(client, prepared.statements, what, result);
-        if (!failure) break;
+        let failure = await this.#run(client, prepared.statements, what, result);
+        if (!failure) {
+          if (!context.isCurrent()) {
+            await this.#query(client, 'ROLLBACK');
+            this.counters.rolledBack++;
+            return result;
+          }
+          failure = await this.#commit(client, what, immediate);
+          if (!failure) break;
+          // A deferred constraint broken at COMMIT names no record: do it again with every constraint immediate.
+          immediate = true;
+          continue;
+        }
         // Some row of the batch is poison: find it under savepoints, roll everything back, send it to the DLQ with no
         // transaction open, and write the rest in a new transaction, once.
         await this.#query(client, 'ROLLBACK');
         this.counters.rolledBack++;
-        fenced = await this.#begin(client, batch);
+        fenced = await this.#begin(client, batch, immediate);
         if (fenced) return await this.#refused(client, result, fenced);
         const isolated = await this.#isolate(client, plans, records, failure, what);
         await this.#query(client, 'ROLLBACK');
         this.counters.rolledBack++;
-        // The whole batch failed but no record alone does (the data changed meanwhile?): nothing to leave out.
-        if (isolated.length === 0) throw this.#failed(failure);
-        await context.deadLetter(sortByOffset(isolated));
+        if (isolated.length === 0) {
+          // The whole batch failed but no record alone does (the data changed meanwhile?): try the batch again.
+          throw new SinkError(`${what}: the batch failed (${errorMessage(failure.cause)}), but no record of it alone does; retrying`, {
+            retriable: true,
+            cause: failure,
+          });
+        }
+        const fencedNow = await this.#deadLetterUnlessFenced(client, batch, isolated, context);
+        if (fencedNow) return { ...result, fenced: fencedNow };
         result.deadLettered += isolated.length;
         records = withoutPoison(records, isolated);
         prepared = prepareAll(plans, records);
         Object.assign(result, prepared.counts);
       }
-      if (!context.isCurrent()) {
-        await this.#query(client, 'ROLLBACK');
-        this.counters.rolledBack++;
-        return result;
-      }
-      await this.#query(client, 'COMMIT');
       this.counters.transactions++;
       this.#available = true;
       return { ...result, committed: true };
@@ -259,10 +278,11 @@ export class PostgresSink implements Sink {
    * moves the stored offsets past the batch, which also locks them: it answers why not if this member's claim or
    * the position is stale.
    */
-  async #begin(client: pg.PoolClient, batch: Batch): Promise<FenceRefusal | undefined> {
-    // Deferred constraints are checked at each statement, not at COMMIT: a violation is then a row-level error of the
-    // statement, which poison isolation handles, instead of a failed COMMIT that names no record. One round trip.
-    await this.#query(client, 'BEGIN; SET CONSTRAINTS ALL IMMEDIATE', 2);
+  async #begin(client: pg.PoolClient, batch: Batch, immediate = false): Promise<FenceRefusal | undefined> {
+    // `immediate`: deferred constraints are checked at each statement, so that a violation fails the statement (a
+    // row-level error isolation handles) rather than the COMMIT, which names no record. Only after a COMMIT failed
+    // so: deferred constraints stay deferred otherwise (a child row may come before its parent in a batch).
+    await this.#query(client, immediate ? 'BEGIN; SET CONSTRAINTS ALL IMMEDIATE' : 'BEGIN', immediate ? 2 : 1);
     if (!this.#offsets) return undefined;
     return this.#offsets.advance((config) => this.#query(client, config), {
       topic: batch.topic,
@@ -271,6 +291,44 @@ export class PostgresSink implements Sink {
       fromOffset: batch.fromOffset,
       toOffset: batch.toOffset,
     });
+  }
+
+  /**
+   * Sends poison records to the DLQ, unless (exactly-once) this member no longer holds the partition or the batch no
+   * longer starts where the stored offsets end: then it answers why, and sends nothing. No transaction is open.
+   */
+  async #deadLetterUnlessFenced(
+    client: pg.PoolClient,
+    batch: Batch,
+    poison: PoisonRecord[],
+    context: WriteContext,
+  ): Promise<FenceRefusal | undefined> {
+    if (this.#offsets) {
+      const fenced = await this.#offsets.check((config) => this.#query(client, config), {
+        topic: batch.topic,
+        partition: batch.partition,
+        claim: batch.claim!,
+        fromOffset: batch.fromOffset,
+      });
+      if (fenced) return fenced;
+    }
+    await context.deadLetter(sortByOffset(poison));
+    return undefined;
+  }
+
+  /**
+   * COMMITs; resolves a row-level failure of a deferred constraint (the transaction is then over) unless the
+   * constraints were immediate already, throws any other.
+   */
+  async #commit(client: pg.PoolClient, what: string, immediate: boolean): Promise<SinkError | undefined> {
+    try {
+      await this.#query(client, 'COMMIT');
+      return undefined;
+    } catch (error) {
+      const failure = classifyPgError(error, what);
+      if (failure.rowLevel && !immediate) return failure;
+      throw this.#failed(failure);
+    }
   }
 
   async #refused(client: pg.PoolClient, result: WriteResult, fenced: FenceRefusal): Promise<WriteResult> {

@@ -680,6 +680,11 @@ export class RoutePlan {
   #upsertFor(signature: string): { name: string; text: string; params: ParamKind[] } {
     if (!this.#upsertsByColumns) return { name: `${this.#statementId}-upsert`, text: this.#upsertSql, params: this.#params };
     let upsert = this.#upsertsByColumns.get(signature);
+    // Rows of many shapes (optional fields left out): past a few dozen statements, the route's own, which writes
+    // NULL into the columns a row lacks, serves the rest.
+    if (!upsert && this.#upsertsByColumns.size >= maxRowShapes) {
+      return { name: `${this.#statementId}-upsert`, text: this.#upsertSql, params: this.#params };
+    }
     if (!upsert) {
       const names = new Set(signature.split('\u0000'));
       const built = this.#buildUpsert(this.#columns.filter((c) => names.has(c.name)));
@@ -706,11 +711,12 @@ export class RoutePlan {
       if (row === null || typeof row !== 'object') throw new PoisonRecordError(record, 'transform returned a row that is not an object');
       let signature = '';
       if (this.#upsertsByColumns) {
-        // The columns this row writes: the ones it has (JSON leaves out undefined), each of them the table's.
-        const names = Object.keys(row).filter((name) => row[name] !== undefined).sort();
-        const unknown = names.filter((name) => !this.#columns.some((c) => c.name === name));
-        if (unknown.length > 0) throw new PoisonRecordError(record, `transform returned column(s) ${unknown.join(', ')} that table ${this.table} does not have`);
-        if (names.length === 0) throw new PoisonRecordError(record, 'transform returned a row without any column');
+        // The columns this row writes: the table's columns it has (JSON leaves out undefined; other properties are
+        // not columns, and are ignored as json_to_recordset ignores them).
+        const names = Object.keys(row)
+          .filter((name) => row[name] !== undefined && this.#columns.some((c) => c.name === name))
+          .sort();
+        if (names.length === 0) throw new PoisonRecordError(record, `transform returned a row with no column of table ${this.table}`);
         signature = names.join('\u0000');
       }
       let key = '';
@@ -752,6 +758,9 @@ function keyHash(record: SourceRecord): Buffer {
   else hash.update(keylessPrefix).update(`${record.partition}:${record.offset}`);
   return hash.digest();
 }
+/** Upserts prepared per route for the shapes of rows a transform without `columns` returns. */
+const maxRowShapes = 32;
+
 const keyedPrefix = Buffer.from([1]);
 const keylessPrefix = Buffer.from([0]);
 

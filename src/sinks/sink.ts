@@ -59,6 +59,6 @@ export interface Sink {
   start(): Promise<void>;
   write(batch: Batch, context: WriteContext): Promise<WriteResult>;
   /** Exactly-once delivery: claims newly assigned partitions (topic → partitions); undefined in at-least-once mode. */
-  claim?(assigned: Array<{ topic: string; partitions: number[] }>): Promise<PartitionClaim[]>;
+  claim?(assigned: Array<{ topic: string; partitions: number[] }>, isCurrent?: () => boolean): Promise<PartitionClaim[] | undefined>;
   close(): Promise<void>;
 }

@@ -353,6 +353,29 @@ describe('failures: poison to the DLQ, transient retried, systemic and bursts st
     expect(dlq.map((r) => [r.headers[DlqHeaders.sourceOffset], r.headers[DlqHeaders.sqlState]])).toEqual([['70', '23505']]);
   });
 
+  it('a deferred foreign key satisfied later in the batch (the child route before the parent route) commits: deferred stays deferred', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'fk');
+    const db = await database();
+    const parent = uniqueName('parent');
+    const child = uniqueName('child');
+    await db.query(`CREATE TABLE ${parent} (id text PRIMARY KEY)`);
+    await db.query(`CREATE TABLE ${child} (id text PRIMARY KEY, parent_id text NOT NULL REFERENCES ${parent} (id) DEFERRABLE INITIALLY DEFERRED)`);
+    await kafka.produce(topic, Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ parent_id: `k${i}` }) })));
+    const { sluice, groupId } = testSluice({
+      routes: [
+        { topic, table: child, key: ['id'], columns: { id: { from: 'key' }, parent_id: 'parent_id' } },
+        { topic, table: parent, key: ['id'], columns: { id: { from: 'key' } } },
+      ],
+      batching: { lingerMs: 100 },
+    });
+    await sluice.start();
+    await waitFor('every offset committed, or sluice stopped', async () => sluice.state !== 'running' || (await kafka.isFullyCommitted(groupId, topic)));
+    expect(sluice.status().error).toBeUndefined();
+    expect(await count(db, `SELECT id FROM ${child}`)).toBe(20);
+    expect(sluice.status().batching.deadLetteredRecords).toBe(0);
+  });
+
   it('headers count in maxRecordBytes: a small value with large headers is a poison record', async () => {
     const kafka = await KafkaHelper.connect();
     const topic = await kafka.createTopic(1, 'headers');

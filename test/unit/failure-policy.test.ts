@@ -19,9 +19,9 @@ describe('FailurePolicy', () => {
       'writing 1 poison record(s) of orders to DLQ topic orders.dlq failed: The request included a message larger than the max message size the server will accept',
       new KafkaError('too large', { retriable: true, operatorFix: 'raise max.message.bytes of DLQ topic orders.dlq' }),
     );
-    expect(policy.decide(refused, 0, where).action).toBe('retry');
-    expect(policy.decide(refused, 1, where).action).toBe('retry');
-    const halt = policy.decide(refused, 2, where);
+    expect(policy.decide(refused, 0, where, 1).action).toBe('retry');
+    expect(policy.decide(refused, 7, where, 2).action).toBe('retry'); // earlier attempts failed for other reasons
+    const halt = policy.decide(refused, 8, where, 3);
     expect(halt.action).toBe('halt');
     expect(halt.action === 'halt' && halt.error.message).toBe(
       'orders[2]: writing 1 poison record(s) of orders to DLQ topic orders.dlq failed: The request included a message larger than the ' +
