@@ -16,6 +16,7 @@ export const environmentSettings = {
   DATABASE_URL: 'database.url',
   SLUICE_PG_POOL_SIZE: 'database.poolSize',
   SLUICE_STATEMENT_TIMEOUT_MS: 'database.statementTimeoutMs',
+  SLUICE_IDLE_IN_TRANSACTION_TIMEOUT_MS: 'database.idleInTransactionTimeoutMs',
   SLUICE_LINGER_MS: 'batching.lingerMs',
   SLUICE_MAX_BATCH_RECORDS: 'batching.maxBatchRecords',
   SLUICE_MAX_BATCH_BYTES: 'batching.maxBatchBytes',

@@ -36,6 +36,12 @@ export interface SluiceOptions {
     poolSize?: number;
     /** Upper bound for one flush's statements; a stuck query cannot hold a partition forever. */
     statementTimeoutMs?: number;
+    /**
+     * How long a sluice session may sit inside a transaction without a statement running before PostgreSQL ends it
+     * (idle_in_transaction_session_timeout): a member frozen inside a flush (a long GC pause, SIGSTOP, a network
+     * split) holds the offsets row and the batch's rows no longer than this after its statement ends.
+     */
+    idleInTransactionTimeoutMs?: number;
   };
   batching?: {
     /** Time from the first buffered record of a partition to its flush. */
@@ -106,6 +112,7 @@ export const defaults = {
   metadataMaxAgeMs: 30_000,
   poolSize: 4,
   statementTimeoutMs: 30_000,
+  idleInTransactionTimeoutMs: 10_000,
   lingerMs: 200,
   maxBatchRecords: 2_000,
   maxBatchBytes: 4 * 1024 * 1024,

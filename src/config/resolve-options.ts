@@ -101,6 +101,7 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
       url: o.database.url,
       poolSize: o.database.poolSize ?? defaults.poolSize,
       statementTimeoutMs: o.database.statementTimeoutMs ?? defaults.statementTimeoutMs,
+      idleInTransactionTimeoutMs: o.database.idleInTransactionTimeoutMs ?? defaults.idleInTransactionTimeoutMs,
     },
     batching: {
       lingerMs: o.batching?.lingerMs ?? defaults.lingerMs,

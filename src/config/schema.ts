@@ -10,6 +10,7 @@ export const limits = {
   maxBufferedBytes: [1024 * 1024, 4 * 1024 * 1024 * 1024],
   poolSize: [1, 64],
   statementTimeoutMs: [100, 3_600_000],
+  idleInTransactionTimeoutMs: [1_000, 3_600_000],
   sessionTimeoutMs: [6_000, 300_000],
   heartbeatIntervalMs: [100, 60_000],
   metadataMaxAgeMs: [1_000, 3_600_000],
@@ -99,6 +100,7 @@ export const optionsSchema = z
           .regex(/^postgres(ql)?:\/\//, 'a PostgreSQL connection URL such as postgres://user@host:5432/db'),
         poolSize: int('poolSize').optional(),
         statementTimeoutMs: int('statementTimeoutMs').optional(),
+        idleInTransactionTimeoutMs: int('idleInTransactionTimeoutMs').optional(),
       })
       .strict(),
     batching: z

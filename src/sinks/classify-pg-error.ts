@@ -8,7 +8,8 @@ import { SinkError } from '../errors.js';
  *   now), a read-only transaction (25006: connected to a standby during a failover), and the network errors node
  *   raises before any SQLSTATE exists;
  * - transient, a conflict inside a working database: serialization failure (40001), deadlock (40P01), lock not
- *   available (55P03), and a statement cancelled by `statement_timeout` (57014);
+ *   available (55P03), a statement cancelled by `statement_timeout` (57014), and a transaction ended by
+ *   `idle_in_transaction_session_timeout` (25P03);
  * - row-level (22 data exception, 23 integrity violation, 54 program limit): some record of the batch is poison;
  * - everything else is systemic: retrying the same batch cannot help (missing table or column, permission denied,
  *   authentication).
@@ -17,7 +18,9 @@ import { SinkError } from '../errors.js';
  * ("timeout exceeded when trying to connect"), which is transient but leaves the database available.
  */
 const unavailableSqlStates = [/^08/, /^53/, /^57P/, /^25006$/];
-const conflictSqlStates = [/^40001$/, /^40P01$/, /^55P03$/, /^57014$/];
+// 25P03: this session sat in a transaction longer than idle_in_transaction_session_timeout (it was frozen, and the
+// server ended it so that its locks do not block the partition's new owner); retrying on a new session is right.
+const conflictSqlStates = [/^40001$/, /^40P01$/, /^55P03$/, /^57014$/, /^25P03$/];
 const retriableNodeCodes = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

@@ -81,6 +81,9 @@ export class PostgresSink implements Sink {
       connectionString: options.database.url,
       max: options.database.poolSize,
       statement_timeout: options.database.statementTimeoutMs,
+      // A frozen member's transaction (its statement done, the client stopped) ends after this, and its locks with
+      // it: the member that takes the partition over waits on them in its claim no longer than that.
+      idle_in_transaction_session_timeout: options.database.idleInTransactionTimeoutMs,
       application_name: `sluice ${options.kafka.groupId}`,
       connectionTimeoutMillis: 10_000,
     });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { defaults } from '../../src/config/options.js';
 import { OffsetStore } from '../../src/sinks/offset-store.js';
 import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
@@ -124,6 +124,49 @@ describe('exactly-once delivery: offsets stored with the data, and fencing', () 
       expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0);
     },
   );
+
+  it('a member frozen inside its flush (SIGSTOP) holds up the new owner no longer than the session and idle-in-transaction timeouts', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'frozen');
+    const table = await appendTable();
+    const db = await database();
+    const groupId = uniqueName('group');
+    const env = {
+      KAFKA_BROKERS: brokers().join(','),
+      DATABASE_URL: databaseUrl(),
+      SLUICE_GROUP_ID: groupId,
+      SLUICE_ROUTES: JSON.stringify([appendRoute(topic, table)]),
+      SLUICE_LINGER_MS: '50',
+      SLUICE_SESSION_TIMEOUT_MS: '6000',
+      SLUICE_HEARTBEAT_INTERVAL_MS: '1000',
+      SLUICE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '3000',
+    };
+    const a = spawnSluice(env);
+    onTestFinished(() => void a.child.kill('SIGKILL'));
+    const row = `group_id = '${groupId}' AND topic = '${topic}' AND partition = 0`;
+    await waitFor('A claimed the partition', async () => (await db.query(`SELECT 1 FROM sluice_offsets WHERE ${row}`)).rows.length === 1);
+    // A's next flush waits on this lock inside its transaction, after its fence has locked the offsets row.
+    const locker = await database();
+    await locker.query('BEGIN');
+    await locker.query(`LOCK TABLE ${table} IN SHARE MODE`);
+    await kafka.produce(topic, [{ key: 'k', value: JSON.stringify({ id: 'only' }) }]);
+    await waitFor('A waiting inside its flush', async () => {
+      const waiting = await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1`, [`sluice ${groupId}`]);
+      return waiting.rows.length > 0;
+    });
+    a.child.kill('SIGSTOP');
+    const frozenAt = Date.now();
+    await locker.query('COMMIT'); // A's statement ends; A, frozen, sits in its open transaction with the locks
+    const b = spawnSluice(env);
+    await waitFor('B wrote the record', async () => (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n === 1, { timeoutMs: 60_000 });
+    const tookMs = Date.now() - frozenAt;
+    console.log(`frozen member: the new owner wrote ${tookMs} ms after the freeze (session timeout 6 s, idle-in-transaction timeout 3 s)`);
+    expect(tookMs).toBeLessThan(6_000 + 3_000 + 8_000);
+    a.child.kill('SIGKILL');
+    b.child.kill('SIGTERM');
+    expect((await b.exited).code).toBe(0);
+    expect((await duplicates(table)).rows).toBe(1);
+  });
 
   it('where a claimed partition resumes counts as committed at once: /status and lag are right before any flush', async () => {
     const kafka = await KafkaHelper.connect();
