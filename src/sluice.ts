@@ -306,10 +306,16 @@ class SluicePipeline implements Sluice {
     if ((await Promise.race([drained, deadline])) === 'timeout') {
       failure = new ShutdownTimeoutError(graceMs);
       this.#batcher.abort(failure);
+      // Statements still running would keep the pool from closing (and the process past its grace time).
+      await this.#sink.cancelInFlight();
     }
     await this.#closeConnections();
     this.#logStats();
-    if (this.#lifecycle.isFinal()) return; // a flush failed fatally during the drain
+    if (this.#lifecycle.isFinal()) {
+      // A flush failed fatally during the drain: stop() says so, as done does.
+      if (this.#lifecycle.state === 'failed') throw this.#lifecycle.error ?? new SluiceError(ErrorCodes.lifecycle, 'sluice failed');
+      return;
+    }
     failure ??= halted;
     if (failure) {
       this.#lifecycle.transition('failed', failure);

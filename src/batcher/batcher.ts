@@ -342,6 +342,11 @@ export class Batcher {
     worker.timer = undefined;
     worker.flight = this.#flushWhileDue(worker)
       .catch((error: unknown) => {
+        // After abort() (the shutdown grace time is over) a flush ends in an error by design: it is not a failure.
+        if (this.#abort.signal.aborted) {
+          this.#deps.log.debug({ err: error, topic: worker.topic, partition: worker.partition }, 'flush ended by the abort');
+          return;
+        }
         this.#failed = true;
         this.#deps.onFatal(error instanceof Error ? error : new Error(String(error)));
       })

@@ -69,6 +69,8 @@ export class PostgresSink implements Sink {
   readonly #pool: pg.Pool;
   readonly #plans = new Map<string, RoutePlan[]>();
   readonly counters: SinkCounters = { transactions: 0, statements: 0, rolledBack: 0 };
+  /** Connections checked out by a flush or a claim: what cancelInFlight cancels. */
+  readonly #inUse = new Set<pg.PoolClient>();
   /** False from a failure to reach the database until the next successful commit or check. */
   #available = true;
   /** Exactly-once delivery: offsets stored with the data. */
@@ -155,6 +157,7 @@ export class PostgresSink implements Sink {
     } catch (error) {
       throw this.#failed(classifyPgError(error, 'connecting to PostgreSQL'));
     }
+    this.#inUse.add(client);
     try {
       const claims: PartitionClaim[] = [];
       for (const { topic, partitions } of assigned) {
@@ -166,6 +169,7 @@ export class PostgresSink implements Sink {
     } catch (error) {
       throw this.#failed(classifyPgError(error, `claiming partitions in ${this.#options.offsetsTable}`));
     } finally {
+      this.#inUse.delete(client);
       client.release();
     }
   }
@@ -206,6 +210,7 @@ export class PostgresSink implements Sink {
     }
     let broken = false;
     let immediate = false;
+    this.#inUse.add(client);
     try {
       // Poison goes to the DLQ with no transaction open: no row lock, and no offsets-row lock (which the next owner's
       // claim would wait on in a rebalance), is ever held while Kafka answers.
@@ -272,6 +277,7 @@ export class PostgresSink implements Sink {
       if (error instanceof SluiceError) throw error;
       throw this.#failed(classifyPgError(error, what));
     } finally {
+      this.#inUse.delete(client);
       client.release(broken);
     }
   }
@@ -432,6 +438,26 @@ export class PostgresSink implements Sink {
   #failed(error: SinkError): SinkError {
     if (error.unavailable) this.#available = false;
     return error;
+  }
+
+  /**
+   * Cancels the statements in flight (pg_cancel_backend from a connection of its own): their flushes roll back and
+   * give their connections back, so that closing the pool does not wait for them. For a shutdown whose grace time
+   * is over: nothing more is committed.
+   */
+  async cancelInFlight(): Promise<void> {
+    const pids = [...this.#inUse].map((c) => (c as unknown as { processID?: number }).processID).filter((pid): pid is number => typeof pid === 'number');
+    if (pids.length === 0) return;
+    const canceller = new pg.Client({ connectionString: this.#options.database.url, connectionTimeoutMillis: 2_000, application_name: 'sluice shutdown' });
+    try {
+      await canceller.connect();
+      await canceller.query('SELECT pg_cancel_backend(pid) FROM unnest($1::int[]) AS pid', [pids]);
+      this.#log.info({ backends: pids.length }, 'cancelled the statements still running at the end of the grace time');
+    } catch (error) {
+      this.#log.warn({ err: error }, `cancelling the statements still running failed: ${errorMessage(error)}`);
+    } finally {
+      await canceller.end().catch((error: unknown) => this.#log.debug({ err: error }, 'closing the cancelling connection failed'));
+    }
   }
 
   async close(): Promise<void> {

@@ -84,6 +84,49 @@ describe('the sluice process', () => {
     expect(await kafka.isFullyCommitted(groupId, topic)).toBe(true);
   });
 
+  it('SIGTERM with a flush blocked on a lock: exits within shutdownGraceMs + 1 s, commits nothing more, and the next start writes it once', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'blocked');
+    const db = await database();
+    const table = uniqueName('events');
+    await db.query(`CREATE TABLE ${table} (row_id bigserial PRIMARY KEY, id text NOT NULL)`);
+    const groupId = uniqueName('group');
+    const env = {
+      KAFKA_BROKERS: brokers().join(','),
+      DATABASE_URL: databaseUrl(),
+      SLUICE_GROUP_ID: groupId,
+      SLUICE_ROUTES: JSON.stringify([{ topic, table, mode: 'append', columns: { id: 'id' } }]),
+      SLUICE_LINGER_MS: '50',
+      SLUICE_SHUTDOWN_GRACE_MS: '2000',
+    };
+    const first = spawnSluice(env);
+    await waitFor('sluice to join the group', () => first.logs.some((l) => l.msg === 'joined the group'));
+    const locker = await database();
+    await locker.query('BEGIN');
+    await locker.query(`LOCK TABLE ${table} IN SHARE MODE`);
+    await kafka.produce(topic, [{ key: 'k', value: JSON.stringify({ id: 'only' }) }]);
+    await waitFor('the flush waiting on the lock', async () => {
+      const waiting = await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1`, [`sluice ${groupId}`]);
+      return waiting.rows.length > 0;
+    });
+    const stoppedAt = Date.now();
+    first.child.kill('SIGTERM');
+    const exit = await first.exited;
+    const tookMs = Date.now() - stoppedAt;
+    console.log(`SIGTERM with a blocked flush: exited in ${tookMs} ms (shutdownGraceMs 2000), code ${exit.code}`);
+    expect(tookMs).toBeLessThan(2_000 + 1_000);
+    expect(exit.code).toBe(1); // the grace time ran out: a failure, said so
+    await locker.query('COMMIT');
+    expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0);
+
+    const second = spawnSluice(env);
+    await waitFor('the record written by the next start', async () => (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n === 1);
+    await waitFor('its offset committed', () => kafka.isFullyCommitted(groupId, topic));
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(1);
+  });
+
   it('refuses a bad configuration value with a message that names the variable, the value and what is allowed', async () => {
     const bad = spawnSluice({
       KAFKA_BROKERS: brokers().join(','),
