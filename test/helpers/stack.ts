@@ -44,6 +44,23 @@ export async function database(): Promise<pg.Client> {
   return client;
 }
 
+/** Holds `table` in SHARE mode, so that every INSERT into it waits, until `release` is called (or the test ends). */
+export async function lockTable(table: string): Promise<{ release(): Promise<void> }> {
+  const locker = await database();
+  await locker.query('BEGIN');
+  await locker.query(`LOCK TABLE ${table} IN SHARE MODE`);
+  return { release: async () => void (await locker.query('COMMIT')) };
+}
+
+/** Waits until a session of sluice's consumer group waits on a lock (its flush is blocked). */
+export async function waitForSluiceOnLock(groupId: string, description = 'a sluice flush waiting on a lock'): Promise<void> {
+  const db = await database();
+  await waitFor(description, async () => {
+    const waiting = await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1`, [`sluice ${groupId}`]);
+    return waiting.rows.length > 0;
+  });
+}
+
 export class KafkaHelper {
   readonly admin: Admin;
   readonly producer: Producer;

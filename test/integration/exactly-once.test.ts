@@ -1,7 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { defaults } from '../../src/config/options.js';
 import { OffsetStore } from '../../src/sinks/offset-store.js';
-import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, brokers, database, databaseUrl, lockTable, uniqueName, waitFor, waitForSluiceOnLock } from '../helpers/stack.js';
 import { spawnSluice } from '../helpers/process.js';
 import { testSluice } from '../helpers/sluice.js';
 
@@ -81,13 +81,7 @@ describe('exactly-once delivery: offsets stored with the data, and fencing', () 
     await db.query('BEGIN');
     await db.query(`SELECT * FROM sluice_offsets WHERE ${row} FOR UPDATE`);
     await kafka.produce(topic, Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ id: `id-${i}` }) })));
-    await waitFor('the flush waiting on the offsets row', async () => {
-      const waiting = await db.query(
-        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1`,
-        [`sluice ${groupId}`],
-      );
-      return waiting.rows.length > 0;
-    });
+    await waitForSluiceOnLock(groupId, 'the flush waiting on the offsets row');
     // …then claim it as a new owner would, unknown to this member (a long pause, a network split).
     await db.query(`UPDATE sluice_offsets SET claim = claim + 1 WHERE ${row}`);
     await db.query('COMMIT');
@@ -146,17 +140,12 @@ describe('exactly-once delivery: offsets stored with the data, and fencing', () 
     const row = `group_id = '${groupId}' AND topic = '${topic}' AND partition = 0`;
     await waitFor('A claimed the partition', async () => (await db.query(`SELECT 1 FROM sluice_offsets WHERE ${row}`)).rows.length === 1);
     // A's next flush waits on this lock inside its transaction, after its fence has locked the offsets row.
-    const locker = await database();
-    await locker.query('BEGIN');
-    await locker.query(`LOCK TABLE ${table} IN SHARE MODE`);
+    const lock = await lockTable(table);
     await kafka.produce(topic, [{ key: 'k', value: JSON.stringify({ id: 'only' }) }]);
-    await waitFor('A waiting inside its flush', async () => {
-      const waiting = await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1`, [`sluice ${groupId}`]);
-      return waiting.rows.length > 0;
-    });
+    await waitForSluiceOnLock(groupId, 'A waiting inside its flush');
     a.child.kill('SIGSTOP');
     const frozenAt = Date.now();
-    await locker.query('COMMIT'); // A's statement ends; A, frozen, sits in its open transaction with the locks
+    await lock.release(); // A's statement ends; A, frozen, sits in its open transaction with the locks
     const b = spawnSluice(env);
     await waitFor('B wrote the record', async () => (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n === 1, { timeoutMs: 60_000 });
     const tookMs = Date.now() - frozenAt;

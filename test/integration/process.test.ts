@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, brokers, database, databaseUrl, lockTable, uniqueName, waitFor, waitForSluiceOnLock } from '../helpers/stack.js';
 import { spawnSluice } from '../helpers/process.js';
 
 /** Landing mode through the environment alone: the zero-config way to run sluice. */
@@ -101,14 +101,9 @@ describe('the sluice process', () => {
     };
     const first = spawnSluice(env);
     await waitFor('sluice to join the group', () => first.logs.some((l) => l.msg === 'joined the group'));
-    const locker = await database();
-    await locker.query('BEGIN');
-    await locker.query(`LOCK TABLE ${table} IN SHARE MODE`);
+    const lock = await lockTable(table);
     await kafka.produce(topic, [{ key: 'k', value: JSON.stringify({ id: 'only' }) }]);
-    await waitFor('the flush waiting on the lock', async () => {
-      const waiting = await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1`, [`sluice ${groupId}`]);
-      return waiting.rows.length > 0;
-    });
+    await waitForSluiceOnLock(groupId);
     const stoppedAt = Date.now();
     first.child.kill('SIGTERM');
     const exit = await first.exited;
@@ -116,7 +111,7 @@ describe('the sluice process', () => {
     console.log(`SIGTERM with a blocked flush: exited in ${tookMs} ms (shutdownGraceMs 2000), code ${exit.code}`);
     expect(tookMs).toBeLessThan(2_000 + 1_000);
     expect(exit.code).toBe(1); // the grace time ran out: a failure, said so
-    await locker.query('COMMIT');
+    await lock.release();
     expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0);
 
     const second = spawnSluice(env);
