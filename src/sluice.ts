@@ -126,9 +126,9 @@ class SluicePipeline implements Sluice {
             'Consumption stopped: look at the poison records and their producer, then restart sluice',
         );
       },
-      deadLetter: async (poison, attempts) => {
+      deadLetter: async (poison, attempts, acked) => {
         if (!this.#dlq) throw new SluiceError(ErrorCodes.lifecycle, 'the DLQ producer is not connected');
-        await this.#dlq.send(poison, attempts);
+        await this.#dlq.send(poison, attempts, acked);
       },
       onFatal: (error) => this.#onSystemic(error),
     });
@@ -290,7 +290,11 @@ class SluicePipeline implements Sluice {
   }
 
   async #drain(): Promise<void> {
-    if (this.#lifecycle.isFinal()) return;
+    if (this.#lifecycle.isFinal()) {
+      // Stopping a sluice that has already failed says so, as `done` does.
+      if (this.#lifecycle.state === 'failed') throw this.#lifecycle.error ?? new SluiceError(ErrorCodes.lifecycle, 'sluice failed');
+      return;
+    }
     const halted = this.#lifecycle.state === 'halted' ? this.#lifecycle.error : undefined;
     this.#lifecycle.transition('draining');
     const graceMs = this.#options.shutdownGraceMs;

@@ -46,8 +46,11 @@ export interface BatcherDeps {
   admitDeadLetters(records: number, poison: PoisonRecord[]): void;
   /** Decides, for every failed attempt at a batch, whether to retry (after how long) or halt. */
   policy: FailurePolicy;
-  /** Sends a batch's poison records to the DLQ; resolves once the broker acknowledged them, throws otherwise. */
-  deadLetter(poison: PoisonRecord[], attempts: number): Promise<void>;
+  /**
+   * Sends a batch's poison records to the DLQ; resolves once the broker acknowledged them, throws otherwise. `acked`
+   * hears of each part the broker acknowledged, as soon as it does.
+   */
+  deadLetter(poison: PoisonRecord[], attempts: number, acked: (poison: PoisonRecord[]) => void): Promise<void>;
   /** A flush failed in a way retrying cannot fix; the batch stays unwritten and uncommitted. */
   onFatal(error: Error): void;
 }
@@ -265,6 +268,7 @@ export class Batcher {
   async drain(): Promise<void> {
     this.#draining = true;
     for (;;) {
+      if (this.#abort.signal.aborted) break;
       const flights: Promise<void>[] = [];
       for (const worker of this.#workers.values()) {
         clearTimeout(worker.timer);
@@ -344,6 +348,7 @@ export class Batcher {
       .catch((error: unknown) => {
         // After abort() (the shutdown grace time is over) a flush ends in an error by design: it is not a failure.
         if (this.#abort.signal.aborted) {
+          this.#failed = true; // nothing flushes after an abort: drain() must not start this partition again
           this.#deps.log.debug({ err: error, topic: worker.topic, partition: worker.partition }, 'flush ended by the abort');
           return;
         }
@@ -387,8 +392,6 @@ export class Batcher {
     const waitedMs = Date.now() - oldestArrivalMs;
     /** Records of this batch the DLQ has acknowledged: later attempts leave them out. */
     const excluded = new Set<SourceRecord>();
-    /** Poison records found by an attempt whose DLQ send failed: the next attempt sends them first. */
-    let pending: PoisonRecord[] = [];
     /** Poison records the breaker has admitted, and whether the batch's records are counted in its window. */
     const admitted = new Set<SourceRecord>();
     let counted = false;
@@ -401,14 +404,11 @@ export class Batcher {
         counted = true;
         for (const p of fresh) admitted.add(p.record);
       }
-      try {
-        await this.#deps.deadLetter(poison, attempts);
-      } catch (error) {
-        pending = poison;
-        throw error;
-      }
-      pending = [];
-      for (const p of poison) excluded.add(p.record);
+      // Each chunk the broker acknowledges is left out of later attempts at once; a failed send leaves the rest to
+      // the next attempt, which finds them again (through the sink's check that this member still holds the claim).
+      await this.#deps.deadLetter(poison, attempts, (acked) => {
+        for (const p of acked) excluded.add(p.record);
+      });
     };
     try {
       for (let attempt = 0; ; attempt++) {
@@ -416,8 +416,6 @@ export class Batcher {
         const startedAt = performance.now();
         let result;
         try {
-          // Known poison goes to the DLQ before a transaction is opened, so none is held open while the DLQ is down.
-          if (pending.length > 0) await deadLetter(pending, attempt + 1);
           result = await this.#deps.sink.write(
             { topic, partition, records, fromOffset, toOffset, epoch, ...(this.#deps.exactlyOnce ? { claim } : {}) },
             {

@@ -20,7 +20,7 @@ function isSecretName(name: string): boolean {
  * `/` or `@`), and libpq's `password=…`, wherever they turn up in a value.
  */
 const urlPassword = /(\/\/[^:/@\s"]*):[^\s"]*@/g;
-const keywordPassword = /(password\s*=\s*)[^\s"]+/gi;
+const keywordPassword = /(password\s*=\s*)('[^']*'|[^\s"]+)/gi;
 
 /** Whether a setting path may hold a secret: a segment named like one, except names of a route's columns. */
 function isSecretPath(path: string): boolean {

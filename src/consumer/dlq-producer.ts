@@ -33,7 +33,11 @@ export async function connectDlqProducer(options: ResolvedOptions, topics: DlqTo
   try {
     await admin.connect();
     await ensureTopics(admin, topics, options.dlq.createTopics, log);
-    maxMessageBytes = await topicMaxMessageBytes(admin, topics.map((t) => t.dlq));
+    maxMessageBytes = await topicMaxMessageBytes(admin, topics.map((t) => t.dlq)).catch((error: unknown) => {
+      // Without DescribeConfigs on the DLQ topics, sends are sized for the broker's default limit (1 MiB).
+      log.warn({ err: error }, `reading the DLQ topics' max.message.bytes failed (${errorMessage(error)}); DLQ sends assume 1 MiB`);
+      return new Map<string, number>();
+    });
   } catch (error) {
     throw error instanceof KafkaError ? error : new KafkaError(`checking the DLQ topics failed: ${errorMessage(error)}`, { cause: error, retriable: true });
   } finally {

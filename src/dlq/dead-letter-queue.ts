@@ -44,12 +44,15 @@ export class DeadLetterQueue {
   }
 
   /** Sends one batch's poison records (all of one partition). `attempts` counts the batch's flush attempts. */
-  async send(poison: readonly PoisonRecord[], attempts: number): Promise<void> {
+  /** `acked` hears of each chunk's poison records once the broker has acknowledged them. */
+  async send(poison: readonly PoisonRecord[], attempts: number, acked: (poison: PoisonRecord[]) => void = () => undefined): Promise<void> {
     if (poison.length === 0) return;
     const sourceTopic = poison[0]!.record.topic;
     const topic = this.topicFor(sourceTopic);
     const failedAt = new Date();
-    const records: OutgoingRecord[] = poison.map(({ record, error }) => {
+    const sourceOf = new Map<OutgoingRecord, PoisonRecord>();
+    const records: OutgoingRecord[] = poison.map((p) => {
+      const { record, error } = p;
       const headers: OutgoingRecord['headers'] = {};
       for (const [name, value] of Object.entries(record.headers)) if (value !== undefined) headers[name] = value;
       const provenance = provenanceHeaders(record, error, { groupId: this.#options.groupId, attempts, failedAt, version: this.#options.version });
@@ -58,11 +61,14 @@ export class DeadLetterQueue {
         const earlier = headers[name];
         headers[name] = earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [earlier]), value];
       }
-      return { key: record.key, value: record.value, headers };
+      const outgoing = { key: record.key, value: record.value, headers };
+      sourceOf.set(outgoing, p);
+      return outgoing;
     });
     // One request per chunk: a batch's poison records together (each with its provenance headers) can be far larger
     // than the DLQ topic takes in one record batch, which the broker would refuse whole, for ever. Each chunk has the
-    // whole timeout; after one times out no further chunk is sent (it may still land: at most one chunk twice).
+    // whole timeout; after one fails or times out no further chunk is sent (that one may still land: at most one chunk
+    // twice), and the chunks acknowledged before it are not sent again.
     const ms = this.#options.sendTimeoutMs;
     for (const chunk of chunksOf(records, this.#producer.maxSendBytes(topic))) {
       const sending = this.#producer.send(topic, chunk);
@@ -80,6 +86,7 @@ export class DeadLetterQueue {
       } finally {
         clearTimeout(timer);
       }
+      acked(chunk.map((r) => sourceOf.get(r)!));
     }
     this.#sent += records.length;
     for (const { record, error } of poison) {

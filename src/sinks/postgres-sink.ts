@@ -223,9 +223,10 @@ export class PostgresSink implements Sink {
       }
       for (;;) {
         context.signal.throwIfAborted();
-        let fenced = await this.#begin(client, batch, immediate);
+        let fenced = await this.#begin(client, batch);
         if (fenced) return await this.#refused(client, result, fenced);
-        let failure = await this.#run(client, prepared.statements, what, result);
+        Object.assign(result, prepared.counts);
+        let failure = await this.#run(client, prepared.statements, what, result, immediate);
         if (!failure) {
           if (!context.isCurrent()) {
             await this.#query(client, 'ROLLBACK');
@@ -242,9 +243,9 @@ export class PostgresSink implements Sink {
         // transaction open, and write the rest in a new transaction, once.
         await this.#query(client, 'ROLLBACK');
         this.counters.rolledBack++;
-        fenced = await this.#begin(client, batch, immediate);
+        fenced = await this.#begin(client, batch);
         if (fenced) return await this.#refused(client, result, fenced);
-        const isolated = await this.#isolate(client, plans, records, failure, what);
+        const isolated = await this.#isolate(client, plans, records, failure, what, immediate);
         await this.#query(client, 'ROLLBACK');
         this.counters.rolledBack++;
         if (isolated.length === 0) {
@@ -287,11 +288,8 @@ export class PostgresSink implements Sink {
    * moves the stored offsets past the batch, which also locks them: it answers why not if this member's claim or
    * the position is stale.
    */
-  async #begin(client: pg.PoolClient, batch: Batch, immediate = false): Promise<FenceRefusal | undefined> {
-    // `immediate`: deferred constraints are checked at each statement, so that a violation fails the statement (a
-    // row-level error isolation handles) rather than the COMMIT, which names no record. Only after a COMMIT failed
-    // so: deferred constraints stay deferred otherwise (a child row may come before its parent in a batch).
-    await this.#query(client, immediate ? 'BEGIN; SET CONSTRAINTS ALL IMMEDIATE' : 'BEGIN', immediate ? 2 : 1);
+  async #begin(client: pg.PoolClient, batch: Batch): Promise<FenceRefusal | undefined> {
+    await this.#query(client, 'BEGIN');
     if (!this.#offsets) return undefined;
     return this.#offsets.advance((config) => this.#query(client, config), {
       topic: batch.topic,
@@ -351,10 +349,21 @@ export class PostgresSink implements Sink {
    * that reduces in PostgreSQL answers what it kept, deleted and wrote, which corrects `counts`: what it left out is
    * stale (versioned) or skipped (a later record of the batch had a key PostgreSQL finds equal).
    */
-  async #run(client: pg.PoolClient, statements: PlannedStatement[], what: string, counts: WriteCounts): Promise<SinkError | undefined> {
+  async #run(
+    client: pg.PoolClient,
+    statements: PlannedStatement[],
+    what: string,
+    counts: WriteCounts,
+    checkDeferred = false,
+  ): Promise<SinkError | undefined> {
     try {
+      // checkDeferred (after a COMMIT broke a deferred constraint): the statements run with constraints deferred, as
+      // always (a child row may come before its parent), and are then checked at once, so that a violation is this
+      // attempt's row-level failure, which isolation can pin on a record.
+      if (checkDeferred) await this.#query(client, 'SET CONSTRAINTS ALL DEFERRED');
       for (const statement of statements) {
-        const answer = await this.#query(client, { name: statement.name, text: statement.text, values: statement.values });
+        // An empty name: an unprepared statement (see RoutePlan's row shapes).
+        const answer = await this.#query(client, { ...(statement.name ? { name: statement.name } : {}), text: statement.text, values: statement.values });
         const reduced = statement.reduced;
         if (reduced) {
           // What PostgreSQL's own reduction, or a versioned route's condition, left out of the write.
@@ -369,6 +378,7 @@ export class PostgresSink implements Sink {
           }
         }
       }
+      if (checkDeferred) await this.#query(client, 'SET CONSTRAINTS ALL IMMEDIATE');
       return undefined;
     } catch (error) {
       const failure = classifyPgError(error, what);
@@ -388,6 +398,7 @@ export class PostgresSink implements Sink {
     records: SourceRecord[],
     failure: SinkError,
     what: string,
+    checkDeferred: boolean,
   ): Promise<PoisonRecord[]> {
     const poison: PoisonRecord[] = [];
     if (failure.sqlState?.startsWith('22')) {
@@ -406,7 +417,7 @@ export class PostgresSink implements Sink {
     await this.#query(client, `SAVEPOINT ${savepoint}`);
     const attempt = async (subset: readonly SourceRecord[]): Promise<Error | undefined> => {
       const prepared = prepareAll(plans, subset);
-      const rejected = await this.#run(client, prepared.statements, what, prepared.counts);
+      const rejected = await this.#run(client, prepared.statements, what, prepared.counts, checkDeferred);
       if (rejected) {
         await this.#query(client, `ROLLBACK TO SAVEPOINT ${savepoint}`);
         return rejected;

@@ -680,10 +680,11 @@ export class RoutePlan {
   #upsertFor(signature: string): { name: string; text: string; params: ParamKind[] } {
     if (!this.#upsertsByColumns) return { name: `${this.#statementId}-upsert`, text: this.#upsertSql, params: this.#params };
     let upsert = this.#upsertsByColumns.get(signature);
-    // Rows of many shapes (optional fields left out): past a few dozen statements, the route's own, which writes
-    // NULL into the columns a row lacks, serves the rest.
+    // Rows of many shapes (optional fields left out): past a few dozen prepared statements per route, further shapes
+    // are sent unprepared (no name), built each time, rather than fill every connection with prepared statements.
     if (!upsert && this.#upsertsByColumns.size >= maxRowShapes) {
-      return { name: `${this.#statementId}-upsert`, text: this.#upsertSql, params: this.#params };
+      const names = new Set(signature.split('\u0000'));
+      return { name: '', ...this.#buildUpsert(this.#columns.filter((c) => names.has(c.name))) };
     }
     if (!upsert) {
       const names = new Set(signature.split('\u0000'));
@@ -758,7 +759,7 @@ function keyHash(record: SourceRecord): Buffer {
   else hash.update(keylessPrefix).update(`${record.partition}:${record.offset}`);
   return hash.digest();
 }
-/** Upserts prepared per route for the shapes of rows a transform without `columns` returns. */
+/** Upserts prepared per route for the shapes of rows a transform without `columns` returns; more go unprepared. */
 const maxRowShapes = 32;
 
 const keyedPrefix = Buffer.from([1]);
