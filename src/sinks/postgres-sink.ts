@@ -202,6 +202,15 @@ export class PostgresSink implements Sink {
       // Nothing for the database: tombstones under `ignore`.
       return { ...result, committed: context.isCurrent() };
     }
+    // Poison goes to the DLQ with no transaction open: no row lock, and no offsets-row lock (which the next owner's
+    // claim would wait on in a rebalance), is ever held while Kafka answers; nor, here, a pool connection.
+    if (prepared.poison.length > 0) {
+      const fenced = await this.#deadLetterUnlessFenced(undefined, batch, prepared.poison, context);
+      if (fenced) return { ...result, fenced };
+      result.deadLettered += prepared.poison.length;
+      records = withoutPoison(records, prepared.poison);
+      if (prepared.statements.length === 0 && !this.#offsets) return { ...result, committed: context.isCurrent() };
+    }
     let client: pg.PoolClient;
     try {
       client = await this.#pool.connect();
@@ -212,15 +221,6 @@ export class PostgresSink implements Sink {
     let immediate = false;
     this.#inUse.add(client);
     try {
-      // Poison goes to the DLQ with no transaction open: no row lock, and no offsets-row lock (which the next owner's
-      // claim would wait on in a rebalance), is ever held while Kafka answers.
-      if (prepared.poison.length > 0) {
-        const fenced = await this.#deadLetterUnlessFenced(client, batch, prepared.poison, context);
-        if (fenced) return { ...result, fenced };
-        result.deadLettered += prepared.poison.length;
-        records = withoutPoison(records, prepared.poison);
-        if (prepared.statements.length === 0 && !this.#offsets) return { ...result, committed: context.isCurrent() };
-      }
       for (;;) {
         context.signal.throwIfAborted();
         let fenced = await this.#begin(client, batch);
@@ -302,21 +302,36 @@ export class PostgresSink implements Sink {
 
   /**
    * Sends poison records to the DLQ, unless (exactly-once) this member no longer holds the partition or the batch no
-   * longer starts where the stored offsets end: then it answers why, and sends nothing. No transaction is open.
+   * longer starts where the stored offsets end: then it answers why, and sends nothing. No transaction is open. The
+   * check runs on `client` when the flush holds one (no second checkout, which a pool of one could never give), on
+   * a connection of its own otherwise, given back before the send.
    */
   async #deadLetterUnlessFenced(
-    client: pg.PoolClient,
+    client: pg.PoolClient | undefined,
     batch: Batch,
     poison: PoisonRecord[],
     context: WriteContext,
   ): Promise<FenceRefusal | undefined> {
-    if (this.#offsets) {
-      const fenced = await this.#offsets.check((config) => this.#query(client, config), {
-        topic: batch.topic,
-        partition: batch.partition,
-        claim: batch.claim!,
-        fromOffset: batch.fromOffset,
-      });
+    const offsets = this.#offsets;
+    if (offsets) {
+      const at = { topic: batch.topic, partition: batch.partition, claim: batch.claim!, fromOffset: batch.fromOffset };
+      let fenced: FenceRefusal | undefined;
+      if (client) fenced = await offsets.check((config) => this.#query(client, config), at);
+      else {
+        let own: pg.PoolClient;
+        try {
+          own = await this.#pool.connect();
+        } catch (error) {
+          throw this.#failed(classifyPgError(error, 'connecting to PostgreSQL'));
+        }
+        try {
+          fenced = await offsets.check((config) => this.#query(own, config), at);
+        } catch (error) {
+          throw this.#failed(classifyPgError(error, `checking the claim on ${batch.topic}[${batch.partition}]`));
+        } finally {
+          own.release();
+        }
+      }
       if (fenced) return fenced;
     }
     await context.deadLetter(sortByOffset(poison));
