@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ErrorCodes, SluiceError, errorMessage, operatorFixOf } from '../errors.js';
+import { ErrorCodes, SluiceError, errorMessage } from '../errors.js';
 import type { SluiceEmitter } from '../events.js';
 import type { FetchedRange, SourceRecord } from '../record.js';
 import type { PoisonRecord, Sink } from '../sinks/sink.js';
@@ -87,6 +87,10 @@ class PartitionWorker {
   /** Why fetching is paused for this partition; it resumes when no reason is left. */
   readonly pausedFor = new Set<'backpressure' | 'retry'>();
   inFlightBytes = 0;
+  /** Buffered plus in flight: what backpressure counts for this partition. */
+  get heldBytes(): number {
+    return this.buffer.bytes + this.inFlightBytes;
+  }
   /**
    * Fetched ranges or batches refused in a row because they did not continue where the partition's covered (or
    * stored) offsets end. A seek can be overtaken by a fetch or two made before it; more mean Kafka cannot serve
@@ -395,8 +399,6 @@ export class Batcher {
     /** Poison records the breaker has admitted, and whether the batch's records are counted in its window. */
     const admitted = new Set<SourceRecord>();
     let counted = false;
-    /** Failures in a row of this batch that only an operator can fix (see FailurePolicy). */
-    let operatorFailures = 0;
     const deadLetter = async (poison: PoisonRecord[], attempts: number) => {
       const fresh = poison.filter((p) => !admitted.has(p.record));
       if (fresh.length > 0) {
@@ -427,13 +429,10 @@ export class Batcher {
           );
         } catch (error) {
           if (signal.aborted) throw error;
-          operatorFailures = operatorFixOf(error) === undefined ? 0 : operatorFailures + 1;
-          const decision = this.#deps.policy.decide(error, attempt, worker, operatorFailures);
+          worker.retrying ??= { topic, partition, sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
+          const decision = this.#deps.policy.decide(error, worker.retrying);
           if (decision.action === 'halt') throw decision.error;
           const delayMs = decision.delayMs;
-          worker.retrying ??= { topic, partition, sinceMs: Date.now(), attempts: 0, lastError: error };
-          worker.retrying.attempts = attempt + 1;
-          worker.retrying.lastError = error;
           // Nothing more is fetched for a partition whose batch cannot be written yet.
           this.#pause(worker, 'retry');
           this.#deps.log.warn(
@@ -488,12 +487,11 @@ export class Batcher {
         });
         // The end of the covered range, not the last record + 1: offsets past the last record that hold none (a
         // transaction's control record) are done too, so a transactional topic's lag reaches 0.
-        const nextOffset = toOffset;
         worker.commits = worker.commits
-          .then(() => this.#deps.commit(topic, partition, nextOffset, epoch))
+          .then(() => this.#deps.commit(topic, partition, toOffset, epoch))
           .catch((error: unknown) => {
             // The rows are committed in PostgreSQL; a lost offset commit only means a replay, which upserts absorb.
-            this.#deps.log.warn({ topic, partition, nextOffset, err: error }, `offset commit failed: ${errorMessage(error)}`);
+            this.#deps.log.warn({ topic, partition, nextOffset: toOffset, err: error }, `offset commit failed: ${errorMessage(error)}`);
           });
         return;
       }
@@ -564,19 +562,14 @@ export class Batcher {
   }
 
   /**
-   * What one partition may hold, buffered plus in flight, before it stops fetching: half of maxBufferedBytes. So a
+   * The adding partition stops fetching once it holds half of maxBufferedBytes, or once the total is over it. So a
    * partition that cannot flush (a row lock, a retry) never holds more than half the cap, and the others always have
    * the other half: the cap is accounted per partition, not only in total. (An equal share among the partitions
    * holding any was measured too: it paused busy partitions so often that sluice moved ~15 % fewer records/s.)
    */
-  #partitionCapBytes(): number {
-    return this.#deps.limits.maxBufferedBytes / 2;
-  }
-
-  /** The adding partition stops fetching once it holds its part of the cap, or once the total is over the cap. */
   #applyBackpressure(adding: PartitionWorker): void {
-    const held = adding.buffer.bytes + adding.inFlightBytes;
-    if (held < this.#partitionCapBytes() && this.#totalBytes <= this.#deps.limits.maxBufferedBytes) return;
+    const held = adding.heldBytes;
+    if (held < this.#deps.limits.maxBufferedBytes / 2 && this.#totalBytes <= this.#deps.limits.maxBufferedBytes) return;
     if (adding.pausedFor.has('backpressure')) return;
     this.#pause(adding, 'backpressure');
     this.#deps.log.debug({ topic: adding.topic, partition: adding.partition, heldBytes: held, bufferedBytes: this.#totalBytes }, 'paused: buffer cap reached');
@@ -589,9 +582,9 @@ export class Batcher {
    */
   #maybeResume(): void {
     if (this.#totalBytes >= this.#deps.limits.maxBufferedBytes) return;
-    const resumeAt = this.#partitionCapBytes() / 2;
+    const resumeAt = this.#deps.limits.maxBufferedBytes / 4;
     for (const worker of this.#workers.values()) {
-      if (worker.pausedFor.has('backpressure') && worker.buffer.bytes + worker.inFlightBytes <= resumeAt) this.#unpause(worker, 'backpressure');
+      if (worker.pausedFor.has('backpressure') && worker.heldBytes <= resumeAt) this.#unpause(worker, 'backpressure');
     }
   }
 }

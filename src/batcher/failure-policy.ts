@@ -17,7 +17,10 @@ export interface RetryingPartition {
   partition: number;
   /** When its batch first failed, in ms since the epoch. */
   sinceMs: number;
+  /** Failed attempts at the batch so far. */
   attempts: number;
+  /** Of those, the last ones in a row that only an operator can fix. */
+  operatorFailures: number;
   lastError: unknown;
 }
 
@@ -39,19 +42,23 @@ export class FailurePolicy {
   }
 
   /**
-   * After attempt number `attempt` (0-based) at a batch of `topic[partition]` failed with `error`; `operatorFailures`
-   * counts the failures in a row, this one included, that only an operator can fix (any other failure resets it).
+   * Another attempt at the batch of `retrying` (its partition's record, which this counts in) failed with `error`.
    */
-  decide(error: unknown, attempt: number, where: { topic: string; partition: number }, operatorFailures = 0): FailureDecision {
+  decide(error: unknown, retrying: RetryingPartition): FailureDecision {
+    const attempt = retrying.attempts++;
+    retrying.lastError = error;
     const failure = error instanceof Error ? error : new Error(String(error));
     if (!isRetriable(error)) return { action: 'halt', error: failure };
     const fix = operatorFixOf(error);
+    // Only failures in a row count towards maxOperatorAttempts: any other failure in between resets them.
+    retrying.operatorFailures = fix === undefined ? 0 : retrying.operatorFailures + 1;
+    const { operatorFailures } = retrying;
     if (fix !== undefined && operatorFailures >= this.#settings.maxOperatorAttempts) {
       return {
         action: 'halt',
         error: new SluiceError(
           ErrorCodes.deadLetter,
-          `${where.topic}[${where.partition}]: ${errorMessage(error)}, ${operatorFailures} attempts in a row; ${fix}, then restart sluice`,
+          `${retrying.topic}[${retrying.partition}]: ${errorMessage(error)}, ${operatorFailures} attempts in a row; ${fix}, then restart sluice`,
           { cause: error },
         ),
       };

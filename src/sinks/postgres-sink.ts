@@ -112,12 +112,7 @@ export class PostgresSink implements Sink {
   }
 
   async start(): Promise<void> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (error) {
-      throw classifyPgError(error, 'connecting to PostgreSQL');
-    }
+    const client = await this.#connect();
     try {
       await this.#offsets?.ensureTable(client);
       const routes = [...this.#options.routes];
@@ -151,12 +146,7 @@ export class PostgresSink implements Sink {
    */
   async claim(assigned: Array<{ topic: string; partitions: number[] }>, isCurrent: () => boolean = () => true): Promise<PartitionClaim[] | undefined> {
     if (!this.#offsets) return [];
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (error) {
-      throw this.#failed(classifyPgError(error, 'connecting to PostgreSQL'));
-    }
+    const client = await this.#connect();
     this.#inUse.add(client);
     try {
       const claims: PartitionClaim[] = [];
@@ -211,12 +201,7 @@ export class PostgresSink implements Sink {
       records = withoutPoison(records, prepared.poison);
       if (prepared.statements.length === 0 && !this.#offsets) return { ...result, committed: context.isCurrent() };
     }
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (error) {
-      throw this.#failed(classifyPgError(error, 'connecting to PostgreSQL'));
-    }
+    const client = await this.#connect();
     let broken = false;
     let immediate = false;
     this.#inUse.add(client);
@@ -318,12 +303,7 @@ export class PostgresSink implements Sink {
       let fenced: FenceRefusal | undefined;
       if (client) fenced = await offsets.check((config) => this.#query(client, config), at);
       else {
-        let own: pg.PoolClient;
-        try {
-          own = await this.#pool.connect();
-        } catch (error) {
-          throw this.#failed(classifyPgError(error, 'connecting to PostgreSQL'));
-        }
+        const own = await this.#connect();
         try {
           fenced = await offsets.check((config) => this.#query(own, config), at);
         } catch (error) {
@@ -452,6 +432,15 @@ export class PostgresSink implements Sink {
       }
     }
     return poison;
+  }
+
+  /** A connection from the pool; failing to get one is classified (transient while the database is unreachable). */
+  async #connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.#pool.connect();
+    } catch (error) {
+      throw this.#failed(classifyPgError(error, 'connecting to PostgreSQL'));
+    }
   }
 
   /** Every query of a flush goes through here, so that the count of statements sent is exact. */

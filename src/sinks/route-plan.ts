@@ -183,7 +183,6 @@ export class RoutePlan {
   readonly #envelope: ConnectEnvelopeReader | undefined;
   /** Values travel as one json array (fields or a Connect payload are read from it), not as text. */
   readonly #sendsJson: boolean;
-  readonly #hasFields: boolean;
   /** Which per-record arrays the upsert reads. */
   readonly #arrays: Record<ArrayKind, boolean>;
   /** A key column is the Kafka key: a record without one cannot be written. */
@@ -230,7 +229,6 @@ export class RoutePlan {
       return column;
     });
     const uses = (from: ColumnSource) => input.columns.some((c) => c.from === from);
-    this.#hasFields = uses('field');
     this.#append = input.mode === 'append';
     this.#version = input.version === undefined ? undefined : input.columns.find((c) => c.name === input.version);
     if (input.version !== undefined && !this.#version) {
@@ -250,7 +248,7 @@ export class RoutePlan {
       offset: uses('offset'),
       timestamp: uses('timestamp'),
     };
-    this.#sendsJson = this.#hasFields || (this.#arrays.value && format !== 'json');
+    this.#sendsJson = uses('field') || (this.#arrays.value && format !== 'json');
     this.#keyEqualityIsBytes =
       !this.#eachRecordItsOwnRow &&
       !this.#version &&
@@ -478,39 +476,47 @@ export class RoutePlan {
 
   /** The parameters of a statement over the chosen records and tombstones, in the order its SQL numbers them. */
   #values(params: ParamKind[], records: readonly SourceRecord[], row: RecordParts, chosen: number[], tombstones: number[] = []): unknown[] {
+    /** One per-record array over `at` (a tombstone parameter is its base kind over the tombstones). */
+    const perRecord = (kind: ArrayKind | 'position', at: number[]): unknown[] => {
+      switch (kind) {
+        case 'value':
+          return at.map((i) => row.texts[i]);
+        case 'key':
+          return at.map((i) => row.keyTexts[i]);
+        case 'keyBytes':
+          return at.map((i) => records[i]!.key);
+        case 'keyHash':
+          return at.map((i) => row.keyHashes[i]);
+        case 'offset':
+          return at.map((i) => records[i]!.offset);
+        case 'timestamp':
+          return at.map((i) => records[i]!.timestamp);
+        case 'position':
+          return at;
+      }
+    };
     return params.map((kind) => {
       switch (kind) {
         case 'json':
           return jsonArray(records, row.spans, chosen);
-        case 'value':
-          return chosen.map((i) => row.texts[i]);
-        case 'key':
-          return chosen.map((i) => row.keyTexts[i]);
-        case 'keyBytes':
-          return chosen.map((i) => records[i]!.key);
-        case 'keyHash':
-          return chosen.map((i) => row.keyHashes[i]);
-        case 'offset':
-          return chosen.map((i) => records[i]!.offset);
-        case 'timestamp':
-          return chosen.map((i) => records[i]!.timestamp);
-        case 'position':
-          return chosen;
-        case 'tombstoneKey':
-          return tombstones.map((i) => row.keyTexts[i]);
-        case 'tombstoneKeyBytes':
-          return tombstones.map((i) => records[i]!.key);
-        case 'tombstoneKeyHash':
-          return tombstones.map((i) => row.keyHashes[i]);
-        case 'tombstonePosition':
-          return tombstones;
         case 'topic':
           return this.topic;
         case 'partition':
           return records[0]!.partition;
+        case 'tombstoneKey':
+          return perRecord('key', tombstones);
+        case 'tombstoneKeyBytes':
+          return perRecord('keyBytes', tombstones);
+        case 'tombstoneKeyHash':
+          return perRecord('keyHash', tombstones);
+        case 'tombstonePosition':
+          return perRecord('position', tombstones);
+        default:
+          return perRecord(kind, chosen);
       }
     });
   }
+
 
   /**
    * One record's part of `prepare`: its key for the reduction, or undefined when it writes nothing (a tombstone the
