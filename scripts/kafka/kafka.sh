@@ -3,17 +3,21 @@
 #
 #   scripts/kafka/kafka.sh fetch    download the broker jars from Maven Central (cached in .local/kafka/libs)
 #   scripts/kafka/kafka.sh start    fetch if needed, format a fresh data dir, start, wait until it is ready
+#   scripts/kafka/kafka.sh start --keep-data
+#                                   start again on the data of the last start (topics, offsets and groups kept)
 #   scripts/kafka/kafka.sh stop     controlled shutdown (SIGTERM), waits for the process to end
 #   scripts/kafka/kafka.sh status   exit 0 if our broker is running and accepting connections
 #
 # Port: SLUICE_KAFKA_PORT (default 9092); the controller listens on the next port.
+# State (data, logs, pid): SLUICE_KAFKA_HOME (default .local/kafka), so that a second broker can run beside the
+# first; the jars are shared.
 # If KAFKA_BROKERS is set, nothing is started: that stack is used as it is.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-home="$root/.local/kafka"
-libs="$home/libs"
+home="${SLUICE_KAFKA_HOME:-$root/.local/kafka}"
+libs="$root/.local/kafka/libs"
 port="${SLUICE_KAFKA_PORT:-9092}"
 cport=$((port + 1))
 pidfile="$home/broker.pid"
@@ -44,6 +48,8 @@ fetch() {
 }
 
 start() {
+  local keep_data=false
+  [[ "${1:-}" == "--keep-data" ]] && keep_data=true
   if pid=$(our_pid) && port_open "$port"; then
     log "already running (pid $pid) on 127.0.0.1:$port"
     return 0
@@ -54,8 +60,12 @@ start() {
   fi
   fetch
   local data="$home/data" conf="$home/server.properties"
-  rm -rf "$data"
-  mkdir -p "$data"
+  if [[ "$keep_data" == true && -f "$data/meta.properties" ]]; then
+    log "starting again on the data in $data"
+  else
+    rm -rf "$data"
+    mkdir -p "$data"
+  fi
   cat >"$conf" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -85,8 +95,10 @@ PROPS
   local jvm=(java -Xms256m -Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
     "-Dlog4j2.configurationFile=$here/log4j2.properties" "-Dkafka.logs.dir=$home"
     -cp "$libs/*")
-  "${jvm[@]}" kafka.tools.StorageTool format --cluster-id=sluice-local-kafka1 -c "$conf" >"$home/format.log" 2>&1 \
-    || { log "formatting the data directory failed:"; cat "$home/format.log" >&2; exit 1; }
+  if [[ ! -f "$data/meta.properties" ]]; then
+    "${jvm[@]}" kafka.tools.StorageTool format --cluster-id=sluice-local-kafka1 -c "$conf" >"$home/format.log" 2>&1 \
+      || { log "formatting the data directory failed:"; cat "$home/format.log" >&2; exit 1; }
+  fi
   # setsid: the broker outlives this script and is not hit by a Ctrl-C meant for a test run.
   setsid "${jvm[@]}" kafka.Kafka "$conf" >"$home/stdout.log" 2>&1 < /dev/null &
   echo $! >"$pidfile"
@@ -141,8 +153,8 @@ case "${1:-}" in
   fetch) fetch ;;
   start)
     if [[ -n "${KAFKA_BROKERS:-}" ]]; then log "KAFKA_BROKERS is set ($KAFKA_BROKERS): using that broker, starting none"; exit 0; fi
-    start ;;
+    start "${2:-}" ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|start [--keep-data]|stop|status" >&2; exit 2 ;;
 esac

@@ -14,10 +14,10 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
 }
 
-/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+/** Polls `check` until it returns a value other than undefined, null or false, or fails after `timeoutMs`. */
 export async function waitFor<T>(
   description: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
   { timeoutMs = 60_000, intervalMs = 100 } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -25,7 +25,7 @@ export async function waitFor<T>(
   for (;;) {
     try {
       const value = await check();
-      if (value !== undefined && value !== false) return value;
+      if (value !== undefined && value !== null && value !== false) return value;
     } catch (error) {
       last = error;
     }
@@ -65,16 +65,18 @@ export class KafkaHelper {
   readonly admin: Admin;
   readonly producer: Producer;
   readonly #kafka: InstanceType<typeof Kafka>;
-  private constructor(kafka: InstanceType<typeof Kafka>, admin: Admin, producer: Producer) {
+  readonly #brokers: string[];
+  private constructor(kafka: InstanceType<typeof Kafka>, brokerList: string[], admin: Admin, producer: Producer) {
     this.#kafka = kafka;
+    this.#brokers = brokerList;
     this.admin = admin;
     this.producer = producer;
   }
 
-  /** Connected admin and producer, disconnected when the test ends. */
-  static async connect(): Promise<KafkaHelper> {
+  /** Connected admin and producer (to the test stack's broker unless told), disconnected when the test ends. */
+  static async connect(brokerList: string[] = brokers()): Promise<KafkaHelper> {
     // Helpers fail through rejected calls; kafkajs' retry chatter (a coordinator still loading) is noise.
-    const kafka = new Kafka({ clientId: 'sluice-test', brokers: brokers(), logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({ clientId: 'sluice-test', brokers: brokerList, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     const producer = kafka.producer({ allowAutoTopicCreation: false });
     await admin.connect();
@@ -83,7 +85,7 @@ export class KafkaHelper {
       await producer.disconnect();
       await admin.disconnect();
     });
-    return new KafkaHelper(kafka, admin, producer);
+    return new KafkaHelper(kafka, brokerList, admin, producer);
   }
 
   /**
@@ -109,7 +111,7 @@ export class KafkaHelper {
 
   /** Every record of a topic up to its current end, read with sluice's own tools. */
   async readAll(topic: string): Promise<ToolRecord[]> {
-    const tools = await connectKafkaTools(brokers(), 'sluice-test-reader');
+    const tools = await connectKafkaTools(this.#brokers, 'sluice-test-reader');
     try {
       return await tools.read(topic);
     } finally {
