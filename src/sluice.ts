@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Batcher, type BatcherStats } from './batcher/batcher.js';
-import { FailurePolicy } from './batcher/failure-policy.js';
+import { FailurePolicy, type Retrying } from './lifecycle/failure-policy.js';
 import type { ResolvedOptions, SluiceOptions } from './config/options.js';
 import { dlqTopicFor, resolveOptions, type SettingSources } from './config/resolve-options.js';
 import { connectDlqProducer } from './consumer/dlq-producer.js';
@@ -85,6 +85,11 @@ class SluicePipeline implements Sluice {
   #settle!: { resolve: () => void; reject: (error: Error) => void };
   #stopping: Promise<void> | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
+  /** The Kafka consumer is out of the group and waits to rejoin: its retry record and the pending restart. */
+  #consumerRetrying: Retrying | undefined;
+  #restartTimer: NodeJS.Timeout | undefined;
+  /** A start-up step waiting for Kafka, for /readyz. */
+  #startRetrying: Retrying | undefined;
   #lastStats = { at: Date.now(), flushed: 0 };
 
   constructor(options: ResolvedOptions, log: Logger) {
@@ -168,7 +173,13 @@ class SluicePipeline implements Sluice {
     const state = this.#lifecycle.state;
     if (state === 'halted') reasons.push(`consumption stopped: ${this.#lifecycle.error?.message ?? 'halted'}`);
     else if (state !== 'running') reasons.push(`sluice is ${state}`);
+    if (this.#startRetrying) {
+      const { subject, attempts, lastError } = this.#startRetrying;
+      reasons.push(`Kafka is unreachable: ${subject} failed ${attempts} time(s), last: ${errorMessage(lastError)}`);
+    }
     if (!this.#sink.available) reasons.push('PostgreSQL is unreachable; batches are retried until it is back');
+    const kafka = this.#source.unreachable(Date.now());
+    if (kafka && state === 'running') reasons.push(kafka);
     if (state === 'running') reasons.push(...this.#policy.unreadyReasons(this.#batcher.retrying(), Date.now()));
     return { ready: reasons.length === 0, reasons };
   }
@@ -217,7 +228,7 @@ class SluicePipeline implements Sluice {
       }
       await this.#sink.start();
       const topics = this.#sink.topics.map((source) => ({ source, dlq: dlqTopicFor(this.#options.dlq.topic, source) }));
-      const producer = await connectDlqProducer(this.#options, topics, this.#log);
+      const producer = await this.#untilConnected('connecting the DLQ producer', () => connectDlqProducer(this.#options, topics, this.#log));
       if (this.#startAborted()) {
         await producer.close().catch((error: unknown) => this.#log.warn({ err: error }, 'closing the DLQ producer failed'));
         return;
@@ -232,7 +243,7 @@ class SluicePipeline implements Sluice {
         },
         this.#log.child({ component: 'dlq' }),
       );
-      await this.#source.start(this.#sink.topics, {
+      await this.#untilConnected('joining the consumer group', () => this.#source.start(this.#sink.topics, {
         onRange: (topic, partition, range, epoch) => {
           this.#progress.observeFetched(topic, partition, range.fromOffset);
           this.#batcher.add(topic, partition, range, epoch);
@@ -249,17 +260,11 @@ class SluicePipeline implements Sluice {
           this.#progress.retain(assigned);
           if (assigned.length > 0) this.events.emit('rebalance', { assigned });
         },
-        onCrash: (error, restarting) => {
-          this.#batcher.discardBuffers();
-          // Disconnecting while kafkajs is still joining crashes that join; a stopping sluice expected as much.
-          if (this.#stopping) {
-            this.#log.debug({ err: error }, 'Kafka consumer ended while stopping');
-            return;
-          }
-          if (restarting) this.#log.warn({ err: error }, 'Kafka consumer crashed; it rejoins the group');
-          else void this.#fail(new KafkaError(`Kafka consumer stopped: ${errorMessage(error)}`, { cause: error }));
+        onJoined: () => {
+          this.#consumerRetrying = undefined;
         },
-      });
+        onCrash: (error) => this.#onConsumerCrash(error),
+      }));
     } catch (error) {
       // A stop() during start-up closes the consumer under start(); the stop decides the outcome then.
       if (this.#stopping) return;
@@ -277,6 +282,61 @@ class SluicePipeline implements Sluice {
     this.#lifecycle.transition('running');
     this.#statsTimer = setInterval(() => this.#logStats(), this.#options.statsIntervalMs);
     this.#statsTimer.unref();
+  }
+
+  /**
+   * The Kafka consumer left the group on an error (the brokers unreachable, the coordinator gone): the failure policy
+   * decides whether it rejoins after a backoff (bounded by kafka.retryBackoffMaxMs, so that consuming follows the
+   * brokers back within about that long) or sluice halts (an error of sluice's own, or an operator fix not made).
+   */
+  #onConsumerCrash(error: KafkaError): void {
+    this.#batcher.discardBuffers();
+    // Disconnecting while kafkajs is still joining crashes that join; a stopping sluice expected as much.
+    if (this.#stopping || this.#lifecycle.isFinal()) {
+      this.#log.debug({ err: error }, 'Kafka consumer ended while stopping');
+      return;
+    }
+    this.#consumerRetrying ??= { subject: 'the Kafka consumer', sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
+    const decision = this.#policy.decide(error, this.#consumerRetrying, this.#options.kafka.retryBackoffMaxMs);
+    if (decision.action === 'halt') {
+      this.#halt(decision.error);
+      return;
+    }
+    this.#log.warn(
+      { err: error, attempt: this.#consumerRetrying.attempts, retryInMs: decision.delayMs },
+      `${error.message}; it rejoins in ${decision.delayMs} ms`,
+    );
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = setTimeout(() => {
+      if (this.#stopping || this.#lifecycle.isFinal()) return;
+      this.#source.restart().catch((failure: unknown) => this.#onConsumerCrash(
+        failure instanceof KafkaError ? failure : new KafkaError(`restarting the Kafka consumer failed: ${errorMessage(failure)}`, { cause: failure, retriable: true }),
+      ));
+    }, decision.delayMs);
+  }
+
+  /**
+   * A start-up step that needs Kafka, retried while Kafka is unreachable (a broker restarting as the pod starts), as
+   * the failure policy says; /readyz names the step and its error meanwhile. What retrying cannot fix fails start().
+   */
+  async #untilConnected<T>(step: string, connect: () => Promise<T>): Promise<T> {
+    const retrying: Retrying = { subject: step, sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
+    try {
+      for (;;) {
+        try {
+          return await connect();
+        } catch (error) {
+          if (this.#startAborted()) throw error;
+          const decision = this.#policy.decide(error, retrying, this.#options.kafka.retryBackoffMaxMs);
+          if (decision.action === 'halt') throw decision.error;
+          this.#startRetrying = retrying;
+          this.#log.warn({ err: error, attempt: retrying.attempts, retryInMs: decision.delayMs }, `${step} failed, will retry: ${errorMessage(error)}`);
+          await sleep(decision.delayMs, this.#closing.signal);
+        }
+      }
+    } finally {
+      this.#startRetrying = undefined;
+    }
   }
 
   /** A stop() or a failure arrived while start() was waiting on a step. */
@@ -395,6 +455,7 @@ class SluicePipeline implements Sluice {
   /** Each step isolated: a failure to leave the group must not keep the pool open, and is reported. */
   async #closeConnections(): Promise<void> {
     clearInterval(this.#statsTimer);
+    clearTimeout(this.#restartTimer);
     this.#closing.abort(new SluiceError(ErrorCodes.lifecycle, 'sluice is closing'));
     await this.#source.disconnect().catch((error: unknown) => this.#log.warn({ err: error }, 'leaving the group failed'));
     await this.#sink.close().catch((error: unknown) => this.#log.warn({ err: error }, 'closing the PostgreSQL pool failed'));

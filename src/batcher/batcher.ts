@@ -4,7 +4,7 @@ import type { SluiceEmitter } from '../events.js';
 import type { FetchedRange, SourceRecord } from '../record.js';
 import type { PoisonRecord, Sink } from '../sinks/sink.js';
 import { backoffMs, sleep } from './backoff.js';
-import type { FailurePolicy, RetryingPartition } from './failure-policy.js';
+import type { FailurePolicy, Retrying } from '../lifecycle/failure-policy.js';
 import { PartitionBuffer, type BatchLimits, type BufferedBatch, type FlushReason, type RangeRefusal } from './partition-buffer.js';
 
 export interface BatcherLimits extends BatchLimits {
@@ -83,7 +83,7 @@ class PartitionWorker {
   /** When a flush was first refused for another member's claim, in this epoch, with none written since. */
   claimRefusedSince: number | undefined;
   /** The batch in flight failed and waits to be tried again: since when, how often, and why. */
-  retrying: RetryingPartition | undefined;
+  retrying: Retrying | undefined;
   /** Why fetching is paused for this partition; it resumes when no reason is left. */
   readonly pausedFor = new Set<'backpressure' | 'retry'>();
   inFlightBytes = 0;
@@ -293,7 +293,7 @@ export class Batcher {
   }
 
   /** Partitions whose batch failed and waits to be tried again. */
-  retrying(): RetryingPartition[] {
+  retrying(): Retrying[] {
     return [...this.#workers.values()].flatMap((worker) => (worker.retrying ? [{ ...worker.retrying }] : []));
   }
 
@@ -429,7 +429,7 @@ export class Batcher {
           );
         } catch (error) {
           if (signal.aborted) throw error;
-          worker.retrying ??= { topic, partition, sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
+          worker.retrying ??= { subject: `${topic}[${partition}]`, sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
           const decision = this.#deps.policy.decide(error, worker.retrying);
           if (decision.action === 'halt') throw decision.error;
           const delayMs = decision.delayMs;

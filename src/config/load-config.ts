@@ -13,6 +13,7 @@ export const environmentSettings = {
   SLUICE_SESSION_TIMEOUT_MS: 'kafka.sessionTimeoutMs',
   SLUICE_HEARTBEAT_INTERVAL_MS: 'kafka.heartbeatIntervalMs',
   SLUICE_METADATA_MAX_AGE_MS: 'kafka.metadataMaxAgeMs',
+  SLUICE_KAFKA_RETRY_BACKOFF_MAX_MS: 'kafka.retryBackoffMaxMs',
   DATABASE_URL: 'database.url',
   SLUICE_PG_POOL_SIZE: 'database.poolSize',
   SLUICE_STATEMENT_TIMEOUT_MS: 'database.statementTimeoutMs',

@@ -30,6 +30,11 @@ export interface SluiceOptions {
      * within about this long (kafkajs' own default is 5 minutes).
      */
     metadataMaxAgeMs?: number;
+    /**
+     * The longest wait between two attempts at reaching Kafka (connecting, rejoining the group after the consumer
+     * stopped): once the brokers are back, consuming resumes within about this long.
+     */
+    retryBackoffMaxMs?: number;
   };
   database: {
     url: string;
@@ -110,6 +115,7 @@ export const defaults = {
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3_000,
   metadataMaxAgeMs: 30_000,
+  retryBackoffMaxMs: 2_000,
   poolSize: 4,
   statementTimeoutMs: 30_000,
   idleInTransactionTimeoutMs: 10_000,

@@ -96,6 +96,7 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
       sessionTimeoutMs: o.kafka.sessionTimeoutMs ?? defaults.sessionTimeoutMs,
       heartbeatIntervalMs: o.kafka.heartbeatIntervalMs ?? defaults.heartbeatIntervalMs,
       metadataMaxAgeMs: o.kafka.metadataMaxAgeMs ?? defaults.metadataMaxAgeMs,
+      retryBackoffMaxMs: o.kafka.retryBackoffMaxMs ?? defaults.retryBackoffMaxMs,
     },
     database: {
       url: o.database.url,

@@ -14,6 +14,7 @@ export const limits = {
   sessionTimeoutMs: [6_000, 300_000],
   heartbeatIntervalMs: [100, 60_000],
   metadataMaxAgeMs: [1_000, 3_600_000],
+  retryBackoffMaxMs: [100, 60_000],
   shutdownGraceMs: [1_000, 600_000],
   statsIntervalMs: [100, 3_600_000],
   maxRecordBytes: [1, 256 * 1024 * 1024],
@@ -91,6 +92,7 @@ export const optionsSchema = z
         sessionTimeoutMs: int('sessionTimeoutMs').optional(),
         heartbeatIntervalMs: int('heartbeatIntervalMs').optional(),
         metadataMaxAgeMs: int('metadataMaxAgeMs').optional(),
+        retryBackoffMaxMs: int('retryBackoffMaxMs').optional(),
       })
       .strict(),
     database: z

@@ -7,9 +7,10 @@ import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { KafkaError, errorMessage } from '../errors.js';
 import type { OutgoingRecord, RecordProducer } from '../dlq/record-producer.js';
-import { kafkajsLogCreator } from './kafkajs-log.js';
+import { kafkaOperatorFix } from './kafka-errors.js';
+import { createKafkaClient } from './kafka-client.js';
 
-const { Kafka, logLevel: KafkaLogLevel, ConfigResourceTypes } = kafkajs;
+const { ConfigResourceTypes } = kafkajs;
 
 /** Room for the provenance headers on top of the largest record the source topic accepts. */
 const headerRoomBytes = 64 * 1024;
@@ -21,28 +22,9 @@ export interface DlqTopic {
 
 export async function connectDlqProducer(options: ResolvedOptions, topics: DlqTopic[], log: Logger): Promise<RecordProducer> {
   const kafkaLog = log.child({ component: 'kafkajs', role: 'dlq' });
-  const kafka = new Kafka({
-    clientId: `${options.kafka.clientId}-dlq`,
-    brokers: options.kafka.brokers,
-    // A failed send reaches sluice as an error and is logged there, with the partition that waits on it.
-    logLevel: KafkaLogLevel.ERROR,
-    logCreator: kafkajsLogCreator(kafkaLog),
-  });
+  // A failed send reaches sluice as an error and is logged there, with the partition that waits on it.
+  const kafka = createKafkaClient(options, `${options.kafka.clientId}-dlq`, kafkaLog, 'error');
   const admin = kafka.admin();
-  let maxMessageBytes: Map<string, number>;
-  try {
-    await admin.connect();
-    await ensureTopics(admin, topics, options.dlq.createTopics, log);
-    maxMessageBytes = await topicMaxMessageBytes(admin, topics.map((t) => t.dlq)).catch((error: unknown) => {
-      // Without DescribeConfigs on the DLQ topics, sends are sized for the broker's default limit (1 MiB).
-      log.warn({ err: error }, `reading the DLQ topics' max.message.bytes failed (${errorMessage(error)}); DLQ sends assume 1 MiB`);
-      return new Map<string, number>();
-    });
-  } catch (error) {
-    throw error instanceof KafkaError ? error : new KafkaError(`checking the DLQ topics failed: ${errorMessage(error)}`, { cause: error, retriable: true });
-  } finally {
-    await admin.disconnect();
-  }
   const producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
@@ -52,13 +34,29 @@ export async function connectDlqProducer(options: ResolvedOptions, topics: DlqTo
     // retries; a later retry of the batch may write a record twice, which replay dedupes by source coordinates.
     retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2_000 },
   });
-  await producer.connect();
+  let maxMessageBytes: Map<string, number>;
+  try {
+    await admin.connect();
+    await ensureTopics(admin, topics, options.dlq.createTopics, log);
+    maxMessageBytes = await topicMaxMessageBytes(admin, topics.map((t) => t.dlq)).catch((error: unknown) => {
+      // Without DescribeConfigs on the DLQ topics, sends are sized for the broker's default limit (1 MiB).
+      log.warn({ err: error }, `reading the DLQ topics' max.message.bytes failed (${errorMessage(error)}); DLQ sends assume 1 MiB`);
+      return new Map<string, number>();
+    });
+    await producer.connect();
+  } catch (error) {
+    if (error instanceof KafkaError) throw error;
+    const fix = kafkaOperatorFix(error, { access: 'write' });
+    throw new KafkaError(`checking the DLQ topics and connecting the DLQ producer failed: ${errorMessage(error)}`, { cause: error, retriable: true, ...(fix ? { operatorFix: fix } : {}) });
+  } finally {
+    await admin.disconnect();
+  }
   return {
     async send(topic: string, records: OutgoingRecord[]) {
       try {
         await producer.send({ topic, acks: -1, messages: records });
       } catch (error) {
-        const fix = operatorFixFor(error, topic);
+        const fix = kafkaOperatorFix(error, { topic, access: 'write' });
         throw new KafkaError(errorMessage(error), { cause: error, retriable: true, ...(fix ? { operatorFix: fix } : {}) });
       }
     },
@@ -114,27 +112,4 @@ async function ensureTopics(admin: kafkajs.Admin, topics: DlqTopic[], create: bo
     }),
   });
   log.info({ topics: missing.map((t) => t.dlq) }, 'created DLQ topic(s)');
-}
-
-/**
- * Broker refusals of a DLQ send that only an operator can fix, by Kafka error type (kafkajs' `type`, anywhere in the
- * cause chain), and what to do. Anything else (a leader moving, a broker restarting, a timeout) passes by itself.
- */
-const operatorFixes: Record<string, (topic: string) => string> = {
-  MESSAGE_TOO_LARGE: (t) => `raise max.message.bytes of DLQ topic ${t} (kafka-configs --alter --entity-type topics --entity-name ${t} --add-config max.message.bytes=…)`,
-  RECORD_LIST_TOO_LARGE: (t) => `raise max.message.bytes of DLQ topic ${t}`,
-  INVALID_RECORD: (t) => `check DLQ topic ${t}'s configuration (a compacted DLQ topic refuses records without a key: use cleanup.policy=delete)`,
-  TOPIC_AUTHORIZATION_FAILED: (t) => `grant this client WRITE (and DESCRIBE) on DLQ topic ${t}`,
-  CLUSTER_AUTHORIZATION_FAILED: () => 'grant this client IDEMPOTENT_WRITE on the cluster (the DLQ producer is idempotent)',
-  UNKNOWN_TOPIC_OR_PARTITION: (t) => `create DLQ topic ${t} again (with at least the source topic's partitions), or let sluice create it at start-up`,
-  POLICY_VIOLATION: (t) => `check the broker's create/alter policy for DLQ topic ${t}`,
-};
-
-function operatorFixFor(error: unknown, topic: string): string | undefined {
-  for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
-    const type = (e as { type?: unknown }).type;
-    if (typeof type === 'string' && operatorFixes[type]) return operatorFixes[type]!(topic);
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
 }

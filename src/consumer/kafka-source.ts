@@ -15,16 +15,21 @@
  * - kafkajs has no revoke callback, and an explicit commit after a rebalance uses the new generation, so the broker
  *   would accept it for a partition another member now owns. Every rebalance, rejoin or crash starts a new local
  *   epoch; a commit or flush carrying an older epoch is refused.
+ * - When its retries run out (the brokers unreachable, the coordinator gone), the consumer crashes: kafkajs leaves
+ *   the group and disconnects (consumer/index.js onCrash), and would restart by itself only for errors it deems
+ *   retriable, after a wait that grows to its maxRetryTime. It never restarts by itself here: the crash is reported,
+ *   sluice's failure policy decides, and `restart()` runs the consumer again, under the member id it had
+ *   (kafkajs-rejoin.ts), so that the coordinator does not wait for the old member's session to time out.
  */
-import kafkajs, { type Consumer, type EachBatchPayload } from 'kafkajs';
+import type { Consumer, ConsumerRunConfig, EachBatchPayload } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, type KafkaError } from '../errors.js';
 import { partitionKey, type FetchedRange, type SourceRecord } from '../record.js';
+import { kafkaConsumerError } from './kafka-errors.js';
 import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
-import { kafkajsLogCreator } from './kafkajs-log.js';
-
-const { Kafka, logLevel: KafkaLogLevel } = kafkajs;
+import { rejoinWithMemberId } from './kafkajs-rejoin.js';
+import { createKafkaClient, kafkaRetry } from './kafka-client.js';
 
 
 export interface Assignment {
@@ -48,8 +53,13 @@ export interface SourceHandlers {
   onCommitted(topic: string, partition: number, nextOffset: string): void;
   /** A rebalance started or completed: buffered records of the previous epoch are void. */
   onRebalance(assigned: Assignment[]): void;
-  /** The consumer crashed; `restarting` says whether kafkajs rejoins by itself. */
-  onCrash(error: Error, restarting: boolean): void;
+  /** The consumer is a member of the group again (after a start, a rebalance or a restart). */
+  onJoined(): void;
+  /**
+   * The consumer left the group on an error and stays out until `restart()` is called. `error` is retriable unless
+   * it came from sluice's own code, and names an operator fix where waiting will not help.
+   */
+  onCrash(error: KafkaError): void;
   /**
    * Exactly-once delivery: where each newly assigned partition resumes, from the offsets stored with the data.
    * Until it resolves the partitions are not fetched. It settles only once it has an answer or the assignment is over.
@@ -73,16 +83,18 @@ export class KafkaSource {
   /** consumer.run() was called: pause/resume/commit are only valid from then on. */
   #running = false;
   #handlers: SourceHandlers | undefined;
+  #runConfig: ConsumerRunConfig | undefined;
+  /** Since when, and why, the consumer is out of the group (undefined while it is a member or joining first). */
+  #down: { sinceMs: number; error: KafkaError } | undefined;
+  /** When a broker last answered any of the consumer's requests. */
+  #lastResponseMs = Date.now();
+  /** This member's id in the group, as of its last join: a restart after a crash rejoins under it. */
+  #memberId: string | undefined;
 
   constructor(options: ResolvedOptions, log: Logger) {
     this.#options = options;
     this.#log = log.child({ component: 'kafka' });
-    const kafka = new Kafka({
-      clientId: options.kafka.clientId,
-      brokers: options.kafka.brokers,
-      logLevel: KafkaLogLevel.WARN,
-      logCreator: kafkajsLogCreator(this.#log),
-    });
+    const kafka = createKafkaClient(options, options.kafka.clientId, this.#log, 'warn');
     this.#consumer = kafka.consumer({
       groupId: options.kafka.groupId,
       sessionTimeout: options.kafka.sessionTimeoutMs,
@@ -98,10 +110,26 @@ export class KafkaSource {
       // How long the broker holds a fetch with no data, and how long kafkajs sleeps when every partition is paused
       // for backpressure: short, so that a resumed partition is fetched again at once and shutdown is quick.
       maxWaitTimeInMs: 100,
-      // kafkajs restarts a crashed consumer by itself. Not once sluice has disconnected it: a join that was in
-      // progress during the disconnect crashes, and its restart would rejoin the group for a process that stopped.
-      retry: { restartOnFailure: async () => !this.#closed },
+      // sluice decides about every restart (see onCrash), kafkajs about none.
+      retry: { ...kafkaRetry(options), restartOnFailure: async () => false },
     });
+  }
+
+  /**
+   * Why Kafka counts as unreachable, if it does: the consumer is out of the group after an error, or no broker has
+   * answered any request for longer than the session timeout (heartbeats go out every heartbeat interval even while
+   * every partition is paused).
+   */
+  unreachable(nowMs: number): string | undefined {
+    if (this.#down) {
+      const { sinceMs, error } = this.#down;
+      return `Kafka is unreachable: the consumer is out of the group since ${new Date(sinceMs).toISOString()} (${error.message}); it rejoins as soon as the brokers answer`;
+    }
+    const silentMs = nowMs - this.#lastResponseMs;
+    if (this.#running && this.#fetching && silentMs > this.#options.kafka.sessionTimeoutMs) {
+      return `Kafka is unreachable: no broker has answered for ${Math.round(silentMs / 1000)} s`;
+    }
+    return undefined;
   }
 
   /** Whether records fetched under `epoch` still belong to this member. */
@@ -109,9 +137,40 @@ export class KafkaSource {
     return epoch === this.#epoch;
   }
 
+  /**
+   * Connects, subscribes and runs the consumer. A failure (the brokers unreachable) throws a KafkaError; calling
+   * start again retries.
+   */
   async start(topics: string[], handlers: SourceHandlers): Promise<void> {
+    if (!this.#handlers) this.#listen(handlers);
+    try {
+      await this.#consumer.connect();
+      for (const topic of topics) {
+        await this.#consumer.subscribe({ topic, fromBeginning: this.#options.kafka.startFrom === 'earliest' });
+      }
+    } catch (error) {
+      throw kafkaConsumerError(`connecting to Kafka (${this.#options.kafka.brokers.join(',')}) failed`, error, this.#options.kafka.groupId);
+    }
+    this.#running = true;
+    this.#runConfig = {
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: rejoinWithMemberId(
+        deliverFilteredBatches((payload) => this.#onBatch(payload, handlers)),
+        () => this.#memberId,
+      ),
+    };
+    await this.#consumer.run(this.#runConfig);
+  }
+
+  /** The consumer's events, listened to once. */
+  #listen(handlers: SourceHandlers): void {
     this.#handlers = handlers;
-    const { GROUP_JOIN, REBALANCING, CRASH } = this.#consumer.events;
+    const { GROUP_JOIN, REBALANCING, CRASH, REQUEST } = this.#consumer.events;
+    this.#consumer.on(REQUEST, () => {
+      this.#lastResponseMs = Date.now();
+    });
     this.#consumer.on(REBALANCING, () => {
       this.#epoch++;
       this.#assigned.clear();
@@ -123,9 +182,13 @@ export class KafkaSource {
       const epoch = this.#epoch;
       const assigned = Object.entries(event.payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
       this.#assigned = new Set(assigned.flatMap(({ topic, partitions }) => partitions.map((p) => partitionKey(topic, p))));
-      this.#log.info({ assigned, epoch }, 'joined the group');
+      this.#memberId = event.payload.memberId;
+      this.#log.info({ assigned, epoch, memberId: this.#memberId }, 'joined the group');
+      this.#down = undefined;
+      this.#lastResponseMs = Date.now();
+      handlers.onJoined();
       handlers.onRebalance(assigned);
-      // A consumer that kafkajs restarted after a crash starts unpaused: a stopped one must stay stopped.
+      // A consumer run again after a crash starts unpaused: a stopped one must stay stopped.
       if (!this.#fetching) this.#guard('pause', () => this.#consumer.pause(assigned.map(({ topic }) => ({ topic }))));
       if (handlers.position && this.#fetching) this.#gate(assigned, epoch, handlers.position);
     });
@@ -133,19 +196,21 @@ export class KafkaSource {
       this.#epoch++;
       this.#assigned.clear();
       this.#gated.clear();
-      handlers.onCrash(event.payload.error, event.payload.restart);
+      const error = kafkaConsumerError('the Kafka consumer left the group', event.payload.error, this.#options.kafka.groupId);
+      this.#down ??= { sinceMs: Date.now(), error };
+      this.#down.error = error;
+      handlers.onCrash(error);
     });
-    await this.#consumer.connect();
-    for (const topic of topics) {
-      await this.#consumer.subscribe({ topic, fromBeginning: this.#options.kafka.startFrom === 'earliest' });
-    }
-    this.#running = true;
-    await this.#consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 4,
-      eachBatch: deliverFilteredBatches((payload) => this.#onBatch(payload, handlers)),
-    });
+  }
+
+  /**
+   * Runs the consumer again after a crash: it connects, joins the group and fetches from the positions the new
+   * assignment gives (exactly-once: the offsets stored with the data). A failure crashes it again, reported the same way.
+   */
+  async restart(): Promise<void> {
+    if (this.#closed || !this.#runConfig) return;
+    this.#log.info('the Kafka consumer rejoins the group');
+    await this.#consumer.run(this.#runConfig);
   }
 
   /**
@@ -292,3 +357,4 @@ function headerBytes(headers: Record<string, Buffer | string | Array<Buffer | st
   }
   return bytes;
 }
+

@@ -1,7 +1,9 @@
 /**
  * kafkajs' log lines into sluice's pino logger, at the level each deserves. kafkajs logs a broker's answer that it
  * retries itself (a coordinator still loading, a rebalance) at error level; such conditions are expected at every
- * start and every scale step, and are not errors to an operator.
+ * start and every scale step, and are not errors to an operator. Neither is each failed connection attempt while a
+ * broker is away, nor kafkajs' own account of a consumer crash: sluice reports those once, with what it does next
+ * (a warning naming the error and when the consumer rejoins, and /readyz).
  */
 import { createRequire } from 'node:module';
 import kafkajs, { type LogEntry, type logCreator } from 'kafkajs';
@@ -26,9 +28,18 @@ export function kafkajsLogCreator(log: Logger): logCreator {
   return () => (entry: LogEntry) => {
     const { message, ...extra } = entry.log;
     const fields = { component: 'kafkajs', namespace: entry.namespace, ...extra };
-    const expected = typeof extra.error === 'string' ? expectedConditions.get(extra.error) : undefined;
+    const expected =
+      typeof extra.error === 'string' ? expectedConditions.get(extra.error) : reportedBySluice(entry.namespace, message) ? 'debug' : undefined;
     const level =
       entry.level === KafkaLogLevel.ERROR ? (expected ?? 'error') : entry.level === KafkaLogLevel.WARN ? (expected ?? 'warn') : 'debug';
     log[level](fields, message);
   };
+}
+
+/** Lines about conditions sluice reports itself: connection attempts, and the consumer's crash and restart. */
+function reportedBySluice(namespace: string, message: string): boolean {
+  if (namespace === 'Connection') return message.startsWith('Connection error') || message.startsWith('Connection timeout');
+  if (namespace === 'BrokerPool') return message.startsWith('Failed to connect to seed broker');
+  if (namespace === 'Consumer') return message.startsWith('Crash:') || message.startsWith('Restarting the consumer');
+  return false;
 }

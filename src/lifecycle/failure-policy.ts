@@ -1,5 +1,5 @@
 import { errorMessage, isRetriable, operatorFixOf, SluiceError, ErrorCodes } from '../errors.js';
-import { backoffMs } from './backoff.js';
+import { backoffMs } from '../batcher/backoff.js';
 
 export interface FailurePolicySettings {
   /** Attempts at a batch whose failure only an operator can fix (a DLQ topic too small, a missing ACL) before halting. */
@@ -11,13 +11,13 @@ export interface FailurePolicySettings {
 /** What to do after a failed attempt at a batch. */
 export type FailureDecision = { action: 'retry'; delayMs: number } | { action: 'halt'; error: Error };
 
-/** A partition whose batch is waiting to be tried again. */
-export interface RetryingPartition {
-  topic: string;
-  partition: number;
-  /** When its batch first failed, in ms since the epoch. */
+/** Work waiting to be tried again: a partition's batch, or the Kafka consumer's membership of the group. */
+export interface Retrying {
+  /** What is retrying, as messages name it: `orders[2]`, `the Kafka consumer`. */
+  subject: string;
+  /** When it first failed, in ms since the epoch. */
   sinceMs: number;
-  /** Failed attempts at the batch so far. */
+  /** Failed attempts so far. */
   attempts: number;
   /** Of those, the last ones in a row that only an operator can fix. */
   operatorFailures: number;
@@ -25,8 +25,8 @@ export interface RetryingPartition {
 }
 
 /**
- * The one place that decides what a failed flush leads to, for every kind of error, and when waiting makes sluice
- * unready. Errors carry their class (retriable or not, and whether an operator must act: see errors.ts); this
+ * The one place that decides what a failure leads to (a flush, or the Kafka consumer leaving the group), for every
+ * kind of error, and when waiting makes sluice unready. Errors carry their class (retriable or not, and whether an operator must act: see errors.ts); this
  * policy turns that into retry-with-backoff, halt, or an unready reason:
  * - not retriable (a missing table, a permission, an open breaker): halt;
  * - retriable but only an operator can fix it: retry while the operator may be at it, at most
@@ -42,9 +42,10 @@ export class FailurePolicy {
   }
 
   /**
-   * Another attempt at the batch of `retrying` (its partition's record, which this counts in) failed with `error`.
+   * Another attempt at `retrying` (its record, which this counts in) failed with `error`. A retry waits at most
+   * `maxDelayMs`.
    */
-  decide(error: unknown, retrying: RetryingPartition): FailureDecision {
+  decide(error: unknown, retrying: Retrying, maxDelayMs?: number): FailureDecision {
     const attempt = retrying.attempts++;
     retrying.lastError = error;
     const failure = error instanceof Error ? error : new Error(String(error));
@@ -58,21 +59,21 @@ export class FailurePolicy {
         action: 'halt',
         error: new SluiceError(
           ErrorCodes.deadLetter,
-          `${retrying.topic}[${retrying.partition}]: ${errorMessage(error)}, ${operatorFailures} attempts in a row; ${fix}, then restart sluice`,
+          `${retrying.subject}: ${errorMessage(error)}, ${operatorFailures} attempts in a row; ${fix}, then restart sluice`,
           { cause: error },
         ),
       };
     }
-    return { action: 'retry', delayMs: backoffMs(attempt) };
+    return { action: 'retry', delayMs: backoffMs(attempt, undefined, maxDelayMs) };
   }
 
-  /** Why sluice is not ready because of partitions that have been retrying for too long, if any. */
-  unreadyReasons(retrying: readonly RetryingPartition[], nowMs: number): string[] {
+  /** Why sluice is not ready because of work that has been retrying for too long, if any. */
+  unreadyReasons(retrying: readonly Retrying[], nowMs: number): string[] {
     return retrying
       .filter((r) => nowMs - r.sinceMs > this.#settings.maxRetryingMs)
       .map(
         (r) =>
-          `${r.topic}[${r.partition}] has been retrying for ${Math.round((nowMs - r.sinceMs) / 1000)} s (${r.attempts} attempts): ` +
+          `${r.subject} has been retrying for ${Math.round((nowMs - r.sinceMs) / 1000)} s (${r.attempts} attempts): ` +
           errorMessage(r.lastError),
       );
   }

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { FailurePolicy } from '../../src/batcher/failure-policy.js';
+import { FailurePolicy } from '../../src/lifecycle/failure-policy.js';
 import { DeadLetterError, KafkaError, SchemaError, SinkError } from '../../src/errors.js';
 
 const policy = new FailurePolicy({ maxOperatorAttempts: 3, maxRetryingMs: 60_000 });
 /** A partition's retry record, as the batcher keeps it for the batch in flight. */
-const retrying = (attempts = 0, operatorFailures = 0) => ({ topic: 'orders', partition: 2, sinceMs: 0, attempts, operatorFailures, lastError: undefined });
+const retrying = (attempts = 0, operatorFailures = 0) => ({ subject: 'orders[2]', sinceMs: 0, attempts, operatorFailures, lastError: undefined });
 
 describe('FailurePolicy', () => {
   it('halts on what no retry fixes, and retries what passes by itself for as long as it takes', () => {
@@ -36,8 +36,8 @@ describe('FailurePolicy', () => {
     const now = 1_000_000;
     const reasons = policy.unreadyReasons(
       [
-        { topic: 'orders', partition: 0, sinceMs: now - 61_000, attempts: 9, operatorFailures: 0, lastError: new Error('database unreachable') },
-        { topic: 'orders', partition: 1, sinceMs: now - 1_000, attempts: 2, operatorFailures: 0, lastError: new Error('a lock') },
+        { subject: 'orders[0]', sinceMs: now - 61_000, attempts: 9, operatorFailures: 0, lastError: new Error('database unreachable') },
+        { subject: 'orders[1]', sinceMs: now - 1_000, attempts: 2, operatorFailures: 0, lastError: new Error('a lock') },
       ],
       now,
     );

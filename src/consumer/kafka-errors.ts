@@ -1,0 +1,78 @@
+/**
+ * Which Kafka conditions only an operator can fix, and what to do about them. Every other condition (a broker
+ * restarting or unreachable, a leader or coordinator moving, a timeout) passes by itself and is retried for as long
+ * as it lasts. Decided by the broker's error type (kafkajs' `type`) or kafkajs' error name, anywhere in the cause
+ * chain: never by message text.
+ */
+
+import { KafkaError, errorMessage } from '../errors.js';
+
+/** What a Kafka error was met doing, for the fix to name the right resource. */
+export interface KafkaErrorContext {
+  /** The topic written or read (a DLQ topic, a source topic). */
+  topic?: string;
+  groupId?: string;
+  /** `write` for the DLQ producer, `read` for the consumer: the ACL the fix asks for. */
+  access: 'read' | 'write';
+}
+
+type Fix = (context: KafkaErrorContext) => string;
+
+const topicName = (c: KafkaErrorContext) =>
+  c.topic === undefined ? 'the topics sluice uses' : `${c.access === 'write' ? 'DLQ topic' : 'topic'} ${c.topic}`;
+
+/** Broker error types (the Kafka protocol's error names). */
+const fixesByType: Record<string, Fix> = {
+  MESSAGE_TOO_LARGE: (c) =>
+    `raise max.message.bytes of ${topicName(c)} (kafka-configs --alter --entity-type topics --entity-name ${c.topic ?? '…'} --add-config max.message.bytes=…)`,
+  RECORD_LIST_TOO_LARGE: (c) => `raise max.message.bytes of ${topicName(c)}`,
+  INVALID_RECORD: (c) => `check ${topicName(c)}'s configuration (a compacted DLQ topic refuses records without a key: use cleanup.policy=delete)`,
+  TOPIC_AUTHORIZATION_FAILED: (c) => `grant this client ${c.access === 'write' ? 'WRITE' : 'READ'} (and DESCRIBE) on ${topicName(c)}`,
+  GROUP_AUTHORIZATION_FAILED: (c) => `grant this client READ on consumer group ${c.groupId ?? '(kafka.groupId)'}`,
+  CLUSTER_AUTHORIZATION_FAILED: (c) =>
+    c.access === 'write' ? 'grant this client IDEMPOTENT_WRITE on the cluster (the DLQ producer is idempotent)' : 'grant this client the cluster ACLs it lacks',
+  UNKNOWN_TOPIC_OR_PARTITION: (c) =>
+    c.access === 'write'
+      ? `create ${topicName(c)} again (with at least the source topic's partitions), or let sluice create it at start-up`
+      : `create ${topicName(c)}, or remove it from the routes`,
+  POLICY_VIOLATION: (c) => `check the broker's create/alter policy for ${topicName(c)}`,
+  SASL_AUTHENTICATION_FAILED: () => "check the SASL user and password (or token) in sluice's Kafka settings",
+  UNSUPPORTED_SASL_MECHANISM: () => 'use a SASL mechanism the brokers enable (sasl.enabled.mechanisms)',
+  ILLEGAL_SASL_STATE: () => "check the brokers' listener: it expects a different SASL handshake",
+  INVALID_SESSION_TIMEOUT: () =>
+    "set kafka.sessionTimeoutMs (SLUICE_SESSION_TIMEOUT_MS) within the brokers' group.min.session.timeout.ms and group.max.session.timeout.ms",
+};
+
+/** kafkajs' own error classes that no waiting fixes. */
+const fixesByName: Record<string, Fix> = {
+  KafkaJSSASLAuthenticationError: () => "check the SASL user and password (or token) in sluice's Kafka settings",
+  KafkaJSNotImplemented: () => 'the brokers ask for something kafkajs does not implement; check the broker version and listener',
+};
+
+/** What an operator must do about `error`, or undefined when it passes by itself. */
+export function kafkaOperatorFix(error: unknown, context: KafkaErrorContext): string | undefined {
+  for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
+    const { type, name } = e as { type?: unknown; name?: unknown };
+    if (typeof type === 'string' && fixesByType[type]) return fixesByType[type]!(context);
+    if (typeof name === 'string' && fixesByName[name]) return fixesByName[name]!(context);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * An error of the consumer (its connection, subscription, or a crash that took it out of the group) as sluice's
+ * typed error. Kafka's own conditions are retriable, naming an operator fix where waiting will not help; an error
+ * whose root is not kafkajs' came from sluice's own batch handler, and is not retriable.
+ */
+export function kafkaConsumerError(what: string, error: unknown, groupId: string): KafkaError {
+  let root: unknown = error;
+  for (let depth = 0; depth < 16 && (root as { cause?: unknown } | null)?.cause != null; depth++) root = (root as { cause: unknown }).cause;
+  const name = (root as { name?: unknown } | null)?.name;
+  const fix = kafkaOperatorFix(error, { groupId, access: 'read' });
+  return new KafkaError(`${what}: ${errorMessage(error)}`, {
+    cause: error,
+    retriable: typeof name === 'string' && name.startsWith('KafkaJS'),
+    ...(fix ? { operatorFix: fix } : {}),
+  });
+}
