@@ -30,3 +30,9 @@ export interface FetchedRange {
   /** In offset order; may be empty (a fetch that returned only control records or aborted ones). */
   records: SourceRecord[];
 }
+
+/** Partitions of one topic, as a group assignment gives them. */
+export interface Assignment {
+  topic: string;
+  partitions: number[];
+}

@@ -16,6 +16,7 @@ import { createLogger, redactUrl } from './observability/logger.js';
 import { FlushMetrics } from './observability/metrics.js';
 import { Progress } from './observability/progress.js';
 import { PostgresSink } from './sinks/postgres-sink.js';
+import type { Assignment } from './record.js';
 import { sluiceVersion } from './version.js';
 
 export interface SluiceStatus {
@@ -88,6 +89,8 @@ class SluicePipeline implements Sluice {
   /** The Kafka consumer is out of the group and waits to rejoin: its retry record and the pending restart. */
   #consumerRetrying: Retrying | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
+  /** Claims waiting for offsets rows another session holds, for /readyz. */
+  readonly #claimsWaiting = new Set<Retrying>();
   /** A start-up step waiting for Kafka, for /readyz. */
   #startRetrying: Retrying | undefined;
   #lastStats = { at: Date.now(), flushed: 0 };
@@ -180,7 +183,7 @@ class SluicePipeline implements Sluice {
     if (!this.#sink.available) reasons.push('PostgreSQL is unreachable; batches are retried until it is back');
     const kafka = this.#source.unreachable(Date.now());
     if (kafka && state === 'running') reasons.push(kafka);
-    if (state === 'running') reasons.push(...this.#policy.unreadyReasons(this.#batcher.retrying(), Date.now()));
+    if (state === 'running') reasons.push(...this.#policy.unreadyReasons([...this.#batcher.retrying(), ...this.#claimsWaiting], Date.now()));
     return { ready: reasons.length === 0, reasons };
   }
 
@@ -253,7 +256,7 @@ class SluicePipeline implements Sluice {
           this.#progress.observeCommit(topic, partition, offset);
           this.events.emit('commit', { topic, partition, offset });
         },
-        ...(this.#options.delivery === 'exactly-once' ? { position: (assigned, epoch) => this.#claimPositions(assigned, epoch) } : {}),
+        ...(this.#options.delivery === 'exactly-once' ? { position: (assigned, epoch, resume) => this.#claimPositions(assigned, epoch, resume) } : {}),
         onRebalance: (assigned) => {
           this.#batcher.discardBuffers();
           // Lag and /status cover the partitions this member owns now, and no others.
@@ -392,30 +395,61 @@ class SluicePipeline implements Sluice {
 
   /**
    * Exactly-once delivery: claims the newly assigned partitions in the offsets table (fencing their previous
-   * owners) and answers where each resumes. Retried with backoff while the database is unreachable; the partitions
-   * are not fetched meanwhile.
+   * owners) and hands each one's position to `resume` as soon as it is claimed, so that fetching starts there.
+   * Retried as the failure policy says while the database is unreachable. A partition whose offsets row another
+   * session holds (a member frozen inside its flush, until idleInTransactionTimeoutMs ends its transaction) is
+   * claimed again shortly, without holding up the others.
    */
-  async #claimPositions(assigned: Array<{ topic: string; partitions: number[] }>, epoch: number): Promise<PartitionPosition[]> {
-    for (let attempt = 0; ; attempt++) {
-      if (!this.#source.isCurrent(epoch) || this.#lifecycle.isFinal()) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended before its partitions were claimed');
-      let claims;
-      try {
-        claims = await this.#sink.claim(assigned, () => this.#source.isCurrent(epoch));
-      } catch (error) {
-        if (!isRetriable(error)) {
-          this.#onSystemic(error instanceof Error ? error : new Error(String(error)));
-          throw error;
+  async #claimPositions(assigned: Assignment[], epoch: number, resume: (positions: PartitionPosition[]) => void): Promise<void> {
+    const retrying: Retrying = { subject: 'claiming the assigned partitions', sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
+    let pending = assigned;
+    // Partitions waiting for their offsets rows: /readyz names them once they have waited readiness.maxRetryingMs.
+    const waiting: Retrying = { subject: 'claiming partitions', sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
+    let warned = false;
+    try {
+      for (let busyRounds = 0; ; ) {
+        if (!this.#source.isCurrent(epoch) || this.#lifecycle.isFinal()) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended before its partitions were claimed');
+        let claimed;
+        try {
+          claimed = await this.#sink.claim(pending, () => this.#source.isCurrent(epoch));
+        } catch (error) {
+          const decision = this.#policy.decide(error, retrying);
+          if (decision.action === 'halt') {
+            this.#onSystemic(decision.error);
+            throw error;
+          }
+          this.#log.warn({ err: error, attempt: retrying.attempts, retryInMs: decision.delayMs }, `claiming the assigned partitions failed, will retry: ${errorMessage(error)}`);
+          // Ends at once when sluice closes, so that a retry never keeps a stopped process alive.
+          await sleep(decision.delayMs, this.#closing.signal);
+          continue;
         }
-        const delayMs = backoffMs(attempt);
-        this.#log.warn({ err: error, attempt: attempt + 1, retryInMs: delayMs }, `claiming the assigned partitions failed, will retry: ${errorMessage(error)}`);
-        // Ends at once when sluice closes, so that a retry never keeps a stopped process alive.
-        await sleep(delayMs, this.#closing.signal);
-        continue;
+        if (!claimed || !this.#source.isCurrent(epoch)) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended while its partitions were claimed');
+        // The batcher owns each partition's claim and position from here; fetching resumes there.
+        for (const { topic, partition, claim, nextOffset } of claimed.claims) this.#batcher.claimed(topic, partition, epoch, claim, nextOffset);
+        if (claimed.claims.length > 0) resume(claimed.claims.map(({ topic, partition, nextOffset }) => ({ topic, partition, offset: nextOffset })));
+        if (claimed.busy.length === 0) return;
+        pending = claimed.busy;
+        const held = pending.map(({ topic, partitions }) => `${topic}[${partitions.join(',')}]`).join(', ');
+        const message =
+          `the offsets rows of ${held} in ${this.#options.offsetsTable} are held by another session; the other partitions go on, and these ` +
+          `are claimed once they are free (a member frozen inside its flush holds them at most idleInTransactionTimeoutMs=${this.#options.database.idleInTransactionTimeoutMs} ` +
+          'after its last statement; otherwise look in pg_locks and pg_stat_activity for the session holding them)';
+        if (!this.#claimsWaiting.has(waiting)) {
+          waiting.sinceMs = Date.now();
+          this.#claimsWaiting.add(waiting);
+        }
+        waiting.subject = `claiming ${held}`;
+        waiting.attempts++;
+        waiting.lastError = message;
+        // A previous owner's last flush holds its row for a moment in every rebalance: only a longer wait is news.
+        if (!warned && Date.now() - waiting.sinceMs > 2_000) {
+          warned = true;
+          this.#log.warn({ busy: pending }, message);
+        } else this.#log.debug({ busy: pending }, message);
+        await sleep(backoffMs(busyRounds++, 50, 1_000), this.#closing.signal);
       }
-      if (!claims || !this.#source.isCurrent(epoch)) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended while its partitions were claimed');
-      // The batcher owns each partition's claim and position from here; fetching resumes there once this returns.
-      for (const { topic, partition, claim, nextOffset } of claims) this.#batcher.claimed(topic, partition, epoch, claim, nextOffset);
-      return claims.map(({ topic, partition, nextOffset }) => ({ topic, partition, offset: nextOffset }));
+    } finally {
+      this.#claimsWaiting.delete(waiting);
     }
   }
 

@@ -25,17 +25,13 @@ import type { Consumer, ConsumerRunConfig, EachBatchPayload } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { errorMessage, type KafkaError } from '../errors.js';
-import { partitionKey, type FetchedRange, type SourceRecord } from '../record.js';
+import { partitionKey, type Assignment, type FetchedRange, type SourceRecord } from '../record.js';
 import { kafkaConsumerError } from './kafka-errors.js';
 import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
 import { rejoinWithMemberId } from './kafkajs-rejoin.js';
 import { createKafkaClient, kafkaRetry } from './kafka-client.js';
 
 
-export interface Assignment {
-  topic: string;
-  partitions: number[];
-}
 
 /** Where a partition resumes; undefined: from the group's committed offset, then `startFrom`. */
 export interface PartitionPosition {
@@ -61,10 +57,11 @@ export interface SourceHandlers {
    */
   onCrash(error: KafkaError): void;
   /**
-   * Exactly-once delivery: where each newly assigned partition resumes, from the offsets stored with the data.
-   * Until it resolves the partitions are not fetched. It settles only once it has an answer or the assignment is over.
+   * Exactly-once delivery: where each newly assigned partition resumes, from the offsets stored with the data, given
+   * to `resume` (possibly in several goes: a partition whose stored offsets are locked comes later). A partition is
+   * not fetched until its position is given. Settles once every partition has one, or the assignment is over.
    */
-  position?(assigned: Assignment[], epoch: number): Promise<PartitionPosition[]>;
+  position?(assigned: Assignment[], epoch: number, resume: (positions: PartitionPosition[]) => void): Promise<void>;
 }
 
 export class KafkaSource {
@@ -221,27 +218,24 @@ export class KafkaSource {
   #gate(assigned: Assignment[], epoch: number, position: NonNullable<SourceHandlers['position']>): void {
     for (const { topic, partitions } of assigned) for (const p of partitions) this.#gated.add(partitionKey(topic, p));
     if (assigned.length > 0) this.#guard('pause', () => this.#consumer.pause(assigned));
-    position(assigned, epoch).then(
-      (positions) => {
-        if (!this.isCurrent(epoch)) return;
-        for (const { topic, partition, offset } of positions) {
-          if (offset === undefined) continue;
+    const resume = (positions: PartitionPosition[]) => {
+      if (!this.isCurrent(epoch)) return;
+      for (const { topic, partition, offset } of positions) {
+        if (offset !== undefined) {
           this.#guard('seek', () => this.#consumer.seek({ topic, partition, offset }));
           // The group's committed offset follows, so that lag and autoscalers see where sluice really is.
           void this.commit(topic, partition, offset, epoch);
         }
-        this.#log.info(
-          { epoch, positions: Object.fromEntries(positions.map((p) => [partitionKey(p.topic, p.partition), p.offset])) },
-          'assigned partitions resume from the offsets stored with the data',
-        );
-        for (const { topic, partitions } of assigned) {
-          for (const partition of partitions) {
-            this.#gated.delete(partitionKey(topic, partition));
-            this.#applyPause(topic, partition);
-          }
-        }
-      },
-      (error: unknown) => this.#log.debug({ err: error, epoch }, `positioning the assignment ended: ${errorMessage(error)}`),
+        this.#gated.delete(partitionKey(topic, partition));
+        this.#applyPause(topic, partition);
+      }
+      this.#log.info(
+        { epoch, positions: Object.fromEntries(positions.map((p) => [partitionKey(p.topic, p.partition), p.offset])) },
+        'assigned partitions resume from the offsets stored with the data',
+      );
+    };
+    position(assigned, epoch, resume).catch((error: unknown) =>
+      this.#log.debug({ err: error, epoch }, `positioning the assignment ended: ${errorMessage(error)}`),
     );
   }
 

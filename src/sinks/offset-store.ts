@@ -59,16 +59,38 @@ export class OffsetStore {
     );
   }
 
-  /** Claims the partitions of one topic for this member; answers each partition's claim and stored next offset. */
-  async claim(client: pg.ClientBase, topic: string, partitions: number[]): Promise<PartitionClaim[]> {
+  /**
+   * Claims the partitions of one topic for this member, in one statement that waits on no lock: a partition whose
+   * row another session holds (a member frozen inside its flush, until its transaction ends) is left out, and the
+   * others are claimed. Answers each claimed partition's claim and stored next offset, and the partitions left out,
+   * to be claimed again shortly. A row held by a transaction that then commits is claimed after it, with the offset
+   * it stored; one that is rolled back (idle_in_transaction_session_timeout) leaves the row as it was.
+   */
+  async claim(client: pg.ClientBase, topic: string, partitions: number[]): Promise<{ claims: PartitionClaim[]; busy: number[] }> {
     const result = await client.query<{ partition: number; claim: string; next_offset: string | null }>(
-      `INSERT INTO ${this.#table} AS o (group_id, topic, partition, claim)
-         SELECT $1, $2, p, 1 FROM unnest($3::int[]) AS p
-       ON CONFLICT (group_id, topic, partition) DO UPDATE SET claim = o.claim + 1, claimed_at = now()
-       RETURNING partition, claim::text AS claim, next_offset::text AS next_offset`,
+      `WITH present AS (
+         SELECT partition FROM ${this.#table} WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])
+       ), free AS (
+         SELECT partition FROM ${this.#table} WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])
+         FOR UPDATE SKIP LOCKED
+       ), claimed AS (
+         UPDATE ${this.#table} AS o SET claim = o.claim + 1, claimed_at = now() FROM free
+          WHERE o.group_id = $1 AND o.topic = $2 AND o.partition = free.partition
+         RETURNING o.partition, o.claim, o.next_offset
+       ), created AS (
+         INSERT INTO ${this.#table} (group_id, topic, partition, claim)
+         SELECT $1, $2, p, 1 FROM unnest($3::int[]) AS p WHERE p NOT IN (SELECT partition FROM present)
+         ON CONFLICT (group_id, topic, partition) DO NOTHING
+         RETURNING partition, claim, next_offset
+       )
+       SELECT partition, claim::text AS claim, next_offset::text AS next_offset FROM claimed
+       UNION ALL
+       SELECT partition, claim::text, next_offset::text FROM created`,
       [this.#groupId, topic, partitions],
     );
-    return result.rows.map((r) => ({ topic, partition: r.partition, claim: r.claim, nextOffset: r.next_offset ?? undefined }));
+    const claims = result.rows.map((r) => ({ topic, partition: r.partition, claim: r.claim, nextOffset: r.next_offset ?? undefined }));
+    const claimed = new Set(claims.map((c) => c.partition));
+    return { claims, busy: partitions.filter((p) => !claimed.has(p)) };
   }
 
   /**

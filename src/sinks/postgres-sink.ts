@@ -6,7 +6,7 @@ import { PoisonRecordError, SchemaError, SinkError, SluiceError, errorMessage } 
 import { Attr } from '../observability/semconv.js';
 import { withSpan } from '../observability/tracing.js';
 import { classifyPgError } from './classify-pg-error.js';
-import type { SourceRecord } from '../record.js';
+import type { Assignment, SourceRecord } from '../record.js';
 import { isolatePoison } from './isolate-poison.js';
 import { OffsetStore, type FenceRefusal, type PartitionClaim } from './offset-store.js';
 import { RoutePlan, type PlannedColumn, type PlannedStatement, type RoutePlanInput } from './route-plan.js';
@@ -141,21 +141,27 @@ export class PostgresSink implements Sink {
   }
 
   /**
-   * Claims the assigned partitions, topic by topic; answers undefined, claiming no further, once `isCurrent` says the
-   * assignment is over (a claim made for an assignment that has ended would fence its new owner).
+   * Claims the assigned partitions, topic by topic, waiting on no lock: answers the claims made and the partitions
+   * whose offsets row another session holds (`busy`, to be claimed again shortly). Answers undefined, claiming no
+   * further, once `isCurrent` says the assignment is over (a claim made for an assignment that has ended would fence
+   * its new owner).
    */
-  async claim(assigned: Array<{ topic: string; partitions: number[] }>, isCurrent: () => boolean = () => true): Promise<PartitionClaim[] | undefined> {
-    if (!this.#offsets) return [];
+  async claim(assigned: Assignment[], isCurrent: () => boolean = () => true): Promise<{ claims: PartitionClaim[]; busy: Assignment[] } | undefined> {
+    if (!this.#offsets) return { claims: [], busy: [] };
     const client = await this.#connect();
     this.#inUse.add(client);
     try {
       const claims: PartitionClaim[] = [];
+      const busy: Assignment[] = [];
       for (const { topic, partitions } of assigned) {
         if (!isCurrent()) return undefined;
-        if (partitions.length > 0) claims.push(...(await this.#offsets.claim(client, topic, partitions)));
+        if (partitions.length === 0) continue;
+        const claimed = await this.#offsets.claim(client, topic, partitions);
+        claims.push(...claimed.claims);
+        if (claimed.busy.length > 0) busy.push({ topic, partitions: claimed.busy });
       }
       this.#available = true;
-      return claims;
+      return { claims, busy };
     } catch (error) {
       throw this.#failed(classifyPgError(error, `claiming partitions in ${this.#options.offsetsTable}`));
     } finally {

@@ -1,5 +1,5 @@
 import type { SluiceError } from '../errors.js';
-import type { SourceRecord } from '../record.js';
+import type { Assignment, SourceRecord } from '../record.js';
 import type { FenceRefusal, PartitionClaim } from './offset-store.js';
 
 /** Records of one topic-partition, in offset order, flushed together, and the offsets they cover. */
@@ -58,7 +58,10 @@ export interface Sink {
   /** Checks (or creates, for landing) every route's table; throws naming what is missing. */
   start(): Promise<void>;
   write(batch: Batch, context: WriteContext): Promise<WriteResult>;
-  /** Exactly-once delivery: claims newly assigned partitions (topic → partitions); undefined in at-least-once mode. */
-  claim?(assigned: Array<{ topic: string; partitions: number[] }>, isCurrent?: () => boolean): Promise<PartitionClaim[] | undefined>;
+  /**
+   * Exactly-once delivery: claims newly assigned partitions (topic → partitions) without waiting on a lock; `busy`
+   * holds those whose offsets row another session holds. Undefined once the assignment is over.
+   */
+  claim?(assigned: Assignment[], isCurrent?: () => boolean): Promise<{ claims: PartitionClaim[]; busy: Assignment[] } | undefined>;
   close(): Promise<void>;
 }

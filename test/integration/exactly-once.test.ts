@@ -193,4 +193,46 @@ describe('exactly-once delivery: offsets stored with the data, and fencing', () 
     );
     expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0);
   });
+
+  it('one partition whose offsets row is locked does not hold up the claims of the others; it is claimed once the lock goes', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(3, 'claims');
+    const table = await appendTable();
+    const db = await database();
+    const groupId = uniqueName('group');
+    const records = (from: number) =>
+      [0, 1, 2].flatMap((partition) =>
+        Array.from({ length: 10 }, (_, i) => ({ partition, key: `k${partition}-${from + i}`, value: JSON.stringify({ id: `id-${partition}-${from + i}` }) })),
+      );
+    // Rows for all three partitions, as an earlier member left them.
+    await kafka.produce(topic, records(0));
+    await new OffsetStore(defaults.offsetsTable, groupId).ensureTable(db);
+    await db.query(
+      `INSERT INTO ${defaults.offsetsTable} (group_id, topic, partition, next_offset, claim) SELECT $1, $2, p, 10, 1 FROM generate_series(0, 2) AS p`,
+      [groupId, topic],
+    );
+    await kafka.produce(topic, records(10));
+    // A session (a member frozen inside its flush) holds partition 0's row.
+    const holder = await database();
+    await holder.query('BEGIN');
+    await holder.query(`SELECT 1 FROM ${defaults.offsetsTable} WHERE group_id = $1 AND topic = $2 AND partition = 0 FOR UPDATE`, [groupId, topic]);
+
+    const { sluice, logs } = testSluice({ groupId, routes: [appendRoute(topic, table)], batching: { lingerMs: 50 }, readiness: { maxRetryingMs: 1_000 } });
+    await sluice.start();
+    const committed = async () => kafka.committedOffsets(groupId, topic);
+    await waitFor('partitions 1 and 2 written while 0 is locked', async () => {
+      const c = await committed();
+      return c.get(1) === '20' && c.get(2) === '20';
+    });
+    expect((await db.query(`SELECT DISTINCT src_partition FROM ${table} ORDER BY 1`)).rows.map((r) => r.src_partition)).toEqual([1, 2]);
+    // Not silent: a warning, and /readyz once the wait passes readiness.maxRetryingMs.
+    const reason = await waitFor('/readyz to name the partition waiting for its row', () =>
+      sluice.status().readiness.reasons.find((r) => r.startsWith(`claiming ${topic}[0] has been retrying`)),
+    );
+    expect(reason).toContain('held by another session');
+    await waitFor('a warning naming the row', () => logs.some((l) => l.level === 40 && String(l.msg).startsWith(`the offsets rows of ${topic}[0]`)));
+    await holder.query('COMMIT');
+    await waitFor('partition 0 written once its row is free', async () => (await committed()).get(0) === '20');
+    expect(await duplicates(table)).toEqual({ rows: 30, distinct: 30 });
+  });
 });
