@@ -7,6 +7,15 @@ import { backoffMs, sleep } from './backoff.js';
 import type { FailurePolicy, Retrying } from '../lifecycle/failure-policy.js';
 import { PartitionBuffer, type BatchLimits, type BufferedBatch, type FlushReason, type RangeRefusal } from './partition-buffer.js';
 
+/**
+ * Why a partition is not fetched: the buffer cap, a batch waiting to be retried, or its buffered tail shed while its
+ * flush is stuck (fetched again once the flush ends).
+ */
+type PauseReason = 'backpressure' | 'retry' | 'shed';
+
+/** A partition whose batch has been in flight (or retrying) for longer than this cannot drain its buffer soon. */
+const stuckAfterMs = 1_000;
+
 export interface BatcherLimits extends BatchLimits {
   maxBufferedBytes: number;
 }
@@ -85,8 +94,11 @@ class PartitionWorker {
   /** The batch in flight failed and waits to be tried again: since when, how often, and why. */
   retrying: Retrying | undefined;
   /** Why fetching is paused for this partition; it resumes when no reason is left. */
-  readonly pausedFor = new Set<'backpressure' | 'retry'>();
+  readonly pausedFor = new Set<PauseReason>();
   inFlightBytes = 0;
+  /** The batch in flight: since when, and where it ends (where the buffer starts again if its tail is shed). */
+  flightSinceMs: number | undefined;
+  flightToOffset: string | undefined;
   /** Buffered plus in flight: what backpressure counts for this partition. */
   get heldBytes(): number {
     return this.buffer.bytes + this.inFlightBytes;
@@ -126,6 +138,8 @@ export class Batcher {
   readonly #workers = new Map<string, PartitionWorker>();
   readonly #abort = new AbortController();
   #totalBytes = 0;
+  /** A look at paused partitions once flushes in flight may have become stuck (see #applyBackpressure). */
+  #recheck: NodeJS.Timeout | undefined;
   #draining = false;
   #failed = false;
   #consumed = 0;
@@ -377,11 +391,16 @@ export class Batcher {
       const epoch = worker.epoch;
       const cut = worker.buffer.take(this.#deps.limits);
       worker.inFlightBytes += cut.bytes;
+      worker.flightSinceMs = Date.now();
+      worker.flightToOffset = cut.toOffset;
       try {
         await this.#flush(worker, cut, epoch, reason);
       } finally {
         worker.inFlightBytes -= cut.bytes;
+        worker.flightSinceMs = undefined;
+        worker.flightToOffset = undefined;
         this.#totalBytes -= cut.bytes;
+        this.#unpause(worker, 'shed');
         this.#maybeResume();
       }
     }
@@ -550,38 +569,86 @@ export class Batcher {
     );
   }
 
-  #pause(worker: PartitionWorker, why: 'backpressure' | 'retry'): void {
+  #pause(worker: PartitionWorker, why: PauseReason): void {
     if (worker.pausedFor.has(why)) return;
     worker.pausedFor.add(why);
     if (worker.pausedFor.size === 1) this.#deps.pause(worker.topic, worker.partition);
   }
 
-  #unpause(worker: PartitionWorker, why: 'backpressure' | 'retry'): void {
+  #unpause(worker: PartitionWorker, why: PauseReason): void {
     if (!worker.pausedFor.delete(why)) return;
     if (worker.pausedFor.size === 0) this.#deps.resume(worker.topic, worker.partition);
   }
 
   /**
-   * The adding partition stops fetching once it holds half of maxBufferedBytes, or once the total is over it. So a
-   * partition that cannot flush (a row lock, a retry) never holds more than half the cap, and the others always have
-   * the other half: the cap is accounted per partition, not only in total. (An equal share among the partitions
-   * holding any was measured too: it paused busy partitions so often that sluice moved ~15 % fewer records/s.)
+   * The cap is accounted per partition, so that partitions that cannot flush (a row lock, a retry) never starve the
+   * others:
+   * - the adding partition stops fetching once it holds half of maxBufferedBytes, or once what flowing partitions
+   *   hold is over the cap;
+   * - a partition whose batch has been in flight or retrying for over a second is stuck: what it holds does not count
+   *   against the others. Under exactly-once delivery, once the total is over the cap, stuck partitions also shed
+   *   their buffered tail (only the batch in flight stays), which is fetched again once their flush ends: each holds
+   *   at most one batch then. (At-least-once follows Kafka's own fetch position and never seeks: a stuck partition
+   *   keeps up to half the cap.)
+   * So memory stays within maxBufferedBytes plus, for each stuck partition, its batch in flight (half the cap at most
+   * under at-least-once). (An equal share among the partitions holding any was measured too: it paused busy
+   * partitions so often that sluice moved ~15 % fewer records/s.)
    */
   #applyBackpressure(adding: PartitionWorker): void {
+    const cap = this.#deps.limits.maxBufferedBytes;
+    const now = Date.now();
+    if (this.#deps.exactlyOnce && this.#totalBytes > cap) this.#shedStuck(now);
     const held = adding.heldBytes;
-    if (held < this.#deps.limits.maxBufferedBytes / 2 && this.#totalBytes <= this.#deps.limits.maxBufferedBytes) return;
+    if (held < cap / 2 && this.#flowingBytes(now) <= cap) return;
     if (adding.pausedFor.has('backpressure')) return;
     this.#pause(adding, 'backpressure');
     this.#deps.log.debug({ topic: adding.topic, partition: adding.partition, heldBytes: held, bufferedBytes: this.#totalBytes }, 'paused: buffer cap reached');
+    // A flush in flight now may be stuck in a second, and then no longer counts: look again then.
+    if (!this.#recheck) {
+      this.#recheck = setTimeout(() => {
+        this.#recheck = undefined;
+        this.#maybeResume();
+      }, stuckAfterMs + 50);
+      this.#recheck.unref();
+    }
+  }
+
+  #isStuck(worker: PartitionWorker, now: number): boolean {
+    return worker.flightSinceMs !== undefined && now - worker.flightSinceMs > stuckAfterMs;
+  }
+
+  /** Bytes held by partitions that are not stuck: what the cap limits. */
+  #flowingBytes(now: number): number {
+    let stuck = 0;
+    for (const worker of this.#workers.values()) if (this.#isStuck(worker, now)) stuck += worker.heldBytes;
+    return this.#totalBytes - stuck;
+  }
+
+  /** Exactly-once: stuck partitions drop what they buffered past their batch in flight, largest first, until under the cap. */
+  #shedStuck(now: number): void {
+    const stuck = [...this.#workers.values()]
+      .filter((w) => this.#isStuck(w, now) && w.buffer.bytes > 0 && w.flightToOffset !== undefined)
+      .sort((a, b) => b.buffer.bytes - a.buffer.bytes);
+    for (const worker of stuck) {
+      if (this.#totalBytes <= this.#deps.limits.maxBufferedBytes) return;
+      const offset = worker.flightToOffset!;
+      const shed = worker.buffer.reset(offset);
+      this.#totalBytes -= shed;
+      this.#pause(worker, 'shed');
+      this.#deps.reposition(worker.topic, worker.partition, offset, worker.epoch);
+      this.#deps.log.debug(
+        { topic: worker.topic, partition: worker.partition, shedBytes: shed, fetchFrom: offset },
+        'buffer shed: the partition\'s flush is stuck; what it buffered past the batch in flight is fetched again once the flush ends',
+      );
+    }
   }
 
   /**
-   * A paused partition fetches again once it holds a quarter of the cap or less and the total is under the cap, so
-   * that pause and resume do not flap at the boundary. What another partition holds (one that cannot flush holds at
-   * most half) never keeps it paused for ever.
+   * A paused partition fetches again once it holds a quarter of the cap or less and what flowing partitions hold is
+   * under the cap, so that pause and resume do not flap at the boundary.
    */
   #maybeResume(): void {
-    if (this.#totalBytes >= this.#deps.limits.maxBufferedBytes) return;
+    if (this.#flowingBytes(Date.now()) >= this.#deps.limits.maxBufferedBytes) return;
     const resumeAt = this.#deps.limits.maxBufferedBytes / 4;
     for (const worker of this.#workers.values()) {
       if (worker.pausedFor.has('backpressure') && worker.heldBytes <= resumeAt) this.#unpause(worker, 'backpressure');

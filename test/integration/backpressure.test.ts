@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KafkaHelper, database, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, database, uniqueName, waitFor, waitForSluiceOnLock } from '../helpers/stack.js';
 import { testSluice } from '../helpers/sluice.js';
 
 describe('backpressure', () => {
@@ -79,5 +79,45 @@ describe('backpressure', () => {
     await locker.query('ROLLBACK');
     await waitFor('everything committed once the lock is gone', () => kafka.isFullyCommitted(groupId, topic));
     expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(7_000);
+  });
+
+  it('two partitions stuck on row locks together never starve the others, and what they buffered is fetched again', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(4, 'stuck2');
+    const db = await database();
+    const table = uniqueName('stuck');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, body text NOT NULL)`);
+    await db.query(`INSERT INTO ${table} VALUES ('p0-0', 'old'), ('p1-0', 'old')`);
+    const body = 'x'.repeat(1_000);
+    const records = (partition: number, count: number) =>
+      Array.from({ length: count }, (_, i) => ({ key: `p${partition}-${i}`, value: JSON.stringify({ body }), partition }));
+    // Partitions 0 and 1 each upsert a row this transaction holds first: both flushes wait on the lock.
+    const locker = await database();
+    await locker.query('BEGIN');
+    await locker.query(`SELECT * FROM ${table} WHERE id IN ('p0-0', 'p1-0') FOR UPDATE`);
+    await kafka.produce(topic, [...records(0, 3_000), ...records(1, 3_000)], 100); // ~3 MB each, three times the cap
+
+    const maxBufferedBytes = 1024 * 1024;
+    const maxBatchBytes = 64 * 1024;
+    const { sluice, groupId } = testSluice({
+      routes: [{ topic, table, key: ['id'], columns: { id: { from: 'key' }, body: 'body' } }],
+      batching: { lingerMs: 50, maxBatchRecords: 100, maxBatchBytes, maxBufferedBytes },
+      database: { statementTimeoutMs: 120_000 },
+    });
+    await sluice.start();
+    await waitForSluiceOnLock(groupId, 'both stuck flushes waiting on the lock');
+    await waitFor('partitions 0 and 1 holding much of the buffer', () => sluice.status().batching.bufferedBytes > maxBufferedBytes / 2);
+    await kafka.produce(topic, [...records(2, 2_000), ...records(3, 2_000)], 100);
+    const committed = async (partition: number) => (await kafka.committedOffsets(groupId, topic)).get(partition);
+    await waitFor('partitions 2 and 3 committed while 0 and 1 are still blocked', async () => {
+      const [two, three] = await Promise.all([committed(2), committed(3)]);
+      return two === '2000' && three === '2000';
+    });
+    expect([Number(await committed(0)), Number(await committed(1))]).toEqual([-1, -1]);
+    // The cap, plus the batch in flight of each stuck partition, plus one fetch per partition before a pause applies.
+    expect(sluice.status().batching.bufferedBytes).toBeLessThanOrEqual(maxBufferedBytes + 2 * maxBatchBytes + 4 * 2 * maxBatchBytes);
+    await locker.query('ROLLBACK');
+    await waitFor('everything committed once the lock is gone', () => kafka.isFullyCommitted(groupId, topic));
+    expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(10_000);
   });
 });
