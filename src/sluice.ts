@@ -7,7 +7,7 @@ import { connectDlqProducer } from './consumer/dlq-producer.js';
 import { KafkaSource, type PartitionPosition } from './consumer/kafka-source.js';
 import { DeadLetterQueue } from './dlq/dead-letter-queue.js';
 import { FailureRateBreaker, type BreakerWindow } from './dlq/failure-rate-breaker.js';
-import { backoffMs, sleep } from './batcher/backoff.js';
+import { backoffMs, sleep } from './lifecycle/backoff.js';
 import { BreakerOpenError, ErrorCodes, KafkaError, ShutdownTimeoutError, SluiceError, errorMessage, isRetriable } from './errors.js';
 import { SluiceEmitter } from './events.js';
 import { HealthServer, type Readiness } from './http/health-server.js';

@@ -3,7 +3,7 @@ import { ErrorCodes, SluiceError, errorMessage } from '../errors.js';
 import type { SluiceEmitter } from '../events.js';
 import type { FetchedRange, SourceRecord } from '../record.js';
 import type { PoisonRecord, Sink } from '../sinks/sink.js';
-import { backoffMs, sleep } from './backoff.js';
+import { backoffMs, sleep } from '../lifecycle/backoff.js';
 import type { FailurePolicy, Retrying } from '../lifecycle/failure-policy.js';
 import { PartitionBuffer, type BatchLimits, type BufferedBatch, type FlushReason, type RangeRefusal } from './partition-buffer.js';
 

@@ -1,5 +1,5 @@
 import { errorMessage, isRetriable, operatorFixOf, SluiceError, ErrorCodes } from '../errors.js';
-import { backoffMs } from '../batcher/backoff.js';
+import { backoffMs } from './backoff.js';
 
 export interface FailurePolicySettings {
   /** Attempts at a batch whose failure only an operator can fix (a DLQ topic too small, a missing ACL) before halting. */

@@ -5,6 +5,7 @@ import type { ResolvedRoute } from '../config/route-options.js';
 import { PoisonRecordError, SchemaError, SinkError, SluiceError, errorMessage } from '../errors.js';
 import { Attr } from '../observability/semconv.js';
 import { withSpan } from '../observability/tracing.js';
+import { backoffMs } from '../lifecycle/backoff.js';
 import { classifyPgError } from './classify-pg-error.js';
 import type { Assignment, SourceRecord } from '../record.js';
 import { isolatePoison } from './isolate-poison.js';
@@ -71,8 +72,13 @@ export class PostgresSink implements Sink {
   readonly counters: SinkCounters = { transactions: 0, statements: 0, rolledBack: 0 };
   /** Connections checked out by a flush or a claim: what cancelInFlight cancels. */
   readonly #inUse = new Set<pg.PoolClient>();
-  /** False from a failure to reach the database until the next successful commit or check. */
+  /**
+   * False from a failure to reach the database until the next successful commit, claim or probe: while it is false,
+   * the database is probed, so that an idle pipeline does not report it unreachable after it is back.
+   */
   #available = true;
+  #probe: NodeJS.Timeout | undefined;
+  #closed = false;
   /** Exactly-once delivery: offsets stored with the data. */
   readonly #offsets: OffsetStore | undefined;
 
@@ -457,8 +463,46 @@ export class PostgresSink implements Sink {
 
   /** Notes whether the database was reachable, for readiness. */
   #failed(error: SinkError): SinkError {
-    if (error.unavailable) this.#available = false;
+    if (error.unavailable) {
+      this.#available = false;
+      this.#probeUntilAvailable(0);
+    }
     return error;
+  }
+
+  /**
+   * While the database counts as unreachable, `SELECT 1` on a pooled connection, with backoff (0.5 s doubling to
+   * 5 s): the first answer makes it available, whether or not a flush needs it meanwhile.
+   */
+  #probeUntilAvailable(attempt: number): void {
+    if (this.#probe || this.#closed) return;
+    this.#probe = setTimeout(() => {
+      void this.#probeOnce().then((answered) => {
+        this.#probe = undefined;
+        if (answered) {
+          if (!this.#available) this.#log.info('PostgreSQL answers again');
+          this.#available = true;
+        } else if (!this.#available) this.#probeUntilAvailable(attempt + 1);
+      });
+    }, backoffMs(attempt, 500, 5_000));
+    this.#probe.unref();
+  }
+
+  /** Whether the database answers a trivial query; never throws. */
+  async #probeOnce(): Promise<boolean> {
+    if (this.#closed) return false;
+    try {
+      const client = await this.#pool.connect();
+      try {
+        await client.query('SELECT 1');
+        return true;
+      } finally {
+        client.release();
+      }
+    } catch (error) {
+      this.#log.debug({ err: error }, `PostgreSQL probe failed: ${errorMessage(error)}`);
+      return false;
+    }
   }
 
   /**
@@ -482,6 +526,8 @@ export class PostgresSink implements Sink {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#probe);
     await this.#pool.end();
   }
 }

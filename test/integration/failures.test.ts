@@ -1,9 +1,12 @@
 import type pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { RouteOptions, Sluice } from '../../src/index.js';
 import { defaults } from '../../src/config/options.js';
 import { DlqHeaders } from '../../src/dlq/dlq-headers.js';
+import { resolveOptions } from '../../src/config/resolve-options.js';
 import { OffsetStore } from '../../src/sinks/offset-store.js';
+import { PostgresSink } from '../../src/sinks/postgres-sink.js';
 import { sluiceVersion } from '../../src/version.js';
 import { KafkaHelper, database, uniqueName, waitFor } from '../helpers/stack.js';
 import { testSluice } from '../helpers/sluice.js';
@@ -205,6 +208,35 @@ describe('failures: poison to the DLQ, transient retried, systemic and bursts st
     await sluice.stop();
     await db.query(`REVOKE ALL ON ${table}, ${audit}, sluice_offsets FROM ${role}`);
     await db.query(`DROP ROLE ${role}`);
+  });
+
+  it('an idle pipeline does not report PostgreSQL unreachable after it is back: the sink probes it', async () => {
+    const db = await database();
+    const table = uniqueName('idle');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL, amount numeric(12,2), payload jsonb)`);
+    const role = uniqueName('sluice_idle');
+    await db.query(`CREATE ROLE ${role} LOGIN`);
+    await db.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO ${role}`);
+    await new OffsetStore(defaults.offsetsTable, 'any').ensureTable(db);
+    await db.query(`GRANT SELECT, INSERT, UPDATE ON sluice_offsets TO ${role}`);
+    const url = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
+    url.username = role;
+    url.password = '';
+    const options = resolveOptions({ kafka: { brokers: ['127.0.0.1:1'], groupId: uniqueName('group') }, database: { url: url.toString() }, routes: [route('idle', table)] });
+    const sink = new PostgresSink(options, pino({ level: 'silent' }));
+    onTestFinished(async () => {
+      await sink.close();
+      await db.query(`REVOKE ALL ON ${table}, sluice_offsets FROM ${role}`);
+      await db.query(`DROP ROLE ${role}`);
+    });
+    await sink.start();
+    // The database goes away while sluice needs it (a claim in a rebalance), then comes back; nothing else asks.
+    await db.query(`ALTER ROLE ${role} CONNECTION LIMIT 0`);
+    await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
+    await expect(sink.claim([{ topic: 'idle', partitions: [0] }])).rejects.toMatchObject({ unavailable: true });
+    expect(sink.available).toBe(false);
+    await db.query(`ALTER ROLE ${role} CONNECTION LIMIT -1`);
+    await waitFor('the sink to find the database again by itself', () => sink.available, { timeoutMs: 15_000 });
   });
 
   it('a flush stuck on a lock is cancelled by statementTimeoutMs and retried, never dead-lettered; it lands once the lock is gone', async () => {
