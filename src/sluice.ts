@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { Batcher, type BatcherStats } from './batcher/batcher.js';
+import { Batcher } from './batcher/batcher.js';
+import type { BatcherStats } from './batcher/batcher-stats.js';
 import { FailurePolicy, type Retrying } from './lifecycle/failure-policy.js';
 import type { ResolvedOptions, SluiceOptions } from './config/options.js';
 import { dlqTopicFor, resolveOptions, type SettingSources } from './config/resolve-options.js';

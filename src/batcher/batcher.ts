@@ -5,6 +5,7 @@ import type { FetchedRange, SourceRecord } from '../record.js';
 import type { PoisonRecord, Sink } from '../sinks/sink.js';
 import { backoffMs, sleep } from '../lifecycle/backoff.js';
 import type { FailurePolicy, Retrying } from '../lifecycle/failure-policy.js';
+import type { BatcherStats } from './batcher-stats.js';
 import { PartitionBuffer, type BatchLimits, type BufferedBatch, type FlushReason, type RangeRefusal } from './partition-buffer.js';
 
 /**
@@ -62,22 +63,6 @@ export interface BatcherDeps {
   deadLetter(poison: PoisonRecord[], attempts: number, acked: (poison: PoisonRecord[]) => void): Promise<void>;
   /** A flush failed in a way retrying cannot fix; the batch stays unwritten and uncommitted. */
   onFatal(error: Error): void;
-}
-
-export interface BatcherStats {
-  consumedRecords: number;
-  flushedRecords: number;
-  /** Records sent to the DLQ (counted in flushedRecords too: their offsets are done). */
-  deadLetteredRecords: number;
-  /** Records of versioned routes not written because the stored row was newer. */
-  staleRecords: number;
-  /** Partitions whose batch is waiting to be retried after a transient failure. */
-  retryingPartitions: number;
-  batches: number;
-  bufferedRecords: number;
-  /** Buffered plus in-flight bytes: what the global cap bounds. */
-  bufferedBytes: number;
-  pausedPartitions: number;
 }
 
 class PartitionWorker {
