@@ -67,14 +67,19 @@ function settingName(path: PropertyKey[], sources: SettingSources): string {
   return dotted || '(options)';
 }
 
-function firstIssue(error: z.ZodError, input: unknown, sources: SettingSources): ConfigError {
-  const issue = error.issues[0]!;
-  const setting = settingName(issue.path, sources);
-  const dotted = issue.path.map(String).join('.');
-  const value = valueAt(input, issue.path);
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problem(s))` : '';
-  const allowed = issue.code === 'unrecognized_keys' ? `unknown setting(s) ${issue.keys.join(', ')}` : `expected ${issue.message}`;
-  return new ConfigError(setting, `invalid setting ${setting}=${describeValue(dotted, value)}: ${allowed}${more}`);
+/** Every problem zod found, each naming the setting (as the user wrote it), its value and what is allowed. */
+function configError(error: z.ZodError, input: unknown, sources: SettingSources): ConfigError {
+  const problems = new Map<string, { setting: string; text: string }>();
+  for (const issue of error.issues) {
+    const dotted = issue.path.map(String).join('.');
+    if (problems.has(dotted)) continue; // one line per setting: the first thing wrong with it
+    const setting = settingName(issue.path, sources);
+    const allowed = issue.code === 'unrecognized_keys' ? `unknown setting(s) ${issue.keys.join(', ')}` : `expected ${issue.message}`;
+    problems.set(dotted, { setting, text: `${setting}=${describeValue(dotted, valueAt(input, issue.path))}: ${allowed}` });
+  }
+  const all = [...problems.values()];
+  const message = all.length === 1 ? `invalid setting ${all[0]!.text}` : `invalid settings: ${all.map((p) => p.text).join('; ')}`;
+  return new ConfigError(all[0]!.setting, message);
 }
 
 /** The DLQ topic of a source topic, from the `dlq.topic` template. */
@@ -85,7 +90,7 @@ export function dlqTopicFor(template: string, topic: string): string {
 /** Validates once, applies defaults, and checks the settings that only make sense together. */
 export function resolveOptions(input: SluiceOptions, sources: SettingSources = new Map()): ResolvedOptions {
   const parsed = optionsSchema.safeParse(input);
-  if (!parsed.success) throw firstIssue(parsed.error, input, sources);
+  if (!parsed.success) throw configError(parsed.error, input, sources);
   const o = parsed.data;
   const resolved: ResolvedOptions = {
     kafka: {

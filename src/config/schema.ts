@@ -36,6 +36,9 @@ const ratio = z.coerce
   .number('a number from 0 to 1, such as 0.05 for 5 %')
   .min(0, 'a number from 0 to 1, such as 0.05 for 5 %')
   .max(1, 'a number from 0 to 1, such as 0.05 for 5 %');
+/** One of a fixed set of values; the message lists them. */
+const choice = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, `one of ${values.join(', ')}`);
+
 /** true/false, also as the text of an environment variable. */
 const flag = z.union([z.boolean(), z.stringbool()], 'true or false');
 
@@ -58,7 +61,7 @@ const columnMapping = z.union([
   z.string().min(1).transform((field) => ({ from: 'field' as const, field })),
   z
     .object({
-      from: z.enum(ColumnSources).default('field'),
+      from: choice(ColumnSources).default('field'),
       field: z.string().min(1).optional(),
       type: typeName.optional(),
     })
@@ -69,12 +72,12 @@ const route = z
   .object({
     topic: z.string().min(1, 'a topic name'),
     table: tableName,
-    mode: z.enum(WriteModes).optional(),
+    mode: choice(WriteModes).optional(),
     key: z.array(columnName).min(1, 'at least one key column').optional(),
     version: columnName.optional(),
     columns: z.record(columnName, columnMapping).optional(),
-    tombstones: z.enum(TombstonePolicies).optional(),
-    format: z.enum(ValueFormats).optional(),
+    tombstones: choice(TombstonePolicies).optional(),
+    format: choice(ValueFormats).optional(),
     transform: z.function().optional(),
   })
   .strict();
@@ -88,7 +91,7 @@ export const optionsSchema = z
           .min(1, 'at least one broker as host:port'),
         clientId: z.string().min(1).optional(),
         groupId: z.string().min(1).optional(),
-        startFrom: z.enum(StartPositions).optional(),
+        startFrom: choice(StartPositions).optional(),
         sessionTimeoutMs: int('sessionTimeoutMs').optional(),
         heartbeatIntervalMs: int('heartbeatIntervalMs').optional(),
         metadataMaxAgeMs: int('metadataMaxAgeMs').optional(),
@@ -114,7 +117,7 @@ export const optionsSchema = z
       })
       .strict()
       .optional(),
-    delivery: z.enum(DeliveryModes).optional(),
+    delivery: choice(DeliveryModes).optional(),
     offsetsTable: tableName.optional(),
     validation: z
       .object({ maxRecordBytes: int('maxRecordBytes').optional(), maxJsonDepth: int('maxJsonDepth').optional() })
@@ -145,9 +148,9 @@ export const optionsSchema = z
       .object({ topics: z.array(z.string().min(1)).min(1, 'at least one topic'), table: tableName.optional() })
       .strict()
       .optional(),
-    tombstones: z.enum(TombstonePolicies).optional(),
+    tombstones: choice(TombstonePolicies).optional(),
     shutdownGraceMs: int('shutdownGraceMs').optional(),
     statsIntervalMs: int('statsIntervalMs').optional(),
-    logLevel: z.enum(LogLevels).optional(),
+    logLevel: choice(LogLevels).optional(),
   })
   .strict();

@@ -133,6 +133,17 @@ export class OffsetStore {
     return { reason: 'position', nextOffset: row.next_offset };
   }
 
+  /** Partition → the next offset stored with the data for `topic`, for every partition this group has a row for. */
+  async stored(client: pg.ClientBase, topic: string): Promise<Map<number, string | undefined>> {
+    const exists = (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [this.#tableName])).rows[0]!.t !== null;
+    if (!exists) return new Map();
+    const rows = await client.query<{ partition: number; next_offset: string | null }>(
+      `SELECT partition, next_offset::text AS next_offset FROM ${this.#table} WHERE group_id = $1 AND topic = $2`,
+      [this.#groupId, topic],
+    );
+    return new Map(rows.rows.map((r) => [r.partition, r.next_offset ?? undefined]));
+  }
+
   /** The partition's row: its latest claim and where its stored offsets end. */
   async #read(
     query: (config: pg.QueryConfig) => Promise<pg.QueryResult>,

@@ -60,6 +60,24 @@ function sortByOffset(poison: PoisonRecord[]): PoisonRecord[] {
   return poison.sort((a, b) => (BigInt(a.record.offset) < BigInt(b.record.offset) ? -1 : 1));
 }
 
+/** One route as `sluice check` reports it. */
+export interface RouteCheck {
+  topic: string;
+  table: string;
+  mode: string;
+  key: string[];
+  /** The table columns the route writes. */
+  columns: string[];
+}
+
+/** What `sluice check` found in PostgreSQL. */
+export interface SinkCheck {
+  version: string;
+  /** Tables sluice would create at start (the offsets table, the landing table). */
+  created: string[];
+  routes: RouteCheck[];
+}
+
 /**
  * Writes each batch in one transaction: per route, a DELETE for tombstones and one INSERT … ON CONFLICT for the
  * rest, each a named prepared statement with a fixed parameter list.
@@ -120,23 +138,34 @@ export class PostgresSink implements Sink {
   async start(): Promise<void> {
     const client = await this.#connect();
     try {
-      await this.#offsets?.ensureTable(client);
-      const routes = [...this.#options.routes];
-      if (this.#options.landing) {
-        await createLandingTable(client, this.#options.landing.table);
-        for (const topic of this.#options.landing.topics) routes.push(landingRoute(topic, this.#options.landing.table));
-      }
-      // In a UTF-8 database equal text is equal bytes; in another, converting from UTF-8 can map two to one.
-      const encoding = (await client.query<{ server_encoding: string }>('SHOW server_encoding')).rows[0]?.server_encoding;
-      const textEqualityIsBytes = encoding === 'UTF8' || encoding === 'SQL_ASCII';
-      let id = 0;
-      for (const route of routes) {
-        const shape = await describeTable(client, route.table);
-        const plan = new RoutePlan({ ...planInput(route, shape, this.#options.validation), textEqualityIsBytes }, `sluice-r${id++}`);
-        const list = this.#plans.get(route.topic) ?? [];
-        list.push(plan);
-        this.#plans.set(route.topic, list);
-        this.#log.info({ topic: route.topic, table: route.table }, 'route ready');
+      await this.#prepare(client);
+    } catch (error) {
+      if (error instanceof SchemaError) throw error;
+      throw classifyPgError(error, 'checking the routes against the database');
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * What `start` would do, in a transaction rolled back at the end: nothing is created. Answers the database's
+   * version, the tables sluice would create, and each route's table, key and columns; a route that does not match
+   * its table throws the SchemaError `start` would.
+   */
+  async check(): Promise<SinkCheck> {
+    const client = await this.#connect();
+    try {
+      const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+      const missing = async (table: string) => (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [table])).rows[0]!.t === null;
+      const created = [
+        ...(this.#offsets && (await missing(this.#options.offsetsTable)) ? [this.#options.offsetsTable] : []),
+        ...(this.#options.landing && (await missing(this.#options.landing.table)) ? [this.#options.landing.table] : []),
+      ];
+      await client.query('BEGIN');
+      try {
+        return { version, created, routes: await this.#prepare(client) };
+      } finally {
+        await client.query('ROLLBACK');
       }
     } catch (error) {
       if (error instanceof SchemaError) throw error;
@@ -144,6 +173,31 @@ export class PostgresSink implements Sink {
     } finally {
       client.release();
     }
+  }
+
+  /** Creates the tables sluice owns if missing, and plans every route against its table. */
+  async #prepare(client: pg.PoolClient): Promise<RouteCheck[]> {
+    await this.#offsets?.ensureTable(client);
+    const routes = [...this.#options.routes];
+    if (this.#options.landing) {
+      await createLandingTable(client, this.#options.landing.table);
+      for (const topic of this.#options.landing.topics) routes.push(landingRoute(topic, this.#options.landing.table));
+    }
+    // In a UTF-8 database equal text is equal bytes; in another, converting from UTF-8 can map two to one.
+    const encoding = (await client.query<{ server_encoding: string }>('SHOW server_encoding')).rows[0]?.server_encoding;
+    const textEqualityIsBytes = encoding === 'UTF8' || encoding === 'SQL_ASCII';
+    const checked: RouteCheck[] = [];
+    let id = 0;
+    for (const route of routes) {
+      const shape = await describeTable(client, route.table);
+      const plan = new RoutePlan({ ...planInput(route, shape, this.#options.validation), textEqualityIsBytes }, `sluice-r${id++}`);
+      const list = this.#plans.get(route.topic) ?? [];
+      list.push(plan);
+      this.#plans.set(route.topic, list);
+      checked.push({ topic: route.topic, table: route.table, mode: route.mode, key: route.key, columns: plan.columnNames });
+      this.#log.info({ topic: route.topic, table: route.table }, 'route ready');
+    }
+    return checked;
   }
 
   /**

@@ -212,6 +212,11 @@ export class RoutePlan {
   readonly #maxRecordBytes: number;
   readonly #maxJsonDepth: number;
 
+  /** The table columns this route writes, in the order it writes them. */
+  get columnNames(): string[] {
+    return this.#columns.map((c) => c.name);
+  }
+
   constructor(input: RoutePlanInput, statementId: string) {
     this.topic = input.topic;
     this.table = input.table;

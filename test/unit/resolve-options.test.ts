@@ -26,6 +26,17 @@ describe('configuration', () => {
     expect(o.batching.lingerMs).toBe(200);
   });
 
+  it('a choice setting lists the values it takes; several bad settings are all named', () => {
+    expect(failure(env({ SLUICE_LOG_LEVEL: 'verbose' })).message).toBe(
+      'invalid setting SLUICE_LOG_LEVEL="verbose": expected one of fatal, error, warn, info, debug, trace, silent',
+    );
+    const e = failure(env({ SLUICE_LINGER_MS: '20', SLUICE_DELIVERY: 'twice', SLUICE_PG_POOL_SIZE: 'many' }));
+    expect(e.message).toBe(
+      'invalid settings: SLUICE_PG_POOL_SIZE="many": expected an integer from 1 to 64; SLUICE_LINGER_MS="20": expected an integer from 50 to 500; ' +
+        'SLUICE_DELIVERY="twice": expected one of exactly-once, at-least-once',
+    );
+  });
+
   it('names the variable, the value and the allowed range', () => {
     const e = failure(env({ SLUICE_LINGER_MS: '20' }));
     expect(e.setting).toBe('SLUICE_LINGER_MS');

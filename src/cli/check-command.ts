@@ -1,0 +1,95 @@
+/**
+ * `sluice check`: what `sluice run` would meet, without running it. Reads the configuration, connects to
+ * PostgreSQL and Kafka, checks every route's table (in a transaction rolled back: nothing is created), the offsets
+ * table, the source and DLQ topics and the consumer group, and prints what it found. Exit 0 when nothing is wrong,
+ * 1 when something is, 2 for a bad configuration: usable in CI and as an init container.
+ */
+import { pino } from 'pino';
+import { dlqTopicFor } from '../config/resolve-options.js';
+import { KafkaInspector, type GroupFound, type TopicFound } from '../consumer/kafka-inspector.js';
+import { errorMessage } from '../errors.js';
+import { redactUrl } from '../observability/logger.js';
+import { PostgresSink, type SinkCheck } from '../sinks/postgres-sink.js';
+import { ExitCodes } from './exit-codes.js';
+import type { Settings } from './settings.js';
+
+export interface CheckReport {
+  ok: boolean;
+  problems: string[];
+  postgres: { url: string; reachable: boolean } & Partial<SinkCheck>;
+  kafka: { brokers: string[]; reachable: boolean; topics: TopicFound[]; dlqTopics: Array<TopicFound & { createdAtStart: boolean }>; group?: GroupFound };
+}
+
+export async function check(settings: Settings): Promise<CheckReport> {
+  const options = settings.resolved;
+  const quiet = pino({ level: 'silent' });
+  const problems: string[] = [];
+  const topics = [...new Set([...options.routes.map((r) => r.topic), ...(options.landing?.topics ?? [])])];
+  const report: CheckReport = {
+    ok: false,
+    problems,
+    postgres: { url: redactUrl(options.database.url), reachable: false },
+    kafka: { brokers: options.kafka.brokers, reachable: false, topics: [], dlqTopics: [] },
+  };
+
+  const sink = new PostgresSink({ ...options, database: { ...options.database, poolSize: 1 } }, quiet);
+  try {
+    Object.assign(report.postgres, await sink.check(), { reachable: true });
+  } catch (error) {
+    report.postgres.reachable = !(error as { unavailable?: boolean }).unavailable;
+    problems.push(`PostgreSQL: ${errorMessage(error)}`);
+  } finally {
+    await sink.close();
+  }
+
+  let kafka: KafkaInspector | undefined;
+  try {
+    kafka = await KafkaInspector.connect(options, quiet);
+    report.kafka.reachable = true;
+    report.kafka.topics = await kafka.topics(topics);
+    for (const t of report.kafka.topics) if (t.partitions === undefined) problems.push(`Kafka: source topic ${t.topic} does not exist`);
+    const dlq = await kafka.topics(topics.map((t) => dlqTopicFor(options.dlq.topic, t)));
+    report.kafka.dlqTopics = dlq.map((t) => ({ ...t, createdAtStart: t.partitions === undefined && options.dlq.createTopics }));
+    for (const t of report.kafka.dlqTopics) {
+      if (t.partitions === undefined && !t.createdAtStart) {
+        problems.push(`Kafka: DLQ topic ${t.topic} does not exist: create it, or set dlq.createTopics (SLUICE_DLQ_CREATE_TOPICS) to true`);
+      }
+    }
+    report.kafka.group = await kafka.group();
+  } catch (error) {
+    problems.push(`Kafka: ${errorMessage(error)}`);
+  } finally {
+    await kafka?.close().catch((error: unknown) => process.stderr.write(`sluice: closing the Kafka admin client failed: ${errorMessage(error)}\n`));
+  }
+  report.ok = problems.length === 0;
+  return report;
+}
+
+export async function checkCommand(settings: Settings, json: boolean): Promise<number> {
+  const report = await check(settings);
+  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(settings, report));
+  return report.ok ? ExitCodes.ok : ExitCodes.failed;
+}
+
+function formatReport(settings: Settings, report: CheckReport): string {
+  const o = settings.resolved;
+  const lines: string[] = [];
+  const mode = o.landing ? `landing mode (${o.landing.topics.join(', ')} → ${o.landing.table})` : `${o.routes.length} route(s)`;
+  lines.push(`configuration  ok: ${mode}, ${o.delivery}, group ${o.kafka.groupId}`);
+  const pg = report.postgres;
+  lines.push(`PostgreSQL     ${pg.url}: ${pg.version ? `server ${pg.version}` : 'not checked'}`);
+  for (const table of pg.created ?? []) lines.push(`  table ${table}: missing, created at start`);
+  for (const r of pg.routes ?? []) {
+    lines.push(`  route ${r.topic} → ${r.table} (${r.mode}): key ${r.key.join(', ')}; columns ${r.columns.join(', ')}`);
+  }
+  const k = report.kafka;
+  lines.push(`Kafka          ${k.brokers.join(',')}: ${k.reachable ? 'reachable' : 'not reached'}`);
+  for (const t of k.topics) lines.push(`  topic ${t.topic}: ${t.partitions === undefined ? 'MISSING' : `${t.partitions} partition(s)`}`);
+  for (const t of k.dlqTopics) {
+    lines.push(`  DLQ topic ${t.topic}: ${t.partitions !== undefined ? `${t.partitions} partition(s)` : t.createdAtStart ? 'missing, created at start' : 'MISSING'}`);
+  }
+  if (k.group) lines.push(`  group ${k.group.groupId}: ${k.group.state}, ${k.group.members} member(s)`);
+  lines.push(report.ok ? 'ok: nothing wrong found' : `${report.problems.length} problem(s):`);
+  for (const p of report.problems) lines.push(`  - ${p}`);
+  return `${lines.join('\n')}\n`;
+}

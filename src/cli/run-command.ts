@@ -1,0 +1,37 @@
+/** `sluice run`: the service, until SIGTERM or SIGINT (a second signal does not start a second shutdown). */
+import { errorMessage } from '../errors.js';
+import { createLogger } from '../observability/logger.js';
+import { startTelemetry } from '../observability/telemetry.js';
+import { createSluice } from '../sluice.js';
+import { ExitCodes } from './exit-codes.js';
+import type { Settings } from './settings.js';
+
+export async function runService(settings: Settings): Promise<number> {
+  const logger = createLogger(settings.resolved.logLevel);
+  const sluice = createSluice(settings.options, { logger, settingSources: settings.sources });
+  const telemetry = await startTelemetry(logger);
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    // The first signal's shutdown is bounded by shutdownGraceMs.
+    if (signals > 1) {
+      logger.warn({ signal }, 'shutdown already in progress');
+      return;
+    }
+    logger.info({ signal }, 'shutting down');
+    sluice.stop().catch((error: unknown) => logger.error({ err: error }, 'shutdown did not finish cleanly'));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  let code: number = ExitCodes.ok;
+  try {
+    await sluice.start();
+    await sluice.done;
+  } catch (error) {
+    logger.fatal({ err: error }, `sluice failed: ${errorMessage(error)}`);
+    code = ExitCodes.failed;
+  }
+  await telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'telemetry shutdown failed'));
+  return code;
+}
