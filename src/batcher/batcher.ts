@@ -14,8 +14,11 @@ import { PartitionBuffer, type BatchLimits, type BufferedBatch, type FlushReason
  */
 type PauseReason = 'backpressure' | 'retry' | 'shed';
 
-/** A partition whose batch has been in flight (or retrying) for longer than this cannot drain its buffer soon. */
-const stuckAfterMs = 1_000;
+/**
+ * A partition whose batch has been in flight (or retrying) for longer than this cannot drain its buffer soon: far
+ * longer than a healthy flush of a full batch takes, queueing for a pooled connection included.
+ */
+const stuckAfterMs = 5_000;
 
 export interface BatcherLimits extends BatchLimits {
   maxBufferedBytes: number;
@@ -84,6 +87,8 @@ class PartitionWorker {
   /** The batch in flight: since when, and where it ends (where the buffer starts again if its tail is shed). */
   flightSinceMs: number | undefined;
   flightToOffset: string | undefined;
+  /** The epoch the batch in flight was fetched under: one of an earlier assignment says nothing of the buffer's. */
+  flightEpoch: number | undefined;
   /** Buffered plus in flight: what backpressure counts for this partition. */
   get heldBytes(): number {
     return this.buffer.bytes + this.inFlightBytes;
@@ -378,12 +383,14 @@ export class Batcher {
       worker.inFlightBytes += cut.bytes;
       worker.flightSinceMs = Date.now();
       worker.flightToOffset = cut.toOffset;
+      worker.flightEpoch = epoch;
       try {
         await this.#flush(worker, cut, epoch, reason);
       } finally {
         worker.inFlightBytes -= cut.bytes;
         worker.flightSinceMs = undefined;
         worker.flightToOffset = undefined;
+        worker.flightEpoch = undefined;
         this.#totalBytes -= cut.bytes;
         this.#unpause(worker, 'shed');
         this.#maybeResume();
@@ -570,13 +577,11 @@ export class Batcher {
    * others:
    * - the adding partition stops fetching once it holds half of maxBufferedBytes, or once what flowing partitions
    *   hold is over the cap;
-   * - a partition whose batch has been in flight or retrying for over a second is stuck: what it holds does not count
-   *   against the others. Under exactly-once delivery, once the total is over the cap, stuck partitions also shed
-   *   their buffered tail (only the batch in flight stays), which is fetched again once their flush ends: each holds
-   *   at most one batch then. (At-least-once follows Kafka's own fetch position and never seeks: a stuck partition
-   *   keeps up to half the cap.)
-   * So memory stays within maxBufferedBytes plus, for each stuck partition, its batch in flight (half the cap at most
-   * under at-least-once). (An equal share among the partitions holding any was measured too: it paused busy
+   * - under exactly-once delivery, a partition whose batch has been in flight or retrying for over 5 s is stuck: what
+   *   it holds does not count against the others, and once the total is over the cap it sheds its buffered tail (only
+   *   the batch in flight stays), fetched again once its flush ends. So memory stays within maxBufferedBytes plus one
+   *   batch per stuck partition. At-least-once follows Kafka's own fetch position and never seeks, so it cannot shed:
+   *   there the cap holds for every partition, and two partitions stuck at half the cap each pause the rest. (An equal share among the partitions holding any was measured too: it paused busy
    * partitions so often that sluice moved ~15 % fewer records/s.)
    */
   #applyBackpressure(adding: PartitionWorker): void {
@@ -588,18 +593,26 @@ export class Batcher {
     if (adding.pausedFor.has('backpressure')) return;
     this.#pause(adding, 'backpressure');
     this.#deps.log.debug({ topic: adding.topic, partition: adding.partition, heldBytes: held, bufferedBytes: this.#totalBytes }, 'paused: buffer cap reached');
-    // A flush in flight now may be stuck in a second, and then no longer counts: look again then.
-    if (!this.#recheck) {
-      this.#recheck = setTimeout(() => {
-        this.#recheck = undefined;
-        this.#maybeResume();
-      }, stuckAfterMs + 50);
-      this.#recheck.unref();
-    }
+    this.#armRecheck();
   }
 
+  /**
+   * While a partition is paused for the cap, flushes in flight may become stuck (and stop counting) with no event to
+   * say so: look again every second until nothing is paused for the cap.
+   */
+  #armRecheck(): void {
+    if (this.#recheck) return;
+    this.#recheck = setTimeout(() => {
+      this.#recheck = undefined;
+      this.#maybeResume();
+      if (!this.#failed && [...this.#workers.values()].some((w) => w.pausedFor.has('backpressure'))) this.#armRecheck();
+    }, 1_000);
+    this.#recheck.unref();
+  }
+
+  /** Exactly-once only: at-least-once cannot shed, so what a stuck partition holds stays within the cap. */
   #isStuck(worker: PartitionWorker, now: number): boolean {
-    return worker.flightSinceMs !== undefined && now - worker.flightSinceMs > stuckAfterMs;
+    return this.#deps.exactlyOnce && worker.flightSinceMs !== undefined && now - worker.flightSinceMs > stuckAfterMs;
   }
 
   /** Bytes held by partitions that are not stuck: what the cap limits. */
@@ -611,8 +624,10 @@ export class Batcher {
 
   /** Exactly-once: stuck partitions drop what they buffered past their batch in flight, largest first, until under the cap. */
   #shedStuck(now: number): void {
+    // Only where the batch in flight and the buffer belong to the same claimed assignment does the buffer continue
+    // from the batch's end: after a rebalance the buffer starts where the new claim says, whatever the old flush does.
     const stuck = [...this.#workers.values()]
-      .filter((w) => this.#isStuck(w, now) && w.buffer.bytes > 0 && w.flightToOffset !== undefined)
+      .filter((w) => this.#isStuck(w, now) && w.buffer.bytes > 0 && w.flightToOffset !== undefined && w.flightEpoch === w.epoch && w.claim !== undefined)
       .sort((a, b) => b.buffer.bytes - a.buffer.bytes);
     for (const worker of stuck) {
       if (this.#totalBytes <= this.#deps.limits.maxBufferedBytes) return;

@@ -8,7 +8,7 @@ import type { ResolvedOptions } from '../config/options.js';
 import { KafkaError, errorMessage } from '../errors.js';
 import type { OutgoingRecord, RecordProducer } from '../dlq/record-producer.js';
 import { kafkaOperatorFix } from './kafka-errors.js';
-import { createKafkaClient } from './kafka-client.js';
+import { createKafkaClient, kafkaRetry } from './kafka-client.js';
 
 const { ConfigResourceTypes } = kafkajs;
 
@@ -32,7 +32,7 @@ export async function connectDlqProducer(options: ResolvedOptions, topics: DlqTo
     // Bounded, so that a DLQ that cannot take records fails the send and the partition's retry loop takes over
     // (with its backoff and its log line) instead of the send hanging. Each send stays idempotent across its own
     // retries; a later retry of the batch may write a record twice, which replay dedupes by source coordinates.
-    retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2_000 },
+    retry: kafkaRetry(options),
   });
   let maxMessageBytes: Map<string, number>;
   try {

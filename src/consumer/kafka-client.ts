@@ -11,12 +11,17 @@ const { Kafka, logLevel: KafkaLogLevel } = kafkajs;
 
 /**
  * kafkajs' retries (connections, metadata, requests, the consumer's fetch loop): waits grow from 300 ms to
- * kafka.retryBackoffMaxMs, five retries, then the operation fails to sluice, which decides what follows. kafkajs'
- * own cap is 30 s: after an outage, a client would wait that long before it looked at the brokers again.
+ * kafka.retryBackoffMaxMs, then the operation fails to sluice, which decides what follows. Enough retries that they
+ * span at least kafkajs' default window (about 9 s: five from 300 ms), so that a short blip (a broker restarting, a
+ * leader moving) does not take the consumer out of its group; but no single wait is longer than the cap, so a
+ * client looks at the brokers again within that long once they are back.
  */
 export function kafkaRetry(options: ResolvedOptions): RetryOptions {
   const maxRetryTime = options.kafka.retryBackoffMaxMs;
-  return { initialRetryTime: Math.min(300, maxRetryTime), maxRetryTime, retries: 5 };
+  const initialRetryTime = Math.min(300, maxRetryTime);
+  let retries = 0;
+  for (let waited = 0; waited < 9_000 && retries < 30; retries++) waited += Math.min(maxRetryTime, initialRetryTime * 2 ** retries);
+  return { initialRetryTime, maxRetryTime, retries: Math.max(5, retries) };
 }
 
 /** A kafkajs client named `clientId`, logging into `log` from `level` up ('warn' or 'error'). */

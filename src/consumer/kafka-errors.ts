@@ -39,6 +39,10 @@ const fixesByType: Record<string, Fix> = {
   SASL_AUTHENTICATION_FAILED: () => "check the SASL user and password (or token) in sluice's Kafka settings",
   UNSUPPORTED_SASL_MECHANISM: () => 'use a SASL mechanism the brokers enable (sasl.enabled.mechanisms)',
   ILLEGAL_SASL_STATE: () => "check the brokers' listener: it expects a different SASL handshake",
+  INCONSISTENT_GROUP_PROTOCOL: (c) =>
+    `another application uses consumer group ${c.groupId ?? '(kafka.groupId)'} with another protocol: give sluice a group of its own (kafka.groupId)`,
+  GROUP_MAX_SIZE_REACHED: (c) => `group ${c.groupId ?? '(kafka.groupId)'} has reached the brokers' group.max.size: run fewer replicas or raise it`,
+  UNSUPPORTED_VERSION: () => 'the brokers do not support a request kafkajs sends: check the broker version',
   INVALID_SESSION_TIMEOUT: () =>
     "set kafka.sessionTimeoutMs (SLUICE_SESSION_TIMEOUT_MS) within the brokers' group.min.session.timeout.ms and group.max.session.timeout.ms",
 };

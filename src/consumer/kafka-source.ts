@@ -81,8 +81,12 @@ export class KafkaSource {
   #running = false;
   #handlers: SourceHandlers | undefined;
   #runConfig: ConsumerRunConfig | undefined;
+  /** A consumer.run() that has not settled yet: it is connecting or joining the group. */
+  #runInProgress: Promise<void> | undefined;
   /** Since when, and why, the consumer is out of the group (undefined while it is a member or joining first). */
   #down: { sinceMs: number; error: KafkaError } | undefined;
+  /** Between REBALANCING and the GROUP_JOIN that ends it. */
+  #rebalancing = false;
   /** When a broker last answered any of the consumer's requests. */
   #lastResponseMs = Date.now();
   /** This member's id in the group, as of its last join: a restart after a crash rejoins under it. */
@@ -123,7 +127,8 @@ export class KafkaSource {
       return `Kafka is unreachable: the consumer is out of the group since ${new Date(sinceMs).toISOString()} (${error.message}); it rejoins as soon as the brokers answer`;
     }
     const silentMs = nowMs - this.#lastResponseMs;
-    if (this.#running && this.#fetching && silentMs > this.#options.kafka.sessionTimeoutMs) {
+    // A JoinGroup is answered only once the rebalance completes (up to the rebalance timeout): no silence while joining.
+    if (this.#running && this.#fetching && !this.#rebalancing && silentMs > this.#options.kafka.sessionTimeoutMs) {
       return `Kafka is unreachable: no broker has answered for ${Math.round(silentMs / 1000)} s`;
     }
     return undefined;
@@ -158,7 +163,7 @@ export class KafkaSource {
         () => this.#memberId,
       ),
     };
-    await this.#consumer.run(this.#runConfig);
+    await this.#run(this.#runConfig);
   }
 
   /** The consumer's events, listened to once. */
@@ -169,6 +174,7 @@ export class KafkaSource {
       this.#lastResponseMs = Date.now();
     });
     this.#consumer.on(REBALANCING, () => {
+      this.#rebalancing = true;
       this.#epoch++;
       this.#assigned.clear();
       this.#gated.clear();
@@ -182,6 +188,7 @@ export class KafkaSource {
       this.#memberId = event.payload.memberId;
       this.#log.info({ assigned, epoch, memberId: this.#memberId }, 'joined the group');
       this.#down = undefined;
+      this.#rebalancing = false;
       this.#lastResponseMs = Date.now();
       handlers.onJoined();
       handlers.onRebalance(assigned);
@@ -207,7 +214,7 @@ export class KafkaSource {
   async restart(): Promise<void> {
     if (this.#closed || !this.#runConfig) return;
     this.#log.info('the Kafka consumer rejoins the group');
-    await this.#consumer.run(this.#runConfig);
+    await this.#run(this.#runConfig);
   }
 
   /**
@@ -335,10 +342,35 @@ export class KafkaSource {
     if (this.#running) this.#guard('pause', () => this.#consumer.pause(topics.map((topic) => ({ topic }))));
   }
 
-  /** Leaves the group and closes connections. */
-  async disconnect(): Promise<void> {
+  /**
+   * consumer.run(), remembered until it settles. kafkajs' disconnect() cannot stop a run still connecting or joining
+   * (its runner is not running yet, so stopping it does nothing, and the join then completes with nobody to leave
+   * the group): disconnect() waits for it first.
+   */
+  async #run(config: ConsumerRunConfig): Promise<void> {
+    const run = this.#consumer.run(config);
+    this.#runInProgress = run;
+    try {
+      await run;
+    } finally {
+      if (this.#runInProgress === run) this.#runInProgress = undefined;
+    }
+  }
+
+  /**
+   * Leaves the group and closes connections. A run still joining is waited for (at most `joinWaitMs`), so that the
+   * member it makes leaves the group too.
+   */
+  async disconnect(joinWaitMs = 5_000): Promise<void> {
     this.#closed = true;
     this.#epoch++;
+    const run = this.#runInProgress;
+    if (run) {
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, joinWaitMs)));
+      await Promise.race([run.catch((error: unknown) => this.#log.debug({ err: error }, 'the run being joined failed')), waited]);
+      clearTimeout(timer);
+    }
     await this.#consumer.disconnect();
   }
 }

@@ -19,7 +19,16 @@ const { logLevel: KafkaLogLevel } = kafkajs;
 const expectedConditions: Map<string, 'debug' | 'warn'> = (() => {
   const require = createRequire(import.meta.url);
   const { errorCodes } = require('kafkajs/src/protocol/error.js') as { errorCodes: Array<{ type: string; retriable: boolean; message: string }> };
-  const routine = new Set(['GROUP_LOAD_IN_PROGRESS', 'GROUP_COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR_FOR_GROUP', 'REBALANCE_IN_PROGRESS']);
+  // UNKNOWN_MEMBER_ID, MEMBER_ID_REQUIRED: a consumer rejoining under a member id its group has forgotten (see
+  // kafkajs-rejoin.ts), which kafkajs answers by joining afresh.
+  const routine = new Set([
+    'GROUP_LOAD_IN_PROGRESS',
+    'GROUP_COORDINATOR_NOT_AVAILABLE',
+    'NOT_COORDINATOR_FOR_GROUP',
+    'REBALANCE_IN_PROGRESS',
+    'UNKNOWN_MEMBER_ID',
+    'MEMBER_ID_REQUIRED',
+  ]);
   return new Map(errorCodes.filter((e) => e.retriable || routine.has(e.type)).map((e) => [e.message, routine.has(e.type) ? 'debug' : 'warn']));
 })();
 
