@@ -404,6 +404,7 @@ class SluicePipeline implements Sluice {
   async #claimPositions(assigned: Assignment[], epoch: number, resume: (positions: PartitionPosition[]) => void): Promise<void> {
     const retrying: Retrying = { subject: 'claiming the assigned partitions', sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
     let pending = assigned;
+    let seen = new Map<string, string>();
     // Partitions waiting for their offsets rows: /readyz names them once they have waited readiness.maxRetryingMs.
     const waiting: Retrying = { subject: 'claiming partitions', sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
     let warned = false;
@@ -412,7 +413,7 @@ class SluicePipeline implements Sluice {
         if (!this.#source.isCurrent(epoch) || this.#lifecycle.isFinal()) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended before its partitions were claimed');
         let claimed;
         try {
-          claimed = await this.#sink.claim(pending, () => this.#source.isCurrent(epoch));
+          claimed = await this.#sink.claim(pending, () => this.#source.isCurrent(epoch), seen);
         } catch (error) {
           const decision = this.#policy.decide(error, retrying);
           if (decision.action === 'halt') {
@@ -428,8 +429,15 @@ class SluicePipeline implements Sluice {
         // The batcher owns each partition's claim and position from here; fetching resumes there.
         for (const { topic, partition, claim, nextOffset } of claimed.claims) this.#batcher.claimed(topic, partition, epoch, claim, nextOffset);
         if (claimed.claims.length > 0) resume(claimed.claims.map(({ topic, partition, nextOffset }) => ({ topic, partition, offset: nextOffset })));
+        if (claimed.taken.length > 0) {
+          this.#log.warn(
+            { taken: claimed.taken },
+            'partitions waiting for their offsets rows were claimed by another member meanwhile: their assignment here is over, and they are left to it',
+          );
+        }
         if (claimed.busy.length === 0) return;
         pending = claimed.busy;
+        seen = claimed.seen;
         const held = pending.map(({ topic, partitions }) => `${topic}[${partitions.join(',')}]`).join(', ');
         const message =
           `the offsets rows of ${held} in ${this.#options.offsetsTable} are held by another session; the other partitions go on, and these ` +

@@ -65,14 +65,28 @@ export class OffsetStore {
    * others are claimed. Answers each claimed partition's claim and stored next offset, and the partitions left out,
    * to be claimed again shortly. A row held by a transaction that then commits is claimed after it, with the offset
    * it stored; one that is rolled back (idle_in_transaction_session_timeout) leaves the row as it was.
+   *
+   * `seen` (partition → claim), for partitions found busy before: they are claimed only if their claim is still the
+   * one seen then. A partition claimed by someone else meanwhile is answered in `taken`, not claimed: its new owner
+   * came after this member's assignment, which is then over, and claiming it again would fence that owner.
+   * Answers, for busy partitions, the claim they hold now (read without a lock), for the next attempt's `seen`.
    */
-  async claim(client: pg.ClientBase, topic: string, partitions: number[]): Promise<{ claims: PartitionClaim[]; busy: number[] }> {
-    const result = await client.query<{ partition: number; claim: string; next_offset: string | null }>(
-      `WITH present AS (
-         SELECT partition FROM ${this.#table} WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])
+  async claim(
+    client: pg.ClientBase,
+    topic: string,
+    partitions: number[],
+    seen: ReadonlyMap<number, string> = new Map(),
+  ): Promise<{ claims: PartitionClaim[]; busy: Map<number, string | undefined>; taken: number[] }> {
+    const result = await client.query<{ partition: number; outcome: 'claimed' | 'busy' | 'taken'; claim: string; next_offset: string | null }>(
+      `WITH seen AS (
+         SELECT * FROM unnest($4::int[], $5::bigint[]) AS s(partition, claim)
+       ), present AS (
+         SELECT partition, claim FROM ${this.#table} WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])
        ), free AS (
-         SELECT partition FROM ${this.#table} WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])
-         FOR UPDATE SKIP LOCKED
+         SELECT o.partition FROM ${this.#table} AS o
+          WHERE o.group_id = $1 AND o.topic = $2 AND o.partition = ANY($3::int[])
+            AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.partition = o.partition AND seen.claim <> o.claim)
+         FOR UPDATE OF o SKIP LOCKED
        ), claimed AS (
          UPDATE ${this.#table} AS o SET claim = o.claim + 1, claimed_at = now() FROM free
           WHERE o.group_id = $1 AND o.topic = $2 AND o.partition = free.partition
@@ -83,14 +97,28 @@ export class OffsetStore {
          ON CONFLICT (group_id, topic, partition) DO NOTHING
          RETURNING partition, claim, next_offset
        )
-       SELECT partition, claim::text AS claim, next_offset::text AS next_offset FROM claimed
+       SELECT partition, 'claimed' AS outcome, claim::text AS claim, next_offset::text AS next_offset FROM claimed
        UNION ALL
-       SELECT partition, claim::text, next_offset::text FROM created`,
-      [this.#groupId, topic, partitions],
+       SELECT partition, 'claimed', claim::text, next_offset::text FROM created
+       UNION ALL
+       SELECT present.partition, CASE WHEN seen.claim IS NOT NULL AND seen.claim <> present.claim THEN 'taken' ELSE 'busy' END,
+              present.claim::text, NULL
+         FROM present LEFT JOIN seen ON seen.partition = present.partition
+        WHERE present.partition NOT IN (SELECT partition FROM claimed)`,
+      [this.#groupId, topic, partitions, [...seen.keys()], [...seen.values()]],
     );
-    const claims = result.rows.map((r) => ({ topic, partition: r.partition, claim: r.claim, nextOffset: r.next_offset ?? undefined }));
-    const claimed = new Set(claims.map((c) => c.partition));
-    return { claims, busy: partitions.filter((p) => !claimed.has(p)) };
+    const claims: PartitionClaim[] = [];
+    const busy = new Map<number, string | undefined>();
+    const taken: number[] = [];
+    for (const r of result.rows) {
+      if (r.outcome === 'claimed') claims.push({ topic, partition: r.partition, claim: r.claim, nextOffset: r.next_offset ?? undefined });
+      else if (r.outcome === 'taken') taken.push(r.partition);
+      else busy.set(r.partition, r.claim);
+    }
+    // A row inserted by another session since this statement's snapshot: neither claimed nor seen; try again.
+    const answered = new Set([...claims.map((c) => c.partition), ...busy.keys(), ...taken]);
+    for (const p of partitions) if (!answered.has(p)) busy.set(p, seen.get(p));
+    return { claims, busy, taken };
   }
 
   /**

@@ -7,11 +7,11 @@ import { Attr } from '../observability/semconv.js';
 import { withSpan } from '../observability/tracing.js';
 import { backoffMs } from '../lifecycle/backoff.js';
 import { classifyPgError } from './classify-pg-error.js';
-import type { Assignment, SourceRecord } from '../record.js';
+import { partitionKey, type Assignment, type SourceRecord } from '../record.js';
 import { isolatePoison } from './isolate-poison.js';
 import { OffsetStore, type FenceRefusal, type PartitionClaim } from './offset-store.js';
 import { RoutePlan, type PlannedColumn, type PlannedStatement, type RoutePlanInput } from './route-plan.js';
-import type { Batch, PoisonRecord, Sink, WriteContext, WriteResult } from './sink.js';
+import type { Batch, ClaimRound, ClaimsSeen, PoisonRecord, Sink, WriteContext, WriteResult } from './sink.js';
 import { createLandingTable, describeTable, type TableShape } from './table-catalog.js';
 
 /** What the sink sent to PostgreSQL, counted for the progress line and for tests. */
@@ -206,22 +206,28 @@ export class PostgresSink implements Sink {
    * further, once `isCurrent` says the assignment is over (a claim made for an assignment that has ended would fence
    * its new owner).
    */
-  async claim(assigned: Assignment[], isCurrent: () => boolean = () => true): Promise<{ claims: PartitionClaim[]; busy: Assignment[] } | undefined> {
-    if (!this.#offsets) return { claims: [], busy: [] };
+  async claim(assigned: Assignment[], isCurrent: () => boolean = () => true, seen: ClaimsSeen = new Map()): Promise<ClaimRound | undefined> {
+    if (!this.#offsets) return { claims: [], busy: [], taken: [], seen: new Map() };
     const client = await this.#connect();
     this.#inUse.add(client);
     try {
-      const claims: PartitionClaim[] = [];
-      const busy: Assignment[] = [];
+      const round: ClaimRound = { claims: [], busy: [], taken: [], seen: new Map() };
       for (const { topic, partitions } of assigned) {
         if (!isCurrent()) return undefined;
         if (partitions.length === 0) continue;
-        const claimed = await this.#offsets.claim(client, topic, partitions);
-        claims.push(...claimed.claims);
-        if (claimed.busy.length > 0) busy.push({ topic, partitions: claimed.busy });
+        const seenHere = new Map<number, string>();
+        for (const p of partitions) {
+          const claim = seen.get(partitionKey(topic, p));
+          if (claim !== undefined) seenHere.set(p, claim);
+        }
+        const claimed = await this.#offsets.claim(client, topic, partitions, seenHere);
+        round.claims.push(...claimed.claims);
+        if (claimed.busy.size > 0) round.busy.push({ topic, partitions: [...claimed.busy.keys()] });
+        if (claimed.taken.length > 0) round.taken.push({ topic, partitions: claimed.taken });
+        for (const [p, claim] of claimed.busy) if (claim !== undefined) round.seen.set(partitionKey(topic, p), claim);
       }
       this.#available = true;
-      return { claims, busy };
+      return round;
     } catch (error) {
       throw this.#failed(classifyPgError(error, `claiming partitions in ${this.#options.offsetsTable}`));
     } finally {
@@ -542,20 +548,23 @@ export class PostgresSink implements Sink {
     this.#probe.unref();
   }
 
-  /** Whether the database answers a trivial query; never throws. */
+  /**
+   * Whether a new session can be opened and answers a trivial query; never throws. A new connection, not an idle
+   * pooled one: an idle connection can still answer while new ones are refused (too many connections).
+   */
   async #probeOnce(): Promise<boolean> {
     if (this.#closed) return false;
+    const client = new pg.Client({ connectionString: this.#options.database.url, connectionTimeoutMillis: 5_000, application_name: `sluice ${this.#options.kafka.groupId} probe` });
+    client.on('error', (error) => this.#log.debug({ err: error }, 'the probe connection failed'));
     try {
-      const client = await this.#pool.connect();
-      try {
-        await client.query('SELECT 1');
-        return true;
-      } finally {
-        client.release();
-      }
+      await client.connect();
+      await client.query('SELECT 1');
+      return true;
     } catch (error) {
       this.#log.debug({ err: error }, `PostgreSQL probe failed: ${errorMessage(error)}`);
       return false;
+    } finally {
+      await client.end().catch((error: unknown) => this.#log.debug({ err: error }, 'closing the probe connection failed'));
     }
   }
 

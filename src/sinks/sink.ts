@@ -59,9 +59,22 @@ export interface Sink {
   start(): Promise<void>;
   write(batch: Batch, context: WriteContext): Promise<WriteResult>;
   /**
-   * Exactly-once delivery: claims newly assigned partitions (topic → partitions) without waiting on a lock; `busy`
-   * holds those whose offsets row another session holds. Undefined once the assignment is over.
+   * Exactly-once delivery: claims newly assigned partitions (topic → partitions) without waiting on a row lock.
+   * Undefined once the assignment is over. `seen`: what an earlier round answered for busy partitions.
    */
-  claim?(assigned: Assignment[], isCurrent?: () => boolean): Promise<{ claims: PartitionClaim[]; busy: Assignment[] } | undefined>;
+  claim?(assigned: Assignment[], isCurrent?: () => boolean, seen?: ClaimsSeen): Promise<ClaimRound | undefined>;
   close(): Promise<void>;
+}
+
+/** `topic:partition` → the claim a busy partition's row held when last seen. */
+export type ClaimsSeen = ReadonlyMap<string, string>;
+
+/** One round of claims. */
+export interface ClaimRound {
+  claims: PartitionClaim[];
+  /** Rows another session holds: to be claimed again shortly, with `seen`. */
+  busy: Assignment[];
+  /** Claimed by another member since they were seen busy: this member's assignment of them is over. */
+  taken: Assignment[];
+  seen: Map<string, string>;
 }

@@ -235,4 +235,30 @@ describe('exactly-once delivery: offsets stored with the data, and fencing', () 
     await waitFor('partition 0 written once its row is free', async () => (await committed()).get(0) === '20');
     expect(await duplicates(table)).toEqual({ rows: 30, distinct: 30 });
   });
+
+  it('a partition waiting for its locked row is not claimed if another member claimed it meanwhile: that member keeps it', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(2, 'taken');
+    const table = await appendTable();
+    const db = await database();
+    const groupId = uniqueName('group');
+    await new OffsetStore(defaults.offsetsTable, groupId).ensureTable(db);
+    await db.query(
+      `INSERT INTO ${defaults.offsetsTable} (group_id, topic, partition, next_offset, claim) SELECT $1, $2, p, 0, 1 FROM generate_series(0, 1) AS p`,
+      [groupId, topic],
+    );
+    // Another member (this session) holds partition 0's row, and claims it before letting go.
+    const other = await database();
+    await other.query('BEGIN');
+    await other.query(`SELECT 1 FROM ${defaults.offsetsTable} WHERE group_id = $1 AND topic = $2 AND partition = 0 FOR UPDATE`, [groupId, topic]);
+    const { sluice, logs } = testSluice({ groupId, routes: [appendRoute(topic, table)], batching: { lingerMs: 50 } });
+    await sluice.start();
+    await waitFor('partition 1 claimed, partition 0 seen busy', () => logs.some((l) => String(l.msg).startsWith(`the offsets rows of ${topic}[0]`)));
+    await other.query(`UPDATE ${defaults.offsetsTable} SET claim = 7 WHERE group_id = $1 AND topic = $2 AND partition = 0`, [groupId, topic]);
+    await other.query('COMMIT');
+    await waitFor('the partition left to the member that claimed it', () => logs.some((l) => String(l.msg).startsWith('partitions waiting for their offsets rows were claimed by another member')));
+    const claims = await db.query(`SELECT partition, claim::int AS claim FROM ${defaults.offsetsTable} WHERE group_id = $1 AND topic = $2 ORDER BY 1`, [groupId, topic]);
+    expect(claims.rows).toEqual([{ partition: 0, claim: 7 }, { partition: 1, claim: 2 }]);
+  });
 });
+
