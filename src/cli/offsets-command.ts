@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { pino } from 'pino';
 import { KafkaInspector } from '../consumer/kafka-inspector.js';
+import { ErrorCodes, SluiceError } from '../errors.js';
 import { OffsetStore } from '../sinks/offset-store.js';
 import { ExitCodes } from './exit-codes.js';
 import type { Settings } from './settings.js';
@@ -76,4 +77,121 @@ function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}
+
+export type RewindTarget = { to: 'earliest' } | { to: 'latest' } | { to: 'offset'; offset: string } | { to: 'time'; timestampMs: number };
+
+export interface RewindRequest {
+  groupId: string;
+  target: RewindTarget;
+  /** Only this topic (default: every routed topic). */
+  topic?: string;
+  /** Only these partitions of `topic`. */
+  partitions?: number[];
+  dryRun: boolean;
+}
+
+export interface RewoundPartition {
+  topic: string;
+  partition: number;
+  /** Where the group would resume before: the stored offset (exactly-once) or the committed one. */
+  before: string | undefined;
+  after: string;
+}
+
+/**
+ * Moves where the group resumes, in both places that count: the offsets stored with the data (exactly-once) and the
+ * group's committed offsets in Kafka. Refused while the group has members: a running sluice would fence or overwrite
+ * it. Answers each partition's before and after; `dryRun` changes nothing.
+ */
+export async function rewind(settings: Settings, request: RewindRequest): Promise<RewoundPartition[]> {
+  const options = settings.resolved;
+  const routed = [...new Set([...options.routes.map((r) => r.topic), ...(options.landing?.topics ?? [])])];
+  if (request.topic !== undefined && !routed.includes(request.topic)) {
+    throw new UsageError(`--topic ${request.topic} is not a topic of the routes (${routed.join(', ')})`);
+  }
+  const topics = request.topic !== undefined ? [request.topic] : routed;
+  const kafka = await KafkaInspector.connect(options, pino({ level: 'silent' }));
+  const db = new pg.Client({ connectionString: options.database.url, application_name: 'sluice offsets' });
+  try {
+    const group = await kafka.group(request.groupId);
+    if (!['Empty', 'Dead'].includes(group.state)) {
+      throw new RefusedError(
+        `group ${request.groupId} has ${group.members} active member(s) (state ${group.state}): stop every sluice of the group first, then rewind`,
+      );
+    }
+    await db.connect();
+    const store = new OffsetStore(options.offsetsTable, request.groupId);
+    const exactlyOnce = options.delivery === 'exactly-once';
+    const result: RewoundPartition[] = [];
+    const plans: Array<{ topic: string; offsets: Map<number, string> }> = [];
+    for (const topic of topics) {
+      const logs = await kafka.partitionOffsets(topic);
+      const chosen = request.partitions ? logs.filter((l) => request.partitions!.includes(l.partition)) : logs;
+      const missing = (request.partitions ?? []).filter((p) => !logs.some((l) => l.partition === p));
+      if (missing.length > 0) throw new UsageError(`topic ${topic} has no partition(s) ${missing.join(', ')}`);
+      const [committed, stored, atTime] = await Promise.all([
+        kafka.committedOffsets(request.groupId, topic),
+        exactlyOnce ? store.stored(db, topic) : Promise.resolve(new Map<number, string | undefined>()),
+        request.target.to === 'time' ? kafka.offsetsAtTime(topic, request.target.timestampMs) : Promise.resolve(new Map<number, string>()),
+      ]);
+      const offsets = new Map<number, string>();
+      for (const { partition, logStart, logEnd } of chosen) {
+        const t = request.target;
+        const after = t.to === 'earliest' ? logStart : t.to === 'latest' ? logEnd : t.to === 'time' ? atTime.get(partition)! : t.offset;
+        if (BigInt(after) < BigInt(logStart) || BigInt(after) > BigInt(logEnd)) {
+          throw new UsageError(`--to-offset ${after} is outside ${topic}[${partition}]'s log, ${logStart} to ${logEnd}`);
+        }
+        offsets.set(partition, after);
+        result.push({ topic, partition, before: (exactlyOnce ? stored.get(partition) : undefined) ?? committed.get(partition), after });
+      }
+      plans.push({ topic, offsets });
+    }
+    if (!request.dryRun) {
+      for (const { topic, offsets } of plans) {
+        // The stored offsets first: they are what sluice resumes from; Kafka's follow for lag and autoscalers.
+        if (exactlyOnce) await store.set(db, topic, offsets);
+        await kafka.setCommitted(request.groupId, topic, offsets);
+      }
+    }
+    return result;
+  } finally {
+    await db.end();
+    await kafka.close();
+  }
+}
+
+/** The command line asked for something impossible (a topic not routed, an offset outside the log). */
+export class UsageError extends SluiceError {
+  constructor(message: string) {
+    super(ErrorCodes.config, message);
+  }
+}
+
+/** Refused as things stand (the group has active members). */
+export class RefusedError extends SluiceError {
+  constructor(message: string) {
+    super(ErrorCodes.offsets, message, { retriable: true });
+  }
+}
+
+export async function offsetsRewindCommand(settings: Settings, request: RewindRequest, json: boolean): Promise<number> {
+  let rewound: RewoundPartition[];
+  try {
+    rewound = await rewind(settings, request);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof RefusedError) {
+      process.stderr.write(`sluice: ${error.message}\n`);
+      return error instanceof UsageError ? ExitCodes.usage : ExitCodes.failed;
+    }
+    throw error;
+  }
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ groupId: request.groupId, dryRun: request.dryRun, partitions: rewound }, null, 2)}\n`);
+  } else {
+    const rows = rewound.map((r) => [r.topic, String(r.partition), r.before ?? '-', r.after]);
+    const what = request.dryRun ? 'would resume (dry run: nothing changed)' : 'resumes';
+    process.stdout.write(`group ${request.groupId} ${what}:\n${table(['topic', 'partition', 'before', 'after'], rows)}`);
+  }
+  return ExitCodes.ok;
 }

@@ -7,7 +7,7 @@ import { ConfigError, errorMessage } from '../errors.js';
 import { sluiceVersion } from '../version.js';
 import { checkCommand } from './check-command.js';
 import { ExitCodes } from './exit-codes.js';
-import { offsetsShowCommand } from './offsets-command.js';
+import { offsetsRewindCommand, offsetsShowCommand, type RewindTarget } from './offsets-command.js';
 import { runService } from './run-command.js';
 import { loadSettings, type Settings } from './settings.js';
 
@@ -60,6 +60,32 @@ export async function runCli(argv: string[]): Promise<number> {
       withSettings((s) => offsetsShowCommand(s, opts.group ?? s.resolved.kafka.groupId, opts.json === true))(),
     );
 
+  offsets
+    .command('rewind')
+    .description(
+      'move where the group resumes, in the offsets stored with the data and in Kafka; sluice must be stopped (refused while the group has members)',
+    )
+    .option('--to-earliest', 'the start of each log')
+    .option('--to-latest', 'the end of each log (skip what is there)')
+    .option('--to-offset <offset>', 'this offset (with --topic, and usually --partition)')
+    .option('--to-time <iso8601>', 'the first record at or after this time, e.g. 2026-11-29T12:00:00Z')
+    .option('--topic <topic>', 'only this topic (default: every topic of the routes)')
+    .option('--partition <partitions>', 'only these partitions of --topic, comma-separated')
+    .option('--group <id>', 'the consumer group (default: kafka.groupId)')
+    .option('--dry-run', 'show before and after; change nothing')
+    .option('--json', 'print JSON')
+    .action(async (opts: RewindOptions) => {
+      const request = rewindRequest(opts);
+      if (typeof request === 'string') {
+        process.stderr.write(`sluice: ${request}\n`);
+        code = ExitCodes.usage;
+        return;
+      }
+      await withSettings((s) =>
+        offsetsRewindCommand(s, { ...request, groupId: opts.group ?? s.resolved.kafka.groupId }, opts.json === true),
+      )();
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
@@ -71,4 +97,41 @@ export async function runCli(argv: string[]): Promise<number> {
     return ExitCodes.failed;
   }
   return code;
+}
+
+interface RewindOptions {
+  toEarliest?: boolean;
+  toLatest?: boolean;
+  toOffset?: string;
+  toTime?: string;
+  topic?: string;
+  partition?: string;
+  group?: string;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/** The rewind asked for, or what is wrong with the command line. */
+function rewindRequest(opts: RewindOptions): { target: RewindTarget; topic?: string; partitions?: number[]; dryRun: boolean } | string {
+  const targets = [opts.toEarliest, opts.toLatest, opts.toOffset, opts.toTime].filter((t) => t !== undefined);
+  if (targets.length !== 1) return 'offsets rewind needs exactly one of --to-earliest, --to-latest, --to-offset, --to-time';
+  let target: RewindTarget;
+  if (opts.toEarliest) target = { to: 'earliest' };
+  else if (opts.toLatest) target = { to: 'latest' };
+  else if (opts.toOffset !== undefined) {
+    if (!/^\d+$/.test(opts.toOffset)) return `--to-offset ${opts.toOffset}: expected an offset (a whole number)`;
+    if (opts.topic === undefined) return '--to-offset needs --topic (an offset means something in one topic only)';
+    target = { to: 'offset', offset: opts.toOffset };
+  } else {
+    const timestampMs = Date.parse(opts.toTime!);
+    if (!/^\d{4}-\d{2}-\d{2}T/.test(opts.toTime!) || Number.isNaN(timestampMs)) return `--to-time ${opts.toTime}: expected an ISO 8601 time such as 2026-11-29T12:00:00Z`;
+    target = { to: 'time', timestampMs };
+  }
+  let partitions: number[] | undefined;
+  if (opts.partition !== undefined) {
+    if (opts.topic === undefined) return '--partition needs --topic';
+    partitions = opts.partition.split(',').map((p) => Number(p.trim()));
+    if (partitions.some((p) => !Number.isInteger(p) || p < 0)) return `--partition ${opts.partition}: expected partition numbers, comma-separated`;
+  }
+  return { target, ...(opts.topic !== undefined ? { topic: opts.topic } : {}), ...(partitions ? { partitions } : {}), dryRun: opts.dryRun === true };
 }

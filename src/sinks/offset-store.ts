@@ -172,6 +172,20 @@ export class OffsetStore {
     return new Map(rows.rows.map((r) => [r.partition, r.next_offset ?? undefined]));
   }
 
+  /**
+   * Sets where partitions of `topic` resume (an operator's rewind, with sluice stopped): the next offset, and a new
+   * claim, so that a member that did not notice it was stopped cannot write over it.
+   */
+  async set(client: pg.ClientBase, topic: string, offsets: ReadonlyMap<number, string>): Promise<void> {
+    await this.ensureTable(client);
+    await client.query(
+      `INSERT INTO ${this.#table} AS o (group_id, topic, partition, next_offset, claim, updated_at)
+         SELECT $1, $2, p, n, 1, now() FROM unnest($3::int[], $4::bigint[]) AS s(p, n)
+       ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, claim = o.claim + 1, updated_at = now()`,
+      [this.#groupId, topic, [...offsets.keys()], [...offsets.values()]],
+    );
+  }
+
   /** The partition's row: its latest claim and where its stored offsets end. */
   async #read(
     query: (config: pg.QueryConfig) => Promise<pg.QueryResult>,

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { defaults } from '../../src/config/options.js';
 import { sluiceVersion } from '../../src/version.js';
 import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
 import { testSluice } from '../helpers/sluice.js';
@@ -21,7 +22,7 @@ async function sluice(args: string[], env: Record<string, string> = {}): Promise
 
 describe('the command line', () => {
   it('--help on every command, --version, and exit code 2 for a command line it does not know', async () => {
-    for (const args of [['--help'], ['run', '--help'], ['check', '--help'], ['offsets', '--help'], ['offsets', 'show', '--help']]) {
+    for (const args of [['--help'], ['run', '--help'], ['check', '--help'], ['offsets', '--help'], ['offsets', 'show', '--help'], ['offsets', 'rewind', '--help']]) {
       const { code, stdout } = await sluice(args);
       expect([args.join(' '), code, stdout]).toEqual([args.join(' '), 0, expect.stringMatching(/^Usage: sluice/)]);
     }
@@ -99,4 +100,49 @@ describe('the command line', () => {
     const text = await sluice(['offsets', 'show', '--group', groupId], env);
     expect(text.stdout.split('\n').slice(0, 2)).toEqual([`group ${groupId} (exactly-once)`, expect.stringMatching(/^topic\s+partition\s+stored\s+committed\s+log start\s+log end\s+lag$/)]);
   });
+
+  it('offsets rewind --to-time, then run: exactly the records from that time are written again; refused while a member is active', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'rewind');
+    const db = await database();
+    const table = uniqueName('events');
+    await db.query(`CREATE TABLE ${table} (row_id bigserial PRIMARY KEY, id text NOT NULL, src_offset bigint NOT NULL)`);
+    const routes = [{ topic, table, mode: 'append' as const, columns: { id: 'id', src_offset: { from: 'offset' as const } } }];
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    await kafka.produce(topic, Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ id: `id-${i}` }), timestamp: String(t0 + i * 60_000) })));
+    const groupId = uniqueName('group');
+    const first = testSluice({ groupId, routes, batching: { lingerMs: 50 } });
+    await first.sluice.start();
+    await waitFor('all ten written', () => kafka.isFullyCommitted(groupId, topic));
+    const env = { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_GROUP_ID: groupId, SLUICE_ROUTES: JSON.stringify(routes) };
+
+    const refused = await sluice(['offsets', 'rewind', '--to-earliest'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`group ${groupId} has 1 active member(s)`);
+    await first.sluice.stop();
+
+    const at = new Date(t0 + 6 * 60_000).toISOString(); // the 7th record's time
+    const dry = await sluice(['offsets', 'rewind', '--to-time', at, '--dry-run', '--json'], env);
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout)).toEqual({ groupId, dryRun: true, partitions: [{ topic, partition: 0, before: '10', after: '6' }] });
+    expect((await kafka.committedOffsets(groupId, topic)).get(0)).toBe('10');
+
+    const done = await sluice(['offsets', 'rewind', '--to-time', at], env);
+    expect(done.code).toBe(0);
+    expect(done.stdout).toContain(`group ${groupId} resumes:`);
+    expect((await kafka.committedOffsets(groupId, topic)).get(0)).toBe('6');
+    const stored = await db.query(`SELECT next_offset::text AS n FROM ${defaults.offsetsTable} WHERE group_id = $1 AND topic = $2`, [groupId, topic]);
+    expect(stored.rows).toEqual([{ n: '6' }]);
+
+    const second = testSluice({ groupId, routes, batching: { lingerMs: 50 } });
+    await second.sluice.start();
+    await waitFor('the rewound records written again', async () => (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n === 14);
+    await waitFor('committed to the end again', () => kafka.isFullyCommitted(groupId, topic));
+    const again = await db.query(`SELECT src_offset::int AS o FROM ${table} GROUP BY src_offset HAVING count(*) > 1 ORDER BY 1`);
+    expect(again.rows.map((r) => r.o)).toEqual([6, 7, 8, 9]);
+
+    expect((await sluice(['offsets', 'rewind', '--to-offset', '3'], env)).code).toBe(2); // an offset needs --topic
+    expect((await sluice(['offsets', 'rewind'], env)).code).toBe(2);
+  });
 });
+
