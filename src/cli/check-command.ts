@@ -88,7 +88,10 @@ function formatReport(settings: Settings, report: CheckReport): string {
   for (const t of k.dlqTopics) {
     lines.push(`  DLQ topic ${t.topic}: ${t.partitions !== undefined ? `${t.partitions} partition(s)` : t.createdAtStart ? 'missing, created at start' : 'MISSING'}`);
   }
-  if (k.group) lines.push(`  group ${k.group.groupId}: ${k.group.state}, ${k.group.members} member(s)`);
+  if (k.group) {
+    const state = k.group.state === 'Dead' ? 'not known to Kafka yet (no member has joined)' : `${k.group.state}, ${k.group.members} member(s)`;
+    lines.push(`  group ${k.group.groupId}: ${state}`);
+  }
   lines.push(report.ok ? 'ok: nothing wrong found' : `${report.problems.length} problem(s):`);
   for (const p of report.problems) lines.push(`  - ${p}`);
   return `${lines.join('\n')}\n`;
