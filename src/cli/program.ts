@@ -5,7 +5,9 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, errorMessage } from '../errors.js';
 import { sluiceVersion } from '../version.js';
+import { parseOffsetRange, type DlqFilter } from '../dlq/dlq-filter.js';
 import { checkCommand } from './check-command.js';
+import { dlqListCommand, dlqShowCommand, dlqStatsCommand } from './dlq-command.js';
 import { ExitCodes } from './exit-codes.js';
 import { offsetsRewindCommand, offsetsShowCommand, type RewindTarget } from './offsets-command.js';
 import { runService } from './run-command.js';
@@ -86,6 +88,42 @@ export async function runCli(argv: string[]): Promise<number> {
       )();
     });
 
+  const dlq = program
+    .command('dlq')
+    .description("look into a DLQ topic, in sluice's or another dialect (Kafka Connect, Spring Kafka, Kafka share groups)");
+  const usage = (message: string) => {
+    process.stderr.write(`sluice: ${message}\n`);
+    code = ExitCodes.usage;
+  };
+  withFilters(dlq.command('stats <topic>'))
+    .description('counts by error code, class, SQLSTATE, source, age and times replayed, with the time range')
+    .option('--json', 'print JSON')
+    .action(async (topic: string, opts: FilterOptions & { json?: boolean }) => {
+      const filter = dlqFilter(opts);
+      if (typeof filter === 'string') return usage(filter);
+      await withSettings((s) => dlqStatsCommand(s, topic, filter, opts.json === true))();
+    });
+  withFilters(dlq.command('list <topic>'))
+    .description('the selected records: where they came from, why they failed, key and value (cut)')
+    .option('--limit <n>', 'show at most this many (default 50)', '50')
+    .option('--json', 'print JSON')
+    .action(async (topic: string, opts: FilterOptions & { limit: string; json?: boolean }) => {
+      const filter = dlqFilter(opts);
+      if (typeof filter === 'string') return usage(filter);
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1) return usage(`--limit ${opts.limit}: expected a whole number above 0`);
+      await withSettings((s) => dlqListCommand(s, topic, filter, limit, opts.json === true))();
+    });
+  dlq
+    .command('show <topic> <partition:offset>')
+    .description('one DLQ record in full: provenance, every header, key and value')
+    .option('--json', 'print JSON')
+    .action(async (topic: string, at: string, opts: { json?: boolean }) => {
+      const match = /^(\d+):(\d+)$/.exec(at);
+      if (!match) return usage(`${at}: expected <partition>:<offset> of the DLQ topic, such as 0:42`);
+      await withSettings((s) => dlqShowCommand(s, topic, Number(match[1]), match[2]!, opts.json === true))();
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
@@ -134,4 +172,63 @@ function rewindRequest(opts: RewindOptions): { target: RewindTarget; topic?: str
     if (partitions.some((p) => !Number.isInteger(p) || p < 0)) return `--partition ${opts.partition}: expected partition numbers, comma-separated`;
   }
   return { target, ...(opts.topic !== undefined ? { topic: opts.topic } : {}), ...(partitions ? { partitions } : {}), dryRun: opts.dryRun === true };
+}
+
+interface FilterOptions {
+  sourceTopic?: string;
+  sourcePartition?: string;
+  sourceOffsets?: string;
+  since?: string;
+  until?: string;
+  errorCode?: string;
+  sqlstate?: string;
+  key?: string;
+  dlqOffsets?: string;
+}
+
+/** The filters every dlq command takes. */
+function withFilters(command: Command): Command {
+  return command
+    .option('--source-topic <topic>', 'records that came from this topic')
+    .option('--source-partition <n>', 'records that came from this partition')
+    .option('--source-offsets <A-B>', 'records whose source offset is in A-B (inclusive)')
+    .option('--since <iso8601>', 'dead-lettered at or after this time')
+    .option('--until <iso8601>', 'dead-lettered before this time')
+    .option('--error-code <code>', "this error code (sluice's SLUICE_POISON_RECORD, Connect's stage, Spring's cause class)")
+    .option('--sqlstate <code>', "PostgreSQL's SQLSTATE, such as 23502")
+    .option('--key <text>', 'records with this key (UTF-8)')
+    .option('--dlq-offsets <A-B>', 'records at these offsets of the DLQ topic (inclusive)');
+}
+
+/** The filter asked for, or what is wrong with it. */
+function dlqFilter(opts: FilterOptions): DlqFilter | string {
+  const filter: DlqFilter = {};
+  if (opts.sourceTopic !== undefined) filter.sourceTopic = opts.sourceTopic;
+  if (opts.sourcePartition !== undefined) {
+    const p = Number(opts.sourcePartition);
+    if (!Number.isInteger(p) || p < 0) return `--source-partition ${opts.sourcePartition}: expected a partition number`;
+    filter.sourcePartition = p;
+  }
+  for (const [flag, value, set] of [
+    ['--source-offsets', opts.sourceOffsets, (r: NonNullable<DlqFilter['sourceOffsets']>) => (filter.sourceOffsets = r)],
+    ['--dlq-offsets', opts.dlqOffsets, (r: NonNullable<DlqFilter['dlqOffsets']>) => (filter.dlqOffsets = r)],
+  ] as const) {
+    if (value === undefined) continue;
+    const range = parseOffsetRange(value);
+    if (!range) return `${flag} ${value}: expected A-B (inclusive, A <= B) or a single offset`;
+    set(range);
+  }
+  for (const [flag, value, set] of [
+    ['--since', opts.since, (ms: number) => (filter.sinceMs = ms)],
+    ['--until', opts.until, (ms: number) => (filter.untilMs = ms)],
+  ] as const) {
+    if (value === undefined) continue;
+    const ms = Date.parse(value);
+    if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms)) return `${flag} ${value}: expected an ISO 8601 time such as 2026-11-29T12:00:00Z`;
+    set(ms);
+  }
+  if (opts.errorCode !== undefined) filter.errorCode = opts.errorCode;
+  if (opts.sqlstate !== undefined) filter.sqlState = opts.sqlstate;
+  if (opts.key !== undefined) filter.key = opts.key;
+  return filter;
 }

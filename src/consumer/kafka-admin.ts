@@ -3,7 +3,7 @@
  * src/consumer.
  */
 import kafkajs from 'kafkajs';
-import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
+import { scanTopic } from './topic-scan.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -56,43 +56,16 @@ export async function connectKafkaTools(brokers: string[], clientId = 'sluice-to
       return new Map((result?.partitions ?? []).map((p) => [p.partition, p.offset]));
     },
     async read(topic, from = new Map()) {
-      // Offsets are not contiguous (control records of transactions, compaction), so a partition is read until the
-      // fetch position reaches the end it had when the read began, not until a count of records.
-      const end = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
-      const start = (partition: number) => BigInt(from.get(partition) ?? '0');
-      const pending = new Set([...end].filter(([partition, high]) => high > start(partition)).map(([partition]) => partition));
       const out: ToolRecord[] = [];
-      if (pending.size === 0) return out;
-      const consumer = kafka.consumer({ groupId: `${clientId}-reader-${Date.now()}`, maxWaitTimeInMs: 100 });
-      await consumer.connect();
-      try {
-        await consumer.subscribe({ topic, fromBeginning: true });
-        let finished: () => void = () => undefined;
-        const done = new Promise<void>((resolve) => (finished = resolve));
-        await consumer.run({
-          // Also fetches of only control records: a topic that ends with a transaction marker is read to its end.
-          eachBatch: deliverFilteredBatches(async ({ batch }) => {
-            const { partition } = batch;
-            for (const message of batch.messages) {
-              if (BigInt(message.offset) < start(partition) || BigInt(message.offset) >= end.get(partition)!) continue;
-              const headers: ToolRecord['headers'] = {};
-              for (const [name, value] of Object.entries(message.headers ?? {})) {
-                if (value !== undefined) headers[name] = Array.isArray(value) ? value.map(String) : value.toString();
-              }
-              out.push({ partition, offset: message.offset, timestamp: message.timestamp, key: message.key, value: message.value, headers });
-            }
-            if (BigInt(batch.lastOffset()) + 1n >= end.get(partition)!) pending.delete(partition);
-            if (pending.size === 0) finished();
-          }),
-        });
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 30_000)));
-        const outcome = await Promise.race([done, timeout]);
-        clearTimeout(timer);
-        if (outcome === 'timeout') throw new Error(`read ${out.length} records of ${topic} within 30 s, partitions ${[...pending].join(', ')} unfinished`);
-      } finally {
-        await consumer.disconnect();
-      }
+      await scanTopic(kafka, topic, { from }, (records) => {
+        for (const r of records) {
+          const headers: ToolRecord['headers'] = {};
+          for (const [name, value] of Object.entries(r.headers)) {
+            if (value !== undefined) headers[name] = Array.isArray(value) ? value.map(String) : value.toString();
+          }
+          out.push({ partition: r.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers });
+        }
+      });
       return out.sort((a, b) => a.partition - b.partition || (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
     },
     async close() {

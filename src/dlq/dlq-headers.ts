@@ -28,6 +28,21 @@ export const DlqHeaders = {
   sluiceVersion: 'sluice.version',
 } as const;
 
+/**
+ * Headers a replay adds to the records it publishes again (and that a DLQ record carries when it failed after a
+ * replay): the loop guard counts them.
+ */
+export const ReplayHeaders = {
+  /** How often the record has been replayed, this replay included. */
+  replayCount: 'sluice.replay.count',
+  replayId: 'sluice.replay.id',
+  replayedAt: 'sluice.replay.at',
+  /** The DLQ record it came from: topic, partition, offset. */
+  fromTopic: 'sluice.replay.from.topic',
+  fromPartition: 'sluice.replay.from.partition',
+  fromOffset: 'sluice.replay.from.offset',
+} as const;
+
 export const maxStackBytes = 2048;
 export const maxMessageBytes = 1024;
 

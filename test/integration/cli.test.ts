@@ -22,7 +22,7 @@ async function sluice(args: string[], env: Record<string, string> = {}): Promise
 
 describe('the command line', () => {
   it('--help on every command, --version, and exit code 2 for a command line it does not know', async () => {
-    for (const args of [['--help'], ['run', '--help'], ['check', '--help'], ['offsets', '--help'], ['offsets', 'show', '--help'], ['offsets', 'rewind', '--help']]) {
+    for (const args of [['--help'], ['run', '--help'], ['check', '--help'], ['offsets', '--help'], ['offsets', 'show', '--help'], ['offsets', 'rewind', '--help'], ['dlq', '--help'], ['dlq', 'stats', '--help'], ['dlq', 'list', '--help'], ['dlq', 'show', '--help']]) {
       const { code, stdout } = await sluice(args);
       expect([args.join(' '), code, stdout]).toEqual([args.join(' '), 0, expect.stringMatching(/^Usage: sluice/)]);
     }

@@ -1,0 +1,101 @@
+/**
+ * Reads a topic from given offsets up to the end offsets it had when the scan began: records written later are not
+ * part of it. Records are handed over batch by batch (never all held at once), in offset order per partition.
+ * Offsets are not contiguous (control records of transactions, compaction), so a partition is done when the fetch
+ * position reaches its captured end, not after a count of records. A group of its own, never committed to, reads it.
+ */
+import type { Kafka } from 'kafkajs';
+import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
+
+/** A record read back; headers as kafkajs hands them (Buffers; several values of one name as an array). */
+export interface ScannedRecord {
+  partition: number;
+  offset: string;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | string | Array<Buffer | string> | undefined>;
+}
+
+export interface ScanOptions {
+  /** Partition → first offset to read (default: the log start). */
+  from?: ReadonlyMap<number, string>;
+  /** Partition → offset to stop before (default, and at most: the log end when the scan began). */
+  to?: ReadonlyMap<number, string>;
+  /** Gives up when no progress was made for this long (default 30 s). */
+  stallTimeoutMs?: number;
+}
+
+export async function scanTopic(
+  kafka: Kafka,
+  topic: string,
+  options: ScanOptions,
+  onBatch: (records: ScannedRecord[]) => Promise<void> | void,
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let offsets;
+  try {
+    offsets = await admin.fetchTopicOffsets(topic);
+  } finally {
+    await admin.disconnect();
+  }
+  const end = new Map(
+    offsets.map((o) => {
+      const to = options.to?.get(o.partition);
+      const high = BigInt(o.high);
+      return [o.partition, to !== undefined && BigInt(to) < high ? BigInt(to) : high] as const;
+    }),
+  );
+  const start = (partition: number) => BigInt(options.from?.get(partition) ?? offsets.find((o) => o.partition === partition)!.low);
+  const pending = new Set([...end].filter(([partition, high]) => high > start(partition)).map(([partition]) => partition));
+  if (pending.size === 0) return;
+  const consumer = kafka.consumer({ groupId: `sluice-scan-${topic}-${process.pid}-${Date.now()}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let settle!: { resolve: () => void; reject: (error: unknown) => void };
+    const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    let lastProgress = Date.now();
+    let failed = false;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      for (const partition of pending) consumer.seek({ topic, partition, offset: start(partition).toString() });
+    });
+    await consumer.run({
+      autoCommit: false,
+      // Also fetches of only control records: a topic that ends with a transaction marker is read to its end.
+      eachBatch: deliverFilteredBatches(async ({ batch }) => {
+        const { partition } = batch;
+        if (failed || !pending.has(partition)) return;
+        const high = end.get(partition)!;
+        const records: ScannedRecord[] = [];
+        for (const m of batch.messages) {
+          const offset = BigInt(m.offset);
+          if (offset < start(partition) || offset >= high) continue;
+          records.push({ partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value, headers: m.headers ?? {} });
+        }
+        lastProgress = Date.now();
+        try {
+          if (records.length > 0) await onBatch(records);
+        } catch (error) {
+          failed = true;
+          settle.reject(error);
+          return;
+        }
+        if (BigInt(batch.lastOffset()) + 1n >= high) pending.delete(partition);
+        if (pending.size === 0) settle.resolve();
+      }),
+    });
+    const stallMs = options.stallTimeoutMs ?? 30_000;
+    const watchdog = setInterval(() => {
+      if (Date.now() - lastProgress > stallMs) settle.reject(new Error(`reading ${topic} made no progress for ${stallMs} ms (partitions ${[...pending].join(', ')} unfinished)`));
+    }, 1_000);
+    try {
+      await done;
+    } finally {
+      clearInterval(watchdog);
+    }
+  } finally {
+    await consumer.disconnect();
+  }
+}
