@@ -8,6 +8,7 @@ import { sluiceVersion } from '../version.js';
 import { parseOffsetRange, type DlqFilter } from '../dlq/dlq-filter.js';
 import { checkCommand } from './check-command.js';
 import { dlqListCommand, dlqShowCommand, dlqStatsCommand } from './dlq-command.js';
+import { replayCommand } from './dlq-replay.js';
 import { ExitCodes } from './exit-codes.js';
 import { offsetsRewindCommand, offsetsShowCommand, type RewindTarget } from './offsets-command.js';
 import { runService } from './run-command.js';
@@ -113,6 +114,45 @@ export async function runCli(argv: string[]): Promise<number> {
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1) return usage(`--limit ${opts.limit}: expected a whole number above 0`);
       await withSettings((s) => dlqListCommand(s, topic, filter, limit, opts.json === true))();
+    });
+  withFilters(dlq.command('replay <topic>'))
+    .description('publish the selected records again, to their source topic (or --to): bounded, resumable, exactly once per replay')
+    .option('--to <topic>', "publish here instead of each record's source topic")
+    .option('--allow-any-topic', 'allow targets that no route reads')
+    .option('--max-replays <n>', 'loop guard: records replayed this often already are not replayed again', '3')
+    .option('--park <topic>', 'send records stopped by the loop guard here')
+    .option('--rate <records/s>', 'publish at most this many records a second')
+    .option('--limit <n>', 'replay at most this many records in this run')
+    .option('--replay-id <id>', 'the replay to start or resume (default: derived from the topic, filters and target)')
+    .option('--dry-run', 'show what would be replayed, where, and why it failed; publish nothing')
+    .option('--status', "show the replay's progress: selected, replayed, skipped, remaining")
+    .option('--json', 'print JSON')
+    .action(async (topic: string, opts: FilterOptions & ReplayOptions) => {
+      const filter = dlqFilter(opts);
+      if (typeof filter === 'string') return usage(filter);
+      const numbers: Array<[string, string | undefined]> = [['--max-replays', opts.maxReplays], ['--rate', opts.rate], ['--limit', opts.limit]];
+      for (const [flag, value] of numbers) {
+        if (value !== undefined && !/^[1-9]\d*$/.test(value)) return usage(`${flag} ${value}: expected a whole number above 0`);
+      }
+      await withSettings((s) =>
+        replayCommand(
+          s,
+          {
+            dlqTopic: topic,
+            filter,
+            ...(opts.to !== undefined ? { to: opts.to } : {}),
+            allowAnyTopic: opts.allowAnyTopic === true,
+            maxReplays: Number(opts.maxReplays),
+            ...(opts.park !== undefined ? { park: opts.park } : {}),
+            ...(opts.rate !== undefined ? { rate: Number(opts.rate) } : {}),
+            ...(opts.limit !== undefined ? { limit: Number(opts.limit) } : {}),
+            ...(opts.replayId !== undefined ? { replayId: opts.replayId } : {}),
+            dryRun: opts.dryRun === true,
+            statusOnly: opts.status === true,
+          },
+          opts.json === true,
+        ),
+      )();
     });
   dlq
     .command('show <topic> <partition:offset>')
@@ -231,4 +271,17 @@ function dlqFilter(opts: FilterOptions): DlqFilter | string {
   if (opts.sqlstate !== undefined) filter.sqlState = opts.sqlstate;
   if (opts.key !== undefined) filter.key = opts.key;
   return filter;
+}
+
+interface ReplayOptions {
+  to?: string;
+  allowAnyTopic?: boolean;
+  maxReplays: string;
+  park?: string;
+  rate?: string;
+  limit?: string;
+  replayId?: string;
+  dryRun?: boolean;
+  status?: boolean;
+  json?: boolean;
 }

@@ -26,11 +26,15 @@ export interface ScanOptions {
   stallTimeoutMs?: number;
 }
 
+/**
+ * `onBatch` gets the records of one fetch, and `heartbeat` to call during long work on them (a replay's rate limit):
+ * the scan's group must not time the scan out. It answers 'stop' to end the scan there (a limit reached, a signal).
+ */
 export async function scanTopic(
   kafka: Kafka,
   topic: string,
   options: ScanOptions,
-  onBatch: (records: ScannedRecord[]) => Promise<void> | void,
+  onBatch: (records: ScannedRecord[], heartbeat: () => Promise<void>) => Promise<void | 'stop'> | void | 'stop',
 ): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
@@ -48,6 +52,8 @@ export async function scanTopic(
     }),
   );
   const start = (partition: number) => BigInt(options.from?.get(partition) ?? offsets.find((o) => o.partition === partition)!.low);
+  /** Partition → the next offset to hand over: where a rejoin (the scan's group rebalanced) resumes, not the start. */
+  const position = new Map([...end.keys()].map((partition) => [partition, start(partition)]));
   const pending = new Set([...end].filter(([partition, high]) => high > start(partition)).map(([partition]) => partition));
   if (pending.size === 0) return;
   const consumer = kafka.consumer({ groupId: `sluice-scan-${topic}-${process.pid}-${Date.now()}`, maxWaitTimeInMs: 100 });
@@ -57,32 +63,39 @@ export async function scanTopic(
     let settle!: { resolve: () => void; reject: (error: unknown) => void };
     const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     let lastProgress = Date.now();
-    let failed = false;
+    let ended = false;
     consumer.on(consumer.events.GROUP_JOIN, () => {
-      for (const partition of pending) consumer.seek({ topic, partition, offset: start(partition).toString() });
+      for (const partition of pending) consumer.seek({ topic, partition, offset: position.get(partition)!.toString() });
     });
     await consumer.run({
       autoCommit: false,
       // Also fetches of only control records: a topic that ends with a transaction marker is read to its end.
-      eachBatch: deliverFilteredBatches(async ({ batch }) => {
+      eachBatch: deliverFilteredBatches(async ({ batch, heartbeat }) => {
         const { partition } = batch;
-        if (failed || !pending.has(partition)) return;
+        if (ended || !pending.has(partition)) return;
         const high = end.get(partition)!;
+        const from = position.get(partition)!;
         const records: ScannedRecord[] = [];
         for (const m of batch.messages) {
           const offset = BigInt(m.offset);
-          if (offset < start(partition) || offset >= high) continue;
+          if (offset < from || offset >= high) continue;
           records.push({ partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value, headers: m.headers ?? {} });
         }
         lastProgress = Date.now();
         try {
-          if (records.length > 0) await onBatch(records);
+          if (records.length > 0 && (await onBatch(records, heartbeat)) === 'stop') {
+            ended = true; // nothing more is handed over
+            settle.resolve();
+            return;
+          }
         } catch (error) {
-          failed = true;
+          ended = true;
           settle.reject(error);
           return;
         }
-        if (BigInt(batch.lastOffset()) + 1n >= high) pending.delete(partition);
+        const next = BigInt(batch.lastOffset()) + 1n;
+        if (next > from) position.set(partition, next);
+        if (next >= high) pending.delete(partition);
         if (pending.size === 0) settle.resolve();
       }),
     });

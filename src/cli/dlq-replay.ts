@@ -1,0 +1,298 @@
+/**
+ * `sluice dlq replay <dlq-topic>`: puts dead-lettered records back on their source topic (or `--to`), deliberately,
+ * once their cause is fixed.
+ *
+ * - Bounded: the DLQ's end offsets are captured when a replay begins and kept with the task (replay-store.ts);
+ *   records dead-lettered later are not part of it, however often it is resumed.
+ * - Exactly once per replay: records and the replay group's offsets go in one Kafka transaction
+ *   (replay-publisher.ts). Run again, or resumed after a crash or SIGTERM, it goes on from those offsets.
+ * - Duplicates in the DLQ (a crash between a DLQ write and an offset commit can write a record twice) are published
+ *   once: a record whose source coordinates were met before in this replay is skipped. On resume the part already
+ *   done is read again (without publishing) to know them, and to count exactly what was replayed and skipped.
+ * - Loop guard: a record replayed `--max-replays` times already is not replayed again (parked with `--park`).
+ * - Targets must be topics of the routes unless `--allow-any-topic`.
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { pino } from 'pino';
+import { createKafkaClient } from '../consumer/kafka-client.js';
+import { KafkaInspector } from '../consumer/kafka-inspector.js';
+import { connectReplayPublisher } from '../consumer/replay-publisher.js';
+import { scanTopic } from '../consumer/topic-scan.js';
+import { matches, type DlqEntry, type DlqFilter } from '../dlq/dlq-filter.js';
+import { readOrigin } from '../dlq/dlq-origin.js';
+import type { OutgoingRecord } from '../dlq/record-producer.js';
+import { replayRecord, sourceCoordinates } from '../dlq/replay-record.js';
+import { ReplayStore, type ReplayTask } from '../sinks/replay-store.js';
+import { ErrorCodes, SluiceError } from '../errors.js';
+import { ExitCodes } from './exit-codes.js';
+import type { Settings } from './settings.js';
+
+export interface ReplayRequest {
+  dlqTopic: string;
+  filter: DlqFilter;
+  /** Publish here instead of each record's source topic. */
+  to?: string;
+  allowAnyTopic: boolean;
+  maxReplays: number;
+  park?: string;
+  /** Records per second, at most. */
+  rate?: number;
+  /** Replay at most this many records in this run. */
+  limit?: number;
+  replayId?: string;
+  dryRun: boolean;
+  /** Only report the replay's task: selected, done, remaining. */
+  statusOnly?: boolean;
+}
+
+export type SkipReason = 'duplicate' | 'loop-guard' | 'unknown-source';
+
+export interface ReplaySummary {
+  replayId: string;
+  dlqTopic: string;
+  state: 'running' | 'done' | 'dry-run';
+  selected: number;
+  replayed: number;
+  /** Of `replayed`, in this run. */
+  replayedNow: number;
+  skipped: Partial<Record<SkipReason, number>>;
+  parked: number;
+  remaining: number;
+  /** Target topic → records (the whole selection for a dry run). */
+  targets: Record<string, number>;
+  reasons: Record<string, number>;
+  recordsPerSecond?: number;
+}
+
+/** A replay's id: given, or derived from what it selects and where it sends, so that running it again resumes it. */
+export function replayIdOf(request: ReplayRequest): string {
+  if (request.replayId) return request.replayId;
+  const definition = JSON.stringify(definitionOf(request), (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  return `r-${createHash('sha256').update(definition).digest('hex').slice(0, 12)}`;
+}
+
+function definitionOf(request: ReplayRequest): Record<string, unknown> {
+  return { dlqTopic: request.dlqTopic, filter: request.filter, to: request.to ?? null, maxReplays: request.maxReplays, park: request.park ?? null };
+}
+
+/** What a replay does with one selected record, given the source coordinates met so far (which this adds to). */
+function decide(entry: DlqEntry, request: ReplayRequest, seen: Set<string>): { target: string } | { skip: SkipReason; park: boolean } {
+  const coordinates = sourceCoordinates(entry);
+  if (coordinates !== undefined) {
+    if (seen.has(coordinates)) return { skip: 'duplicate', park: false };
+    seen.add(coordinates);
+  }
+  if (entry.origin.replayCount >= request.maxReplays) return { skip: 'loop-guard', park: request.park !== undefined };
+  const target = request.to ?? entry.origin.topic;
+  return target === undefined ? { skip: 'unknown-source', park: false } : { target };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function replay(settings: Settings, request: ReplayRequest, report: (line: string) => void): Promise<ReplaySummary> {
+  const options = settings.resolved;
+  const quiet = pino({ level: 'silent' });
+  const replayId = replayIdOf(request);
+  const groupId = `sluice-replay-${replayId}`;
+  const kafka = createKafkaClient(options, `${options.kafka.clientId}-replay`, quiet, 'error');
+  const inspector = await KafkaInspector.connect(options, quiet);
+  const db = new pg.Client({ connectionString: options.database.url, application_name: `sluice replay ${replayId}` });
+  const store = new ReplayStore();
+  const entriesOf = (records: Parameters<Parameters<typeof scanTopic>[3]>[0]) =>
+    records.map((r): DlqEntry => ({ ...r, origin: readOrigin(r.headers) })).filter((e) => matches(request.filter, e));
+  try {
+    await db.connect();
+    let task = await store.load(db, replayId);
+    if (request.statusOnly) {
+      if (!task) throw new ReplayRefused(`no replay ${replayId} has started (pass the filters it was started with, or --replay-id)`);
+      return finish({ replayId, dlqTopic: request.dlqTopic, state: task.state, selected: 0, replayed: 0, replayedNow: 0, skipped: {}, parked: 0, remaining: 0, targets: {}, reasons: {} }, task, task.state);
+    }
+    const summary: ReplaySummary = {
+      replayId,
+      dlqTopic: request.dlqTopic,
+      state: 'running',
+      selected: 0,
+      replayed: 0,
+      replayedNow: 0,
+      skipped: {},
+      parked: 0,
+      remaining: 0,
+      targets: {},
+      reasons: {},
+    };
+    if (!task) {
+      // A new replay: capture the DLQ's end, and go through the selection once (a dry run stops here).
+      const endOffsets = Object.fromEntries((await inspector.partitionOffsets(request.dlqTopic)).map((p) => [String(p.partition), p.logEnd]));
+      const seen = new Set<string>();
+      await scanTopic(kafka, request.dlqTopic, { to: toMap(endOffsets) }, (records) => {
+        for (const entry of entriesOf(records)) {
+          summary.selected++;
+          const reason = entry.origin.errorCode ?? entry.origin.errorClass ?? '(none)';
+          summary.reasons[reason] = (summary.reasons[reason] ?? 0) + 1;
+          const decision = decide(entry, request, seen);
+          if ('target' in decision) summary.targets[decision.target] = (summary.targets[decision.target] ?? 0) + 1;
+          else summary.skipped[decision.skip] = (summary.skipped[decision.skip] ?? 0) + 1;
+        }
+      });
+      const routed = new Set([...options.routes.map((r) => r.topic), ...(options.landing?.topics ?? [])]);
+      const refused = Object.keys(summary.targets).filter((t) => !routed.has(t));
+      if (refused.length > 0 && !request.allowAnyTopic) {
+        throw new ReplayRefused(
+          `the selection would publish to ${refused.join(', ')}, which no route reads (routes read ${[...routed].join(', ') || 'nothing'}): ` +
+            'check the selection, or pass --allow-any-topic',
+        );
+      }
+      if (request.dryRun) {
+        summary.state = 'dry-run';
+        summary.remaining = summary.selected;
+        return summary;
+      }
+      await store.create(db, { replayId, dlqTopic: request.dlqTopic, definition: definitionOf(request), endOffsets, selected: summary.selected });
+      task = (await store.load(db, replayId))!;
+    }
+    summary.selected = task.selected;
+    if (request.dryRun || task.state === 'done') {
+      return finish(summary, task, request.dryRun ? 'dry-run' : 'done');
+    }
+
+    // Where the replay's group is: everything before was published (or skipped) in a committed transaction.
+    const committed = await inspector.committedOffsets(groupId, request.dlqTopic);
+    const end = toMap(task.endOffsets);
+    const from = new Map([...end.keys()].map((p) => [p, committed.get(p) ?? '0']));
+    const seen = new Set<string>();
+    const counts = { replayed: 0, skipped: {} as Partial<Record<SkipReason, number>> };
+    const count = (decision: ReturnType<typeof decide>) => {
+      if ('target' in decision) counts.replayed++;
+      else counts.skipped[decision.skip] = (counts.skipped[decision.skip] ?? 0) + 1;
+    };
+    // The part already done, read again: its source coordinates (for duplicates later on) and exact counts.
+    if ([...from.values()].some((o) => o !== '0')) {
+      await scanTopic(kafka, request.dlqTopic, { to: from }, (records) => {
+        for (const entry of entriesOf(records)) count(decide(entry, request, seen));
+      });
+    }
+
+    const publisher = await connectReplayPublisher(options, `sluice-replay-${replayId}`, quiet);
+    let stopping = false;
+    const onSignal = () => {
+      stopping = true;
+      report('stopping after the transaction in flight; run the same command again to resume');
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    const startedAt = Date.now();
+    let lastReport = startedAt;
+    try {
+      await scanTopic(kafka, request.dlqTopic, { from, to: end }, async (records, heartbeat) => {
+        // Every record of the fetch moves the group's offset, selected or not; chunks keep transactions small.
+        const chunkSize = Math.max(1, Math.min(500, request.rate ?? 500));
+        for (let i = 0; i < records.length; i += chunkSize) {
+          if (stopping || (request.limit !== undefined && summary.replayedNow >= request.limit)) return 'stop';
+          const chunk = records.slice(i, i + chunkSize);
+          const out = new Map<string, OutgoingRecord[]>();
+          const add = (topic: string, record: OutgoingRecord) => out.set(topic, [...(out.get(topic) ?? []), record]);
+          let through = chunk.at(-1)!;
+          let parked = 0;
+          let published = 0;
+          for (const raw of chunk) {
+            if (request.limit !== undefined && summary.replayedNow + published >= request.limit) break;
+            through = raw;
+            const [entry] = entriesOf([raw]);
+            if (!entry) continue;
+            const decision = decide(entry, request, seen);
+            count(decision);
+            const stamped = replayRecord(entry, { replayId, dlqTopic: request.dlqTopic, replayedAt: new Date() });
+            if ('target' in decision) {
+              add(decision.target, stamped);
+              published++;
+            } else if (decision.park) {
+              add(request.park!, stamped);
+              parked++;
+            }
+          }
+          await publisher.publish(out, {
+            groupId,
+            topic: request.dlqTopic,
+            offsets: new Map([[through.partition, String(BigInt(through.offset) + 1n)]]),
+          });
+          summary.replayedNow += published;
+          summary.parked += parked;
+          await store.update(db, replayId, { replayed: counts.replayed, skipped: counts.skipped, state: 'running' });
+          if (request.rate !== undefined) {
+            // Paced: no faster than --rate on average since the start, with heartbeats while waiting.
+            for (let wait = startedAt + (summary.replayedNow / request.rate) * 1000 - Date.now(); wait > 0; wait -= 1000) {
+              await sleep(Math.min(wait, 1000));
+              await heartbeat();
+            }
+          }
+          if (Date.now() - lastReport >= 2_000) {
+            lastReport = Date.now();
+            const rate = Math.round(summary.replayedNow / ((Date.now() - startedAt) / 1000));
+            report(`replay ${replayId}: ${counts.replayed + Object.values(counts.skipped).reduce((a, b) => a + b, 0)} of ${task.selected} done, ${rate} records/s`);
+          }
+        }
+        return undefined;
+      });
+    } finally {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      await publisher.close();
+    }
+    const seconds = (Date.now() - startedAt) / 1000;
+    summary.recordsPerSecond = seconds > 0 ? Math.round(summary.replayedNow / seconds) : 0;
+    const done = counts.replayed + Object.values(counts.skipped).reduce((a, b) => a + b, 0);
+    const state = done >= task.selected ? 'done' : 'running';
+    await store.update(db, replayId, { replayed: counts.replayed, skipped: counts.skipped, state });
+    return finish(summary, (await store.load(db, replayId))!, state);
+  } finally {
+    await db.end();
+    await inspector.close();
+  }
+}
+
+function finish(summary: ReplaySummary, task: ReplayTask, state: ReplaySummary['state']): ReplaySummary {
+  summary.state = state;
+  summary.selected = task.selected;
+  summary.replayed = task.replayed;
+  summary.skipped = task.skipped as ReplaySummary['skipped'];
+  const skipped = Object.values(task.skipped).reduce((a, b) => a + b, 0);
+  summary.remaining = Math.max(0, task.selected - task.replayed - skipped);
+  return summary;
+}
+
+function toMap(offsets: Record<string, string>): Map<number, string> {
+  return new Map(Object.entries(offsets).map(([p, o]) => [Number(p), o]));
+}
+
+/** The replay would do something not asked for (publish to a topic no route reads). */
+export class ReplayRefused extends SluiceError {
+  constructor(message: string) {
+    super(ErrorCodes.deadLetter, message);
+  }
+}
+
+export async function replayCommand(settings: Settings, request: ReplayRequest, json: boolean): Promise<number> {
+  let summary: ReplaySummary;
+  try {
+    summary = await replay(settings, request, (line) => process.stderr.write(`${line}\n`));
+  } catch (error) {
+    if (error instanceof ReplayRefused) {
+      process.stderr.write(`sluice: ${error.message}\n`);
+      return ExitCodes.usage;
+    }
+    throw error;
+  }
+  if (json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  else {
+    const skipped = Object.entries(summary.skipped).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+    const lines = [
+      `replay ${summary.replayId} of ${summary.dlqTopic}: ${summary.state}`,
+      `  selected ${summary.selected}, replayed ${summary.replayed} (${summary.replayedNow} in this run${summary.recordsPerSecond !== undefined ? `, ${summary.recordsPerSecond} records/s` : ''}), skipped: ${skipped}, parked ${summary.parked}, remaining ${summary.remaining}`,
+    ];
+    if (Object.keys(summary.targets).length > 0) lines.push(`  to: ${Object.entries(summary.targets).map(([t, n]) => `${t} ${n}`).join(', ')}`);
+    if (Object.keys(summary.reasons).length > 0) lines.push(`  reasons: ${Object.entries(summary.reasons).map(([r, n]) => `${r} ${n}`).join(', ')}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return ExitCodes.ok;
+}

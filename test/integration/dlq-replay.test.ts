@@ -1,0 +1,126 @@
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+import { testSluice } from '../helpers/sluice.js';
+
+const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+async function sluice(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+interface Summary {
+  state: string;
+  selected: number;
+  replayed: number;
+  replayedNow: number;
+  skipped: Record<string, number>;
+  parked: number;
+  remaining: number;
+}
+
+describe('sluice dlq replay', () => {
+  it('poison lands in the DLQ, the table is fixed, the replay writes the rows; the same replay again publishes nothing', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(2, 'orders');
+    const db = await database();
+    const table = uniqueName('orders');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL)`);
+    const routes = [{ topic, table, key: ['id'], columns: { id: { from: 'key' as const }, name: 'name' } }];
+    const records = Array.from({ length: 30 }, (_, i) => ({ key: `o${i}`, value: JSON.stringify(i % 3 === 0 ? { note: 'no name' } : { name: `n${i}` }) }));
+    await kafka.produce(topic, records);
+    const { sluice: service, groupId } = testSluice({ routes, batching: { lingerMs: 50 } });
+    await service.start();
+    await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic));
+    expect(await kafka.recordCount(`${topic}.dlq`)).toBe(10);
+    expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(20);
+
+    await db.query(`ALTER TABLE ${table} ALTER COLUMN name DROP NOT NULL`);
+    const env = { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_ROUTES: JSON.stringify(routes), SLUICE_GROUP_ID: groupId };
+    const endBefore = await kafka.recordCount(topic);
+
+    const dry = await sluice(['dlq', 'replay', `${topic}.dlq`, '--dry-run', '--json'], env);
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ state: 'dry-run', selected: 10, targets: { [topic]: 10 }, reasons: { SLUICE_POISON_RECORD: 10 } });
+    expect(await kafka.recordCount(topic)).toBe(endBefore);
+
+    const first = await sluice(['dlq', 'replay', `${topic}.dlq`, '--json'], env);
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout) as Summary).toMatchObject({ state: 'done', selected: 10, replayed: 10, replayedNow: 10, remaining: 0 });
+    await waitFor('the replayed rows written', async () => (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n === 30);
+    const replayed = (await kafka.readAll(topic)).filter((r) => r.headers['sluice.replay.count'] === '1');
+    expect(replayed.map((r) => r.key!.toString()).sort()).toEqual(records.filter((_, i) => i % 3 === 0).map((r) => r.key).sort());
+    expect(replayed.every((r) => r.headers['sluice.error.code'] === undefined)).toBe(true);
+
+    const again = await sluice(['dlq', 'replay', `${topic}.dlq`, '--json'], env);
+    expect(JSON.parse(again.stdout) as Summary).toMatchObject({ state: 'done', replayed: 10, replayedNow: 0 });
+    // Records, not offsets: each transaction also leaves a control record in the log.
+    expect((await kafka.readAll(topic)).length).toBe(endBefore + 10);
+    const status = await sluice(['dlq', 'replay', `${topic}.dlq`, '--status'], env);
+    expect(status.stdout).toMatch(/: done\n {2}selected 10, replayed 10 .*remaining 0/);
+  });
+
+  it('SIGKILLed half way and run again: every selected record published exactly once; DLQ duplicates once; the loop guard parks', async () => {
+    const kafka = await KafkaHelper.connect();
+    const target = await kafka.createTopic(2, 'target');
+    const dlq = await kafka.createTopic(2, 'dlq');
+    const park = await kafka.createTopic(1, 'park');
+    // 600 dead-lettered records; 20 are a second copy of an earlier one (same source coordinates); 5 were replayed 3 times.
+    const messages = Array.from({ length: 600 }, (_, i) => {
+      const source = i >= 580 ? i - 580 : i;
+      return {
+        key: `k${i}`,
+        value: JSON.stringify({ i }),
+        partition: i % 2,
+        headers: {
+          'sluice.source.topic': target,
+          'sluice.source.partition': String(source % 2),
+          'sluice.source.offset': String(source),
+          'sluice.error.code': 'SLUICE_POISON_RECORD',
+          ...(i >= 100 && i < 105 ? { 'sluice.replay.count': '3' } : {}),
+        },
+      };
+    });
+    await kafka.producer.send({ topic: dlq, acks: -1, messages });
+    const env = { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_TOPICS: target, SLUICE_GROUP_ID: uniqueName('group') };
+
+    const child = spawn(process.execPath, [cli, 'dlq', 'replay', dlq, '--park', park, '--rate', '150'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    onTestFinished(() => void child.kill('SIGKILL'));
+    await waitFor('some records replayed', async () => (await kafka.recordCount(target)) >= 150, { timeoutMs: 60_000 });
+    child.kill('SIGKILL');
+    await exited;
+    const partial = (await kafka.readAll(target)).length;
+    expect(partial).toBeLessThan(570);
+
+    const resumed = await sluice(['dlq', 'replay', dlq, '--park', park, '--json'], env);
+    expect(resumed.code).toBe(0);
+    expect(JSON.parse(resumed.stdout) as Summary).toMatchObject({ state: 'done', selected: 600, replayed: 575, skipped: { duplicate: 20, 'loop-guard': 5 }, remaining: 0 });
+    // read_committed: what aborted transactions sent is not there.
+    const published = await kafka.readAll(target);
+    const fromOffsets = published.map((r) => `${r.headers['sluice.replay.from.partition']}:${r.headers['sluice.replay.from.offset']}`);
+    expect(published.length).toBe(575);
+    expect(new Set(fromOffsets).size).toBe(575);
+    expect((await kafka.readAll(park)).map((r) => r.key!.toString()).sort()).toEqual(['k100', 'k101', 'k102', 'k103', 'k104']);
+    expect((await kafka.readAll(park))[0]!.headers['sluice.replay.count']).toBe('4');
+  });
+
+  it('refuses a target no route reads, unless --allow-any-topic', async () => {
+    const kafka = await KafkaHelper.connect();
+    const dlq = await kafka.createTopic(1, 'dlq');
+    await kafka.producer.send({ topic: dlq, messages: [{ key: 'k', value: '{}', headers: { 'sluice.source.topic': 'elsewhere', 'sluice.source.partition': '0', 'sluice.source.offset': '1' } }] });
+    const env = { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_TOPICS: 'orders' };
+    const refused = await sluice(['dlq', 'replay', dlq, '--dry-run'], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('the selection would publish to elsewhere, which no route reads');
+    expect((await sluice(['dlq', 'replay', dlq, '--dry-run', '--allow-any-topic'], env)).code).toBe(0);
+  });
+});
