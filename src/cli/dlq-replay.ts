@@ -185,13 +185,18 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
     let lastReport = startedAt;
     try {
       await scanTopic(kafka, request.dlqTopic, { from, to: end }, async (records, heartbeat) => {
-        // Every record of the fetch moves the group's offset, selected or not; chunks keep transactions small.
-        const chunkSize = Math.max(1, Math.min(500, request.rate ?? 500));
+        // Every record of the fetch moves the group's offset, selected or not. A transaction costs a few round trips:
+        // chunks of a few thousand records, or a second's worth under --rate.
+        const chunkSize = Math.max(1, Math.min(5_000, request.rate ?? 5_000));
         for (let i = 0; i < records.length; i += chunkSize) {
           if (stopping || (request.limit !== undefined && summary.replayedNow >= request.limit)) return 'stop';
           const chunk = records.slice(i, i + chunkSize);
           const out = new Map<string, OutgoingRecord[]>();
-          const add = (topic: string, record: OutgoingRecord) => out.set(topic, [...(out.get(topic) ?? []), record]);
+          const add = (topic: string, record: OutgoingRecord) => {
+            const list = out.get(topic);
+            if (list) list.push(record);
+            else out.set(topic, [record]);
+          };
           let through = chunk.at(-1)!;
           let parked = 0;
           let published = 0;
