@@ -128,7 +128,8 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
       await scanTopic(kafka, request.dlqTopic, { to: toMap(endOffsets) }, (records) => {
         for (const entry of entriesOf(records)) {
           summary.selected++;
-          const reason = entry.origin.errorCode ?? entry.origin.errorClass ?? '(none)';
+          const { errorCode, errorClass, sqlState } = entry.origin;
+          const reason = [errorCode ?? errorClass ?? '(none)', sqlState].filter(Boolean).join(' ');
           summary.reasons[reason] = (summary.reasons[reason] ?? 0) + 1;
           const decision = decide(entry, request, seen);
           if ('target' in decision) summary.targets[decision.target] = (summary.targets[decision.target] ?? 0) + 1;
