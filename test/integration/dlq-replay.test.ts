@@ -49,7 +49,7 @@ describe('sluice dlq replay', () => {
 
     const dry = await sluice(['dlq', 'replay', `${topic}.dlq`, '--dry-run', '--json'], env);
     expect(dry.code).toBe(0);
-    expect(JSON.parse(dry.stdout)).toMatchObject({ state: 'dry-run', selected: 10, targets: { [topic]: 10 }, reasons: { SLUICE_POISON_RECORD: 10 } });
+    expect(JSON.parse(dry.stdout)).toMatchObject({ state: 'dry-run', selected: 10, targets: { [topic]: 10 }, reasons: { 'SLUICE_POISON_RECORD 23502': 10 } });
     expect(await kafka.recordCount(topic)).toBe(endBefore);
 
     const first = await sluice(['dlq', 'replay', `${topic}.dlq`, '--json'], env);
