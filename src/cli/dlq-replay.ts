@@ -68,12 +68,13 @@ export interface ReplaySummary {
 /** A replay's id: given, or derived from what it selects and where it sends, so that running it again resumes it. */
 export function replayIdOf(request: ReplayRequest): string {
   if (request.replayId) return request.replayId;
-  const definition = JSON.stringify(definitionOf(request), (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-  return `r-${createHash('sha256').update(definition).digest('hex').slice(0, 12)}`;
+  return `r-${createHash('sha256').update(JSON.stringify(definitionOf(request))).digest('hex').slice(0, 12)}`;
 }
 
+/** What a replay selects and where it sends, as JSON (offset ranges as text). */
 function definitionOf(request: ReplayRequest): Record<string, unknown> {
-  return { dlqTopic: request.dlqTopic, filter: request.filter, to: request.to ?? null, maxReplays: request.maxReplays, park: request.park ?? null };
+  const definition = { dlqTopic: request.dlqTopic, filter: request.filter, to: request.to ?? null, maxReplays: request.maxReplays, park: request.park ?? null };
+  return JSON.parse(JSON.stringify(definition, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
 }
 
 /** What a replay does with one selected record, given the source coordinates met so far (which this adds to). */

@@ -123,4 +123,57 @@ describe('sluice dlq replay', () => {
     expect(refused.stderr).toContain('the selection would publish to elsewhere, which no route reads');
     expect((await sluice(['dlq', 'replay', dlq, '--dry-run', '--allow-any-topic'], env)).code).toBe(0);
   });
+
+  it('a record that fails again comes back to the DLQ with its replay count, and the loop guard parks it at the maximum', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'orders');
+    const park = await kafka.createTopic(1, 'park');
+    const db = await database();
+    const table = uniqueName('orders');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL)`);
+    const routes = [{ topic, table, key: ['id'], columns: { id: { from: 'key' as const }, name: 'name' } }];
+    await kafka.produce(topic, [{ key: 'bad', value: JSON.stringify({ note: 'no name' }) }]);
+    const { sluice: service, groupId } = testSluice({ routes, batching: { lingerMs: 50 } });
+    await service.start();
+    const dlq = `${topic}.dlq`;
+    const env = { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_ROUTES: JSON.stringify(routes), SLUICE_GROUP_ID: groupId };
+    // The table is not fixed: every replay fails again, and sluice dead-letters the record once more.
+    for (let round = 1; round <= 3; round++) {
+      await waitFor(`dead-lettered ${round} time(s)`, async () => (await kafka.readAll(dlq)).length === round);
+      const replayed = await sluice(['dlq', 'replay', dlq, '--replay-id', `round-${round}`, '--dlq-offsets', String(round - 1), '--max-replays', '3', '--park', park, '--json'], env);
+      expect(replayed.stderr).toBe('');
+      expect(JSON.parse(replayed.stdout) as Summary).toMatchObject({ replayed: 1, parked: 0 });
+    }
+    await waitFor('dead-lettered a 4th time', async () => (await kafka.readAll(dlq)).length === 4);
+    const counts = (await kafka.readAll(dlq)).map((r) => r.headers['sluice.replay.count'] ?? '0');
+    expect(counts.map((c) => (Array.isArray(c) ? c.at(-1) : c))).toEqual(['0', '1', '2', '3']);
+    const fourth = await sluice(['dlq', 'replay', dlq, '--replay-id', 'round-4', '--dlq-offsets', '3', '--max-replays', '3', '--park', park, '--json'], env);
+    expect(JSON.parse(fourth.stdout) as Summary).toMatchObject({ replayed: 0, parked: 1, skipped: { 'loop-guard': 1 } });
+    expect((await kafka.readAll(park)).map((r) => r.key!.toString())).toEqual(['bad']);
+    expect((await kafka.readAll(topic)).length).toBe(4); // the original and three replays
+  });
+
+  it('a replayed record older than the stored row (versioned route) does not overwrite it', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'accounts');
+    const db = await database();
+    const table = uniqueName('accounts');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, balance int NOT NULL, version int NOT NULL)`);
+    const routes = [{ topic, table, key: ['id'], version: 'version', columns: { id: { from: 'key' as const }, balance: 'balance', version: 'version' } }];
+    // Version 1 arrives without a balance (poison); version 2 comes later, in a batch of its own.
+    await kafka.produce(topic, [{ key: 'a', value: JSON.stringify({ version: 1 }) }]);
+    const { sluice: service, groupId } = testSluice({ routes, batching: { lingerMs: 50 } });
+    await service.start();
+    await waitFor('version 1 dead-lettered', async () => (await kafka.isFullyCommitted(groupId, topic)) && (await kafka.readAll(`${topic}.dlq`)).length === 1);
+    await kafka.produce(topic, [{ key: 'a', value: JSON.stringify({ balance: 20, version: 2 }) }]);
+    await waitFor('version 2 written', () => kafka.isFullyCommitted(groupId, topic));
+    await db.query(`ALTER TABLE ${table} ALTER COLUMN balance DROP NOT NULL`);
+    const env = { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_ROUTES: JSON.stringify(routes), SLUICE_GROUP_ID: groupId };
+    const replayed = await sluice(['dlq', 'replay', `${topic}.dlq`, '--json'], env);
+    expect(JSON.parse(replayed.stdout) as Summary).toMatchObject({ replayed: 1 });
+    await waitFor('the replayed record consumed', () => kafka.isFullyCommitted(groupId, topic));
+    await waitFor('counted as stale', () => service.status().batching.staleRecords === 1);
+    expect((await db.query(`SELECT balance, version FROM ${table}`)).rows).toEqual([{ balance: 20, version: 2 }]);
+  });
 });
+
