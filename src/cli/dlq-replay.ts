@@ -63,6 +63,8 @@ export interface ReplaySummary {
   targets: Record<string, number>;
   reasons: Record<string, number>;
   recordsPerSecond?: number;
+  /** Stopped by SIGTERM or SIGINT before the end: run the same command again to resume. */
+  interrupted?: boolean;
 }
 
 /** A replay's id: given, or derived from what it selects and where it sends, so that running it again resumes it. */
@@ -153,105 +155,129 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
       await store.create(db, { replayId, dlqTopic: request.dlqTopic, definition: definitionOf(request), endOffsets, selected: summary.selected });
       task = (await store.load(db, replayId))!;
     }
+    // A replay id names one selection: resuming it with another would go on from offsets that mean something else.
+    const asked = definitionOf(request);
+    if (canonical(task.definition) !== canonical(asked)) {
+      throw new ReplayRefused(
+        `replay ${replayId} was started as ${JSON.stringify(task.definition)}; this command asks for ${JSON.stringify(asked)}: ` +
+          'run it with the same topic, filters and options, or give another --replay-id',
+      );
+    }
     summary.selected = task.selected;
     if (request.dryRun || task.state === 'done') {
       return finish(summary, task, request.dryRun ? 'dry-run' : 'done');
     }
 
-    // Where the replay's group is: everything before was published (or skipped) in a committed transaction.
-    const committed = await inspector.committedOffsets(groupId, request.dlqTopic);
-    const end = toMap(task.endOffsets);
-    const from = new Map([...end.keys()].map((p) => [p, committed.get(p) ?? '0']));
-    const seen = new Set<string>();
-    const counts = { replayed: 0, skipped: {} as Partial<Record<SkipReason, number>> };
-    const count = (decision: ReturnType<typeof decide>) => {
-      if ('target' in decision) counts.replayed++;
-      else counts.skipped[decision.skip] = (counts.skipped[decision.skip] ?? 0) + 1;
-    };
-    // The part already done, read again: its source coordinates (for duplicates later on) and exact counts.
-    if ([...from.values()].some((o) => o !== '0')) {
-      await scanTopic(kafka, request.dlqTopic, { to: from }, (records) => {
-        for (const entry of entriesOf(records)) count(decide(entry, request, seen));
-      });
-    }
-
+    // Fenced first: a run of the same replay still going can commit nothing more, so the offsets read next are final.
     const publisher = await connectReplayPublisher(options, `sluice-replay-${replayId}`, quiet);
-    let stopping = false;
-    const onSignal = () => {
-      stopping = true;
-      report('stopping after the transaction in flight; run the same command again to resume');
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-    const startedAt = Date.now();
-    let lastReport = startedAt;
     try {
-      await scanTopic(kafka, request.dlqTopic, { from, to: end }, async (records, heartbeat) => {
-        // Every record of the fetch moves the group's offset, selected or not. A transaction costs a few round trips:
-        // chunks of a few thousand records, or a second's worth under --rate.
-        const chunkSize = Math.max(1, Math.min(5_000, request.rate ?? 5_000));
-        for (let i = 0; i < records.length; i += chunkSize) {
-          if (stopping || (request.limit !== undefined && summary.replayedNow >= request.limit)) return 'stop';
-          const chunk = records.slice(i, i + chunkSize);
-          const out = new Map<string, OutgoingRecord[]>();
-          const add = (topic: string, record: OutgoingRecord) => {
-            const list = out.get(topic);
-            if (list) list.push(record);
-            else out.set(topic, [record]);
-          };
-          let through = chunk.at(-1)!;
-          let parked = 0;
-          let published = 0;
-          for (const raw of chunk) {
-            if (request.limit !== undefined && summary.replayedNow + published >= request.limit) break;
-            through = raw;
-            const [entry] = entriesOf([raw]);
-            if (!entry) continue;
-            const decision = decide(entry, request, seen);
-            count(decision);
-            const stamped = replayRecord(entry, { replayId, dlqTopic: request.dlqTopic, replayedAt: new Date() });
-            if ('target' in decision) {
-              add(decision.target, stamped);
-              published++;
-            } else if (decision.park) {
-              add(request.park!, stamped);
-              parked++;
+      await publisher.fence();
+    } catch (error) {
+      await publisher.close();
+      throw error;
+    }
+    try {
+      // Where the replay's group is: everything before was published (or skipped) in a committed transaction.
+      const committed = await inspector.committedOffsets(groupId, request.dlqTopic);
+      const end = toMap(task.endOffsets);
+      const from = new Map([...end.keys()].map((p) => [p, committed.get(p) ?? '0']));
+      const seen = new Set<string>();
+      const counts = { replayed: 0, skipped: {} as Partial<Record<SkipReason, number>> };
+      const count = (decision: ReturnType<typeof decide>) => {
+        if ('target' in decision) counts.replayed++;
+        else counts.skipped[decision.skip] = (counts.skipped[decision.skip] ?? 0) + 1;
+      };
+      // The part already done, read again: its source coordinates (for duplicates later on) and exact counts.
+      if ([...from.values()].some((o) => o !== '0')) {
+        await scanTopic(kafka, request.dlqTopic, { to: from }, (records) => {
+          for (const entry of entriesOf(records)) count(decide(entry, request, seen));
+        });
+      }
+
+      let stopping = false;
+      let stoppedEarly = false;
+      const onSignal = () => {
+        stopping = true;
+        report('stopping after the transaction in flight; run the same command again to resume');
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+      const startedAt = Date.now();
+      let lastReport = startedAt;
+      try {
+        await scanTopic(kafka, request.dlqTopic, { from, to: end }, async (records, heartbeat) => {
+          // Every record of the fetch moves the group's offset, selected or not. A transaction costs a few round trips:
+          // chunks of a few thousand records, or a second's worth under --rate.
+          const chunkSize = Math.max(1, Math.min(5_000, request.rate ?? 5_000));
+          for (let i = 0; i < records.length; i += chunkSize) {
+            if (stopping || (request.limit !== undefined && summary.replayedNow >= request.limit)) {
+              stoppedEarly = true;
+              return 'stop';
+            }
+            const chunk = records.slice(i, i + chunkSize);
+            const out = new Map<string, OutgoingRecord[]>();
+            const add = (topic: string, record: OutgoingRecord) => {
+              const list = out.get(topic);
+              if (list) list.push(record);
+              else out.set(topic, [record]);
+            };
+            let through = chunk.at(-1)!;
+            let parked = 0;
+            let published = 0;
+            for (const raw of chunk) {
+              if (request.limit !== undefined && summary.replayedNow + published >= request.limit) break;
+              through = raw;
+              const [entry] = entriesOf([raw]);
+              if (!entry) continue;
+              const decision = decide(entry, request, seen);
+              count(decision);
+              const stamp = { replayId, dlqTopic: request.dlqTopic, replayedAt: new Date() };
+              if ('target' in decision) {
+                add(decision.target, replayRecord(entry, stamp, decision.target));
+                published++;
+              } else if (decision.park) {
+                add(request.park!, replayRecord(entry, stamp, request.park!));
+                parked++;
+              }
+            }
+            await publisher.publish(out, {
+              groupId,
+              topic: request.dlqTopic,
+              offsets: new Map([[through.partition, String(BigInt(through.offset) + 1n)]]),
+            });
+            summary.replayedNow += published;
+            summary.parked += parked;
+            await store.update(db, replayId, { replayed: counts.replayed, skipped: counts.skipped, state: 'running' });
+            if (request.rate !== undefined) {
+              // Paced: no faster than --rate on average since the start, with heartbeats while waiting.
+              for (let wait = startedAt + (summary.replayedNow / request.rate) * 1000 - Date.now(); wait > 0; wait -= 1000) {
+                await sleep(Math.min(wait, 1000));
+                await heartbeat();
+              }
+            }
+            if (Date.now() - lastReport >= 2_000) {
+              lastReport = Date.now();
+              const rate = Math.round(summary.replayedNow / ((Date.now() - startedAt) / 1000));
+              report(`replay ${replayId}: ${counts.replayed + Object.values(counts.skipped).reduce((a, b) => a + b, 0)} of ${task.selected} done, ${rate} records/s`);
             }
           }
-          await publisher.publish(out, {
-            groupId,
-            topic: request.dlqTopic,
-            offsets: new Map([[through.partition, String(BigInt(through.offset) + 1n)]]),
-          });
-          summary.replayedNow += published;
-          summary.parked += parked;
-          await store.update(db, replayId, { replayed: counts.replayed, skipped: counts.skipped, state: 'running' });
-          if (request.rate !== undefined) {
-            // Paced: no faster than --rate on average since the start, with heartbeats while waiting.
-            for (let wait = startedAt + (summary.replayedNow / request.rate) * 1000 - Date.now(); wait > 0; wait -= 1000) {
-              await sleep(Math.min(wait, 1000));
-              await heartbeat();
-            }
-          }
-          if (Date.now() - lastReport >= 2_000) {
-            lastReport = Date.now();
-            const rate = Math.round(summary.replayedNow / ((Date.now() - startedAt) / 1000));
-            report(`replay ${replayId}: ${counts.replayed + Object.values(counts.skipped).reduce((a, b) => a + b, 0)} of ${task.selected} done, ${rate} records/s`);
-          }
-        }
-        return undefined;
-      });
+          return undefined;
+        });
+      } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
+      const seconds = (Date.now() - startedAt) / 1000;
+      summary.recordsPerSecond = seconds > 0 ? Math.round(summary.replayedNow / seconds) : 0;
+      // Done when the scan reached the end offsets the replay began with, whatever the counts say (retention may
+      // have removed records of the selection meanwhile).
+      const state = stoppedEarly ? 'running' : 'done';
+      summary.interrupted = stopping;
+      await store.update(db, replayId, { replayed: counts.replayed, skipped: counts.skipped, state });
+      return finish(summary, (await store.load(db, replayId))!, state);
     } finally {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
       await publisher.close();
     }
-    const seconds = (Date.now() - startedAt) / 1000;
-    summary.recordsPerSecond = seconds > 0 ? Math.round(summary.replayedNow / seconds) : 0;
-    const done = counts.replayed + Object.values(counts.skipped).reduce((a, b) => a + b, 0);
-    const state = done >= task.selected ? 'done' : 'running';
-    await store.update(db, replayId, { replayed: counts.replayed, skipped: counts.skipped, state });
-    return finish(summary, (await store.load(db, replayId))!, state);
   } finally {
     await db.end();
     await inspector.close();
@@ -266,6 +292,18 @@ function finish(summary: ReplaySummary, task: ReplayTask, state: ReplaySummary['
   const skipped = Object.values(task.skipped).reduce((a, b) => a + b, 0);
   summary.remaining = Math.max(0, task.selected - task.replayed - skipped);
   return summary;
+}
+
+/** JSON with keys in order: PostgreSQL's jsonb keeps its own order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.entries(value as Record<string, unknown>)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
 }
 
 function toMap(offsets: Record<string, string>): Map<number, string> {
@@ -301,5 +339,6 @@ export async function replayCommand(settings: Settings, request: ReplayRequest, 
     if (Object.keys(summary.reasons).length > 0) lines.push(`  reasons: ${Object.entries(summary.reasons).map(([r, n]) => `${r} ${n}`).join(', ')}`);
     process.stdout.write(`${lines.join('\n')}\n`);
   }
-  return ExitCodes.ok;
+  // A replay stopped by a signal is not done: a job runner must not take it for finished.
+  return summary.interrupted ? ExitCodes.failed : ExitCodes.ok;
 }

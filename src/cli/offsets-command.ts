@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { pino } from 'pino';
 import { KafkaInspector } from '../consumer/kafka-inspector.js';
-import { ErrorCodes, SluiceError } from '../errors.js';
+import { ErrorCodes, SluiceError, errorMessage } from '../errors.js';
 import { OffsetStore } from '../sinks/offset-store.js';
 import { ExitCodes } from './exit-codes.js';
 import type { Settings } from './settings.js';
@@ -148,10 +148,23 @@ export async function rewind(settings: Settings, request: RewindRequest): Promis
       plans.push({ topic, offsets });
     }
     if (!request.dryRun) {
-      for (const { topic, offsets } of plans) {
-        // The stored offsets first: they are what sluice resumes from; Kafka's follow for lag and autoscalers.
-        if (exactlyOnce) await store.set(db, topic, offsets);
-        await kafka.setCommitted(request.groupId, topic, offsets);
+      // The stored offsets first, all in one transaction: they are what sluice resumes from. Kafka's follow, for lag
+      // and autoscalers; should that fail, the stored ones have moved, and running the command again is safe.
+      if (exactlyOnce) {
+        await db.query('BEGIN');
+        try {
+          for (const { topic, offsets } of plans) await store.set(db, topic, offsets);
+          await db.query('COMMIT');
+        } catch (error) {
+          await db.query('ROLLBACK');
+          throw error;
+        }
+      }
+      try {
+        for (const { topic, offsets } of plans) await kafka.setCommitted(request.groupId, topic, offsets);
+      } catch (error) {
+        const moved = exactlyOnce ? 'the offsets stored with the data (where sluice resumes) have moved; ' : '';
+        throw new RefusedError(`setting the group's offsets in Kafka failed (${errorMessage(error)}): ${moved}run the same rewind again once the group has no members`);
       }
     }
     return result;

@@ -208,8 +208,9 @@ function rewindRequest(opts: RewindOptions): { target: RewindTarget; topic?: str
   let partitions: number[] | undefined;
   if (opts.partition !== undefined) {
     if (opts.topic === undefined) return '--partition needs --topic';
-    partitions = opts.partition.split(',').map((p) => Number(p.trim()));
-    if (partitions.some((p) => !Number.isInteger(p) || p < 0)) return `--partition ${opts.partition}: expected partition numbers, comma-separated`;
+    const parts = opts.partition.split(',').map((p) => p.trim());
+    if (parts.some((p) => !/^\d+$/.test(p))) return `--partition ${opts.partition}: expected partition numbers, comma-separated`;
+    partitions = parts.map(Number);
   }
   return { target, ...(opts.topic !== undefined ? { topic: opts.topic } : {}), ...(partitions ? { partitions } : {}), dryRun: opts.dryRun === true };
 }

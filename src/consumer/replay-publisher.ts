@@ -14,6 +14,11 @@ import { kafkaOperatorFix } from './kafka-errors.js';
 
 export interface ReplayPublisher {
   /**
+   * Registers the transactional id, which fences an earlier run of the same replay still going (its next transaction
+   * fails) and waits for its transaction in flight to end: progress read after this is final.
+   */
+  fence(): Promise<void>;
+  /**
    * In one transaction: `records` (topic → records), and the replay group's next offsets on `sourceTopic`
    * (partition → offset). Resolves once the transaction is committed.
    */
@@ -30,6 +35,14 @@ export async function connectReplayPublisher(options: ResolvedOptions, transacti
     throw new KafkaError(`connecting the replay producer failed: ${errorMessage(error)}`, { cause: error, retriable: true });
   }
   return {
+    async fence() {
+      try {
+        // kafkajs registers the transactional id with the first transaction; an empty one ends without a request.
+        await (await producer.transaction()).abort();
+      } catch (error) {
+        throw new KafkaError(`starting the replay's transactions failed: ${errorMessage(error)}`, { cause: error, retriable: true });
+      }
+    },
     async publish(records, progress) {
       const transaction = await producer.transaction();
       try {

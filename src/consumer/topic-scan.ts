@@ -20,7 +20,10 @@ export interface ScannedRecord {
 export interface ScanOptions {
   /** Partition → first offset to read (default: the log start). */
   from?: ReadonlyMap<number, string>;
-  /** Partition → offset to stop before (default, and at most: the log end when the scan began). */
+  /**
+   * Partition → offset to stop before (at most the log end when the scan began). When given, only the partitions it
+   * names are read (a partition added since is not part of the scan); otherwise every partition to its end.
+   */
   to?: ReadonlyMap<number, string>;
   /** Gives up when no progress was made for this long (default 30 s). */
   stallTimeoutMs?: number;
@@ -46,9 +49,10 @@ export async function scanTopic(
   }
   const end = new Map(
     offsets.map((o) => {
-      const to = options.to?.get(o.partition);
       const high = BigInt(o.high);
-      return [o.partition, to !== undefined && BigInt(to) < high ? BigInt(to) : high] as const;
+      if (!options.to) return [o.partition, high] as const;
+      const to = options.to.get(o.partition);
+      return [o.partition, to === undefined ? 0n : BigInt(to) < high ? BigInt(to) : high] as const;
     }),
   );
   const start = (partition: number) => BigInt(options.from?.get(partition) ?? offsets.find((o) => o.partition === partition)!.low);
@@ -83,7 +87,12 @@ export async function scanTopic(
         }
         lastProgress = Date.now();
         try {
-          if (records.length > 0 && (await onBatch(records, heartbeat)) === 'stop') {
+          // Long work on a batch (a replay's rate) is progress too, as long as it heartbeats.
+          const beat = async () => {
+            lastProgress = Date.now();
+            await heartbeat();
+          };
+          if (records.length > 0 && (await onBatch(records, beat)) === 'stop') {
             ended = true; // nothing more is handed over
             settle.resolve();
             return;

@@ -56,10 +56,12 @@ function springNumber(headers: RawHeaders, name: string): string | undefined {
   const value = last(headers[name]);
   if (value === undefined) return undefined;
   if (Buffer.isBuffer(value)) {
+    // Digits written as text (by a producer other than Spring) read as text, whatever their length.
+    const asText = value.toString('latin1');
+    if (/^-?\d+$/.test(asText)) return asText;
     if (value.length === 4) return String(value.readInt32BE(0));
     if (value.length === 8) return value.readBigInt64BE(0).toString();
-    const asText = value.toString('utf8');
-    return /^-?\d+$/.test(asText) ? asText : undefined;
+    return undefined;
   }
   return /^-?\d+$/.test(value) ? value : undefined;
 }

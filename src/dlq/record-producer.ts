@@ -3,6 +3,10 @@ export interface OutgoingRecord {
   key: Buffer | null;
   value: Buffer | null;
   headers: Record<string, Buffer | string | Array<Buffer | string>>;
+  /** A partition of its own choosing (a replay back to the source partition); by default the key's. */
+  partition?: number;
+  /** ms since the epoch, as text; by default the time of sending. */
+  timestamp?: string;
 }
 
 /**

@@ -16,7 +16,11 @@ export interface ReplayStamp {
   replayedAt: Date;
 }
 
-export function replayRecord(entry: DlqEntry, stamp: ReplayStamp): OutgoingRecord {
+/**
+ * Back to its source topic, a record goes to its source partition (whatever partitioner its producer used) with its
+ * original timestamp; elsewhere (`--to`), the key decides the partition.
+ */
+export function replayRecord(entry: DlqEntry, stamp: ReplayStamp, target: string): OutgoingRecord {
   const headers: OutgoingRecord['headers'] = {};
   for (const [name, value] of Object.entries(entry.headers)) {
     if (value === undefined || provenancePrefixes.some((prefix) => name.startsWith(prefix))) continue;
@@ -28,7 +32,15 @@ export function replayRecord(entry: DlqEntry, stamp: ReplayStamp): OutgoingRecor
   headers[ReplayHeaders.fromTopic] = stamp.dlqTopic;
   headers[ReplayHeaders.fromPartition] = String(entry.partition);
   headers[ReplayHeaders.fromOffset] = entry.offset;
-  return { key: entry.key, value: entry.value, headers };
+  const { topic, partition, timestampMs } = entry.origin;
+  const home = target === topic && partition !== undefined;
+  return {
+    key: entry.key,
+    value: entry.value,
+    headers,
+    ...(home ? { partition: partition! } : {}),
+    ...(timestampMs !== undefined ? { timestamp: String(timestampMs) } : {}),
+  };
 }
 
 /** The source record a DLQ record stands for, `topic[partition]@offset`: duplicates in the DLQ share it. */

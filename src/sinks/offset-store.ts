@@ -163,7 +163,7 @@ export class OffsetStore {
 
   /** Partition → the next offset stored with the data for `topic`, for every partition this group has a row for. */
   async stored(client: pg.ClientBase, topic: string): Promise<Map<number, string | undefined>> {
-    const exists = (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [this.#tableName])).rows[0]!.t !== null;
+    const exists = (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [this.#table])).rows[0]!.t !== null;
     if (!exists) return new Map();
     const rows = await client.query<{ partition: number; next_offset: string | null }>(
       `SELECT partition, next_offset::text AS next_offset FROM ${this.#table} WHERE group_id = $1 AND topic = $2`,

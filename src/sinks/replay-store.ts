@@ -51,7 +51,7 @@ export class ReplayStore {
   }
 
   async load(client: pg.ClientBase, replayId: string): Promise<ReplayTask | undefined> {
-    const exists = (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [this.#tableName])).rows[0]!.t !== null;
+    const exists = (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [this.#table])).rows[0]!.t !== null;
     if (!exists) return undefined;
     const { rows } = await client.query(
       `SELECT replay_id, dlq_topic, definition, end_offsets, selected::int AS selected, replayed::int AS replayed, skipped, state,

@@ -64,6 +64,11 @@ describe('sluice dlq replay', () => {
     expect(JSON.parse(again.stdout) as Summary).toMatchObject({ state: 'done', replayed: 10, replayedNow: 0 });
     // Records, not offsets: each transaction also leaves a control record in the log.
     expect((await kafka.readAll(topic)).length).toBe(endBefore + 10);
+    // The same id with another selection would go on from offsets that mean something else: refused.
+    const replayId = (JSON.parse(first.stdout) as { replayId: string }).replayId;
+    const other = await sluice(['dlq', 'replay', `${topic}.dlq`, '--replay-id', replayId, '--sqlstate', '22P02'], env);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain(`replay ${replayId} was started as`);
     const status = await sluice(['dlq', 'replay', `${topic}.dlq`, '--status'], env);
     expect(status.stdout).toMatch(/: done\n {2}selected 10, replayed 10 .*remaining 0/);
   });
@@ -140,14 +145,14 @@ describe('sluice dlq replay', () => {
     // The table is not fixed: every replay fails again, and sluice dead-letters the record once more.
     for (let round = 1; round <= 3; round++) {
       await waitFor(`dead-lettered ${round} time(s)`, async () => (await kafka.readAll(dlq)).length === round);
-      const replayed = await sluice(['dlq', 'replay', dlq, '--replay-id', `round-${round}`, '--dlq-offsets', String(round - 1), '--max-replays', '3', '--park', park, '--json'], env);
+      const replayed = await sluice(['dlq', 'replay', dlq, '--replay-id', `${topic}-round-${round}`, '--dlq-offsets', String(round - 1), '--max-replays', '3', '--park', park, '--json'], env);
       expect(replayed.stderr).toBe('');
       expect(JSON.parse(replayed.stdout) as Summary).toMatchObject({ replayed: 1, parked: 0 });
     }
     await waitFor('dead-lettered a 4th time', async () => (await kafka.readAll(dlq)).length === 4);
     const counts = (await kafka.readAll(dlq)).map((r) => r.headers['sluice.replay.count'] ?? '0');
     expect(counts.map((c) => (Array.isArray(c) ? c.at(-1) : c))).toEqual(['0', '1', '2', '3']);
-    const fourth = await sluice(['dlq', 'replay', dlq, '--replay-id', 'round-4', '--dlq-offsets', '3', '--max-replays', '3', '--park', park, '--json'], env);
+    const fourth = await sluice(['dlq', 'replay', dlq, '--replay-id', `${topic}-round-4`, '--dlq-offsets', '3', '--max-replays', '3', '--park', park, '--json'], env);
     expect(JSON.parse(fourth.stdout) as Summary).toMatchObject({ replayed: 0, parked: 1, skipped: { 'loop-guard': 1 } });
     expect((await kafka.readAll(park)).map((r) => r.key!.toString())).toEqual(['bad']);
     expect((await kafka.readAll(topic)).length).toBe(4); // the original and three replays

@@ -106,6 +106,13 @@ describe('the origin of a DLQ record, in every dialect', () => {
     expect(readOrigin({ other: 'x' })).toMatchObject({ dialect: 'unknown', topic: undefined });
   });
 
+  it('Spring numbers written as text by another producer read as text, whatever their length', () => {
+    expect(readOrigin({ 'kafka_dlt-original-topic': 'a', 'kafka_dlt-original-offset': utf8('12345678'), 'kafka_dlt-original-partition': utf8('1234') })).toMatchObject({
+      offset: '12345678',
+      partition: 1234,
+    });
+  });
+
   it('counts replays', () => {
     expect(readOrigin({ 'sluice.source.topic': 'orders', 'sluice.replay.count': '2' }).replayCount).toBe(2);
   });
