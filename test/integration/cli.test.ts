@@ -1,28 +1,14 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { defaults } from '../../src/config/options.js';
 import { sluiceVersion } from '../../src/version.js';
 import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+import { runCli as sluice } from '../helpers/process.js';
 import { testSluice } from '../helpers/sluice.js';
 
-const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-
-/** Runs the built CLI with exactly `env` (plus PATH); answers its exit code and output. */
-async function sluice(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 describe('the command line', () => {
   it('--help on every command, --version, and exit code 2 for a command line it does not know', async () => {
-    for (const args of [['--help'], ['run', '--help'], ['check', '--help'], ['offsets', '--help'], ['offsets', 'show', '--help'], ['offsets', 'rewind', '--help'], ['dlq', '--help'], ['dlq', 'stats', '--help'], ['dlq', 'list', '--help'], ['dlq', 'show', '--help']]) {
+    for (const args of [['--help'], ['run', '--help'], ['check', '--help'], ['offsets', '--help'], ['offsets', 'show', '--help'], ['offsets', 'rewind', '--help'], ['dlq', '--help'], ['dlq', 'stats', '--help'], ['dlq', 'list', '--help'], ['dlq', 'show', '--help'], ['dlq', 'replay', '--help']]) {
       const { code, stdout } = await sluice(args);
       expect([args.join(' '), code, stdout]).toEqual([args.join(' '), 0, expect.stringMatching(/^Usage: sluice/)]);
     }

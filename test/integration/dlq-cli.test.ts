@@ -1,21 +1,9 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/process.js';
 import { KafkaHelper, brokers, databaseUrl } from '../helpers/stack.js';
 
-const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-
-async function sluice(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { PATH: process.env.PATH ?? '', KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_TOPICS: 'unused' };
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { env, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+/** The dlq commands need the service's settings, though they use no route. */
+const sluice = (args: string[]) => runCli(args, { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_TOPICS: 'unused' });
 
 const be32 = (n: number) => {
   const b = Buffer.alloc(4);

@@ -27,6 +27,19 @@ async function healthPort(proc: SluiceProcess): Promise<number> {
   }, { timeoutMs: 30_000 });
 }
 
+/** Landing mode against this file's broker, with the shortest session timeout the broker takes. */
+function landingEnv(topic: string, table: string, groupId: string): Record<string, string> {
+  return {
+    KAFKA_BROKERS: broker.brokers.join(','),
+    DATABASE_URL: databaseUrl(),
+    SLUICE_TOPICS: topic,
+    SLUICE_LANDING_TABLE: table,
+    SLUICE_GROUP_ID: groupId,
+    SLUICE_SESSION_TIMEOUT_MS: '6000',
+    SLUICE_HEARTBEAT_INTERVAL_MS: '1000',
+  };
+}
+
 function alive(proc: SluiceProcess): boolean {
   return proc.child.exitCode === null && proc.child.signalCode === null;
 }
@@ -55,13 +68,7 @@ describe.skipIf(!canRunOwnBroker())('Kafka going away and coming back', () => {
 
     const groupId = uniqueName('group');
     const proc = spawnSluice({
-      KAFKA_BROKERS: broker.brokers.join(','),
-      DATABASE_URL: databaseUrl(),
-      SLUICE_TOPICS: topic,
-      SLUICE_LANDING_TABLE: table,
-      SLUICE_GROUP_ID: groupId,
-      SLUICE_SESSION_TIMEOUT_MS: '6000',
-      SLUICE_HEARTBEAT_INTERVAL_MS: '1000',
+      ...landingEnv(topic, table, groupId),
       // Small batches keep sluice fetching, flushing and committing when the broker goes.
       SLUICE_LINGER_MS: '50',
       SLUICE_MAX_BATCH_RECORDS: '50',
@@ -123,15 +130,7 @@ describe.skipIf(!canRunOwnBroker())('Kafka going away and coming back', () => {
     const groupId = uniqueName('group');
     await kafka.produce(topic, Array.from({ length: 1_000 }, (_, seq) => ({ key: `k${seq}`, value: JSON.stringify({ seq }) })));
     await broker.stop();
-    const proc = spawnSluice({
-      KAFKA_BROKERS: broker.brokers.join(','),
-      DATABASE_URL: databaseUrl(),
-      SLUICE_TOPICS: topic,
-      SLUICE_LANDING_TABLE: table,
-      SLUICE_GROUP_ID: groupId,
-      SLUICE_SESSION_TIMEOUT_MS: '6000',
-      SLUICE_HEARTBEAT_INTERVAL_MS: '1000',
-    });
+    const proc = spawnSluice(landingEnv(topic, table, groupId));
     const port = await healthPort(proc);
     const unready = await waitFor('/readyz to say Kafka is unreachable', async () => {
       const r = await readyz(port);
