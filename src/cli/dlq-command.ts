@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { createKafkaClient } from '../consumer/kafka-client.js';
 import { scanTopic } from '../consumer/topic-scan.js';
 import { matches, type DlqEntry, type DlqFilter } from '../dlq/dlq-filter.js';
+import { truncateUtf8 } from '../dlq/dlq-headers.js';
 import { readOrigin } from '../dlq/dlq-origin.js';
 import { ExitCodes } from './exit-codes.js';
 import type { Settings } from './settings.js';
@@ -128,25 +129,39 @@ export function describeEntry(entry: DlqEntry, maxBytes: number): Record<string,
   };
 }
 
-/** UTF-8 text when the bytes are valid UTF-8 (cut to `maxBytes`), else hex; null stays null. */
-function readable(bytes: Buffer | null, maxBytes: number): string | null {
+/**
+ * Text an operator's terminal can show safely: UTF-8 when the bytes are valid UTF-8, cut to `maxBytes` at a character
+ * boundary, with control characters escaped (a record's bytes must not drive the terminal); hex otherwise. null stays
+ * null.
+ */
+export function readable(bytes: Buffer | null, maxBytes: number): string | null {
   if (bytes === null) return null;
-  const cut = bytes.length > maxBytes;
-  const shown = bytes.subarray(0, maxBytes);
-  const text = shown.toString('utf8');
-  const isText = !text.includes('\uFFFD') || Buffer.from(text, 'utf8').equals(shown);
-  const body = isText ? text : `0x${shown.toString('hex')}`;
-  return cut ? `${body}… (${bytes.length} bytes)` : body;
+  const isText = Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
+  if (!isText) {
+    const shown = bytes.subarray(0, Math.floor(maxBytes / 2));
+    return `0x${shown.toString('hex')}${shown.length < bytes.length ? `… (${bytes.length} bytes)` : ''}`;
+  }
+  const cut = truncateUtf8(bytes.toString('utf8'), maxBytes);
+  const escaped = escapeControls(cut);
+  return bytes.length > maxBytes ? `${escaped} (${bytes.length} bytes)` : escaped;
+}
+
+/** C0 and C1 control characters (tab aside) as \u escapes. */
+export function escapeControls(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000A-\u001F\u007F-\u009F]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export async function dlqListCommand(settings: Settings, topic: string, filter: DlqFilter, limit: number, json: boolean): Promise<number> {
   const shown: DlqEntry[] = [];
   let selected = 0;
+  const order = (a: DlqEntry, b: DlqEntry) => Number(a.timestamp) - Number(b.timestamp) || a.partition - b.partition || (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1);
   await scanDlq(settings, topic, filter, (entries) => {
     selected += entries.length;
-    for (const e of entries) if (shown.length < limit) shown.push(e);
+    // The oldest `limit` across partitions, whatever order the partitions are read in; memory stays at `limit`.
+    shown.push(...entries);
+    if (shown.length > limit) shown.sort(order).splice(limit);
   });
-  shown.sort((a, b) => Number(a.timestamp) - Number(b.timestamp) || a.partition - b.partition);
+  shown.sort(order);
   if (json) {
     process.stdout.write(`${JSON.stringify({ topic, selected, shown: shown.map((e) => describeEntry(e, 1024)) }, null, 2)}\n`);
     return ExitCodes.ok;
@@ -155,7 +170,7 @@ export async function dlqListCommand(settings: Settings, topic: string, filter: 
     const o = e.origin;
     const source = o.topic === undefined ? '(unknown source)' : `${o.topic}[${o.partition ?? '?'}]@${o.offset ?? '?'}`;
     const why = [o.errorCode, o.sqlState].filter(Boolean).join(' ');
-    const message = (o.errorMessage ?? '').replace(/\s+/g, ' ').slice(0, 100);
+    const message = escapeControls((o.errorMessage ?? '').replace(/[ \t\r\n]+/g, ' ').slice(0, 100));
     return `${e.partition}:${e.offset}  ${new Date(Number(e.timestamp)).toISOString()}  ${source}  ${why}  ${message}\n    key ${readable(e.key, 60)}  value ${readable(e.value, 120)}`;
   });
   lines.push(`${shown.length} of ${selected} selected record(s) shown${selected > shown.length ? ` (--limit ${limit})` : ''}`);
@@ -177,9 +192,9 @@ export async function dlqShowCommand(settings: Settings, topic: string, partitio
   else {
     const lines = Object.entries(described)
       .filter(([name]) => name !== 'headers')
-      .map(([name, value]) => `${name.padEnd(16)} ${value === undefined ? '-' : String(value)}`);
+      .map(([name, value]) => `${name.padEnd(16)} ${value === undefined ? '-' : escapeControls(String(value))}`);
     lines.push('headers:');
-    for (const [name, value] of Object.entries(described.headers)) lines.push(`  ${name}: ${value}`);
+    for (const [name, value] of Object.entries(described.headers)) lines.push(`  ${escapeControls(name)}: ${value}`);
     process.stdout.write(`${lines.join('\n')}\n`);
   }
   return ExitCodes.ok;

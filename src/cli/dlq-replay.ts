@@ -147,6 +147,9 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
             'check the selection, or pass --allow-any-topic',
         );
       }
+      if (request.park !== undefined && (await inspector.topics([request.park]))[0]!.partitions === undefined) {
+        throw new ReplayRefused(`--park ${request.park}: the topic does not exist; create it first`);
+      }
       if (request.dryRun) {
         summary.state = 'dry-run';
         summary.remaining = summary.selected;

@@ -118,6 +118,8 @@ describe('sluice dlq replay', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('the selection would publish to elsewhere, which no route reads');
     expect((await sluice(['dlq', 'replay', dlq, '--dry-run', '--allow-any-topic'], env)).code).toBe(0);
+    const noPark = await sluice(['dlq', 'replay', dlq, '--dry-run', '--allow-any-topic', '--park', `${dlq}-nowhere`], env);
+    expect([noPark.code, noPark.stderr]).toEqual([2, `sluice: --park ${dlq}-nowhere: the topic does not exist; create it first\n`]);
   });
 
   it('a record that fails again comes back to the DLQ with its replay count, and the loop guard parks it at the maximum', async () => {
