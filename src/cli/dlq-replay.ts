@@ -17,15 +17,14 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { createKafkaClient } from '../consumer/kafka-client.js';
 import { KafkaInspector } from '../consumer/kafka-inspector.js';
-import { connectReplayPublisher } from '../consumer/replay-publisher.js';
 import { scanTopic } from '../consumer/topic-scan.js';
 import { matches, type DlqEntry, type DlqFilter } from '../dlq/dlq-filter.js';
 import { readOrigin } from '../dlq/dlq-origin.js';
-import type { OutgoingRecord } from '../dlq/record-producer.js';
-import { replayRecord, sourceCoordinates } from '../dlq/replay-record.js';
+import { sourceCoordinates } from '../dlq/replay-record.js';
 import { ReplayStore, type ReplayTask } from '../sinks/replay-store.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { ExitCodes } from './exit-codes.js';
+import { kafkaReplayWriter, postgresReplayWriter, type ReplayItem } from './replay-writers.js';
 import type { Settings } from './settings.js';
 
 export interface ReplayRequest {
@@ -42,11 +41,13 @@ export interface ReplayRequest {
   limit?: number;
   replayId?: string;
   dryRun: boolean;
+  /** Write the records through their routes straight into PostgreSQL, instead of publishing them again. */
+  intoPostgres?: boolean;
   /** Only report the replay's task: selected, done, remaining. */
   statusOnly?: boolean;
 }
 
-export type SkipReason = 'duplicate' | 'loop-guard' | 'unknown-source';
+export type SkipReason = 'duplicate' | 'loop-guard' | 'unknown-source' | 'failed-again';
 
 export interface ReplaySummary {
   replayId: string;
@@ -65,6 +66,10 @@ export interface ReplaySummary {
   recordsPerSecond?: number;
   /** Stopped by SIGTERM or SIGINT before the end: run the same command again to resume. */
   interrupted?: boolean;
+  /** Into PostgreSQL: records that failed again (in this run), reported, and parked with --park. */
+  failed: number;
+  /** The first of them, as DLQ `partition:offset`. */
+  failedRecords: string[];
 }
 
 /** A replay's id: given, or derived from what it selects and where it sends, so that running it again resumes it. */
@@ -75,7 +80,14 @@ export function replayIdOf(request: ReplayRequest): string {
 
 /** What a replay selects and where it sends, as JSON (offset ranges as text). */
 function definitionOf(request: ReplayRequest): Record<string, unknown> {
-  const definition = { dlqTopic: request.dlqTopic, filter: request.filter, to: request.to ?? null, maxReplays: request.maxReplays, park: request.park ?? null };
+  const definition = {
+    dlqTopic: request.dlqTopic,
+    filter: request.filter,
+    to: request.to ?? null,
+    maxReplays: request.maxReplays,
+    park: request.park ?? null,
+    ...(request.intoPostgres ? { into: 'postgres' } : {}),
+  };
   return JSON.parse(JSON.stringify(definition, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
 }
 
@@ -97,7 +109,6 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
   const options = settings.resolved;
   const quiet = pino({ level: 'silent' });
   const replayId = replayIdOf(request);
-  const groupId = `sluice-replay-${replayId}`;
   const kafka = createKafkaClient(options, `${options.kafka.clientId}-replay`, quiet, 'error');
   const inspector = await KafkaInspector.connect(options, quiet);
   const db = new pg.Client({ connectionString: options.database.url, application_name: `sluice replay ${replayId}` });
@@ -109,7 +120,7 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
     let task = await store.load(db, replayId);
     if (request.statusOnly) {
       if (!task) throw new ReplayRefused(`no replay ${replayId} has started (pass the filters it was started with, or --replay-id)`);
-      return finish({ replayId, dlqTopic: request.dlqTopic, state: task.state, selected: 0, replayed: 0, replayedNow: 0, skipped: {}, parked: 0, remaining: 0, targets: {}, reasons: {} }, task, task.state);
+      return finish({ replayId, dlqTopic: request.dlqTopic, state: task.state, selected: 0, replayed: 0, replayedNow: 0, skipped: {}, parked: 0, remaining: 0, targets: {}, reasons: {}, failed: 0, failedRecords: [] }, task, task.state);
     }
     const summary: ReplaySummary = {
       replayId,
@@ -123,6 +134,8 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
       remaining: 0,
       targets: {},
       reasons: {},
+      failed: 0,
+      failedRecords: [],
     };
     if (!task) {
       // A new replay: capture the DLQ's end, and go through the selection once (a dry run stops here).
@@ -141,6 +154,9 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
       });
       const routed = new Set([...options.routes.map((r) => r.topic), ...(options.landing?.topics ?? [])]);
       const refused = Object.keys(summary.targets).filter((t) => !routed.has(t));
+      if (refused.length > 0 && request.intoPostgres) {
+        throw new ReplayRefused(`no route writes ${refused.join(', ')}: --into-postgres writes through the routes (they read ${[...routed].join(', ') || 'nothing'})`);
+      }
       if (refused.length > 0 && !request.allowAnyTopic) {
         throw new ReplayRefused(
           `the selection would publish to ${refused.join(', ')}, which no route reads (routes read ${[...routed].join(', ') || 'nothing'}): ` +
@@ -171,19 +187,16 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
       return finish(summary, task, request.dryRun ? 'dry-run' : 'done');
     }
 
-    // Fenced first: a run of the same replay still going can commit nothing more, so the offsets read next are final.
-    const publisher = await connectReplayPublisher(options, `sluice-replay-${replayId}`, quiet);
+    const writer = request.intoPostgres
+      ? await postgresReplayWriter(options, replayId, request.dlqTopic, request.park, quiet)
+      : await kafkaReplayWriter(options, replayId, request.dlqTopic, inspector, quiet);
     try {
-      await publisher.fence();
-    } catch (error) {
-      await publisher.close();
-      throw error;
-    }
-    try {
-      // Where the replay's group is: everything before was published (or skipped) in a committed transaction.
-      const committed = await inspector.committedOffsets(groupId, request.dlqTopic);
       const end = toMap(task.endOffsets);
-      const from = new Map([...end.keys()].map((p) => [p, committed.get(p) ?? '0']));
+      // Fenced first: a run of the same replay still going can commit nothing more, so where it resumes is final.
+      // Everything before was written (or skipped) in a committed transaction.
+      const resume = await writer.start([...end.keys()]);
+      const from = new Map([...end.keys()].map((p) => [p, resume.get(p) ?? '0']));
+      const position = new Map(from);
       const seen = new Set<string>();
       const counts = { replayed: 0, skipped: {} as Partial<Record<SkipReason, number>> };
       const count = (decision: ReturnType<typeof decide>) => {
@@ -218,13 +231,8 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
               return 'stop';
             }
             const chunk = records.slice(i, i + chunkSize);
-            const out = new Map<string, OutgoingRecord[]>();
-            const add = (topic: string, record: OutgoingRecord) => {
-              const list = out.get(topic);
-              if (list) list.push(record);
-              else out.set(topic, [record]);
-            };
-            let through = chunk.at(-1)!;
+            const items: ReplayItem[] = [];
+            let through: (typeof chunk)[number] | undefined;
             let parked = 0;
             let published = 0;
             for (const raw of chunk) {
@@ -234,22 +242,28 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
               if (!entry) continue;
               const decision = decide(entry, request, seen);
               count(decision);
-              const stamp = { replayId, dlqTopic: request.dlqTopic, replayedAt: new Date() };
               if ('target' in decision) {
-                add(decision.target, replayRecord(entry, stamp, decision.target));
+                items.push({ entry, target: decision.target });
                 published++;
               } else if (decision.park) {
-                add(request.park!, replayRecord(entry, stamp, request.park!));
+                items.push({ entry, park: request.park! });
                 parked++;
               }
             }
-            await publisher.publish(out, {
-              groupId,
-              topic: request.dlqTopic,
-              offsets: new Map([[through.partition, String(BigInt(through.offset) + 1n)]]),
-            });
-            summary.replayedNow += published;
-            summary.parked += parked;
+            if (!through) continue;
+            const partition = through.partition;
+            const next = String(BigInt(through.offset) + 1n);
+            const stamp = { replayId, dlqTopic: request.dlqTopic, replayedAt: new Date() };
+            const { failed } = await writer.commit(partition, position.get(partition) ?? '0', next, items, stamp);
+            position.set(partition, next);
+            summary.replayedNow += published - failed.length;
+            if (failed.length > 0) {
+              counts.replayed -= failed.length;
+              counts.skipped['failed-again'] = (counts.skipped['failed-again'] ?? 0) + failed.length;
+            }
+            summary.failed += failed.length;
+            for (const f of failed) if (summary.failedRecords.length < 20) summary.failedRecords.push(`${f.partition}:${f.offset}`);
+            summary.parked += parked + (request.park ? failed.length : 0);
             await store.update(db, replayId, { replayed: counts.replayed, skipped: counts.skipped, state: 'running' });
             if (request.rate !== undefined) {
               // Paced: no faster than --rate on average since the start, with heartbeats while waiting.
@@ -279,7 +293,7 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
       await store.update(db, replayId, { replayed: counts.replayed, skipped: counts.skipped, state });
       return finish(summary, (await store.load(db, replayId))!, state);
     } finally {
-      await publisher.close();
+      await writer.close();
     }
   } finally {
     await db.end();
@@ -338,6 +352,7 @@ export async function replayCommand(settings: Settings, request: ReplayRequest, 
       `replay ${summary.replayId} of ${summary.dlqTopic}: ${summary.state}`,
       `  selected ${summary.selected}, replayed ${summary.replayed} (${summary.replayedNow} in this run${summary.recordsPerSecond !== undefined ? `, ${summary.recordsPerSecond} records/s` : ''}), skipped: ${skipped}, parked ${summary.parked}, remaining ${summary.remaining}`,
     ];
+    if (summary.failed > 0) lines.push(`  failed again: ${summary.failed} (DLQ ${summary.failedRecords.join(', ')}${summary.failed > summary.failedRecords.length ? ', …' : ''})`);
     if (Object.keys(summary.targets).length > 0) lines.push(`  to: ${Object.entries(summary.targets).map(([t, n]) => `${t} ${n}`).join(', ')}`);
     if (Object.keys(summary.reasons).length > 0) lines.push(`  reasons: ${Object.entries(summary.reasons).map(([r, n]) => `${r} ${n}`).join(', ')}`);
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -118,6 +118,7 @@ export async function runCli(argv: string[]): Promise<number> {
   withFilters(dlq.command('replay <topic>'))
     .description('publish the selected records again, to their source topic (or --to): bounded, resumable, exactly once per replay')
     .option('--to <topic>', "publish here instead of each record's source topic")
+    .option('--into-postgres', 'write the records through their routes straight into PostgreSQL, exactly as sluice would have; the source topic is left alone')
     .option('--allow-any-topic', 'allow targets that no route reads')
     .option('--max-replays <n>', 'loop guard: records replayed this often already are not replayed again', '3')
     .option('--park <topic>', 'send records stopped by the loop guard here')
@@ -149,6 +150,7 @@ export async function runCli(argv: string[]): Promise<number> {
             ...(opts.replayId !== undefined ? { replayId: opts.replayId } : {}),
             dryRun: opts.dryRun === true,
             statusOnly: opts.status === true,
+            intoPostgres: opts.intoPostgres === true,
           },
           opts.json === true,
         ),
@@ -276,6 +278,7 @@ function dlqFilter(opts: FilterOptions): DlqFilter | string {
 
 interface ReplayOptions {
   to?: string;
+  intoPostgres?: boolean;
   allowAnyTopic?: boolean;
   maxReplays: string;
   park?: string;

@@ -253,8 +253,9 @@ export class PostgresSink implements Sink {
   }
 
   async #write(batch: Batch, context: WriteContext): Promise<WriteResult> {
-    const plans = this.#plans.get(batch.topic);
-    if (!plans) throw new SinkError(`no route for topic ${batch.topic}`, { retriable: false });
+    const routeTopic = batch.routeTopic ?? batch.topic;
+    const plans = this.#plans.get(routeTopic);
+    if (!plans) throw new SinkError(`no route for topic ${routeTopic}`, { retriable: false });
     const what = `writing ${batch.records.length} records of ${batch.topic}[${batch.partition}] into ${plans.map((p) => p.table).join(', ')}`;
     let records = context.excluded.size > 0 ? batch.records.filter((r) => !context.excluded.has(r)) : batch.records;
     // Preparing first keeps the transaction short and finds what JavaScript can see is poison before any connection is taken.

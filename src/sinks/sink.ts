@@ -15,6 +15,11 @@ export interface Batch {
   epoch: number;
   /** Exactly-once delivery: this member's claim on the partition, which the write's offset update must still hold. */
   claim?: string;
+  /**
+   * The topic whose routes write the records, when it is not `topic` (a DLQ replay into PostgreSQL: the offsets
+   * fenced are the DLQ's, the routes those of the records' source topic).
+   */
+  routeTopic?: string;
 }
 
 /** A record of the batch that cannot be written, and the error that says why (a PoisonRecordError or a row-level SinkError). */

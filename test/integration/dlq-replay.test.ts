@@ -173,5 +173,82 @@ describe('sluice dlq replay', () => {
     await waitFor('counted as stale', () => service.status().batching.staleRecords === 1);
     expect((await db.query(`SELECT balance, version FROM ${table}`)).rows).toEqual([{ balance: 20, version: 2 }]);
   });
+
+  it('--into-postgres writes through the route without touching the source topic; what fails again is reported and parked', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(2, 'orders');
+    const park = await kafka.createTopic(1, 'park');
+    const db = await database();
+    const table = uniqueName('orders');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL, src_partition int, src_offset bigint)`);
+    const routes = [
+      { topic, table, key: ['id'], columns: { id: { from: 'key' as const }, name: 'name', src_partition: { from: 'partition' as const }, src_offset: { from: 'offset' as const } } },
+    ];
+    // 20 good, 8 without a name (fixable), 2 that are not JSON (not fixable).
+    const records = Array.from({ length: 30 }, (_, i) => ({
+      key: `o${i}`,
+      value: i < 20 ? JSON.stringify({ name: `n${i}` }) : i < 28 ? JSON.stringify({ note: 'no name' }) : '{"name": ',
+      partition: i % 2,
+    }));
+    await kafka.produce(topic, records);
+    const { sluice: service, groupId } = testSluice({ routes, batching: { lingerMs: 50 } });
+    await service.start();
+    await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic));
+    await service.stop();
+    expect((await kafka.readAll(`${topic}.dlq`)).length).toBe(10);
+    await db.query(`ALTER TABLE ${table} ALTER COLUMN name DROP NOT NULL`);
+    const env = { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_ROUTES: JSON.stringify(routes), SLUICE_GROUP_ID: groupId };
+    const topicBefore = await kafka.endOffsets(topic);
+
+    const replayed = await sluice(['dlq', 'replay', `${topic}.dlq`, '--into-postgres', '--park', park, '--json'], env);
+    expect(replayed.code).toBe(0);
+    expect(JSON.parse(replayed.stdout)).toMatchObject({ state: 'done', selected: 10, replayed: 8, replayedNow: 8, failed: 2, parked: 2, skipped: { 'failed-again': 2 } });
+    // Written exactly as sluice would have: the source coordinates, not the DLQ's.
+    const rows = await db.query(`SELECT id, name, src_partition, src_offset::int AS src_offset FROM ${table} WHERE id IN ('o20', 'o21') ORDER BY id`);
+    expect(rows.rows).toEqual([
+      { id: 'o20', name: null, src_partition: 0, src_offset: 10 },
+      { id: 'o21', name: null, src_partition: 1, src_offset: 10 },
+    ]);
+    expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(28);
+    expect(await kafka.endOffsets(topic)).toEqual(topicBefore);
+    expect((await kafka.readAll(park)).map((r) => r.key!.toString()).sort()).toEqual(['o28', 'o29']);
+
+    const again = await sluice(['dlq', 'replay', `${topic}.dlq`, '--into-postgres', '--park', park, '--json'], env);
+    expect(JSON.parse(again.stdout)).toMatchObject({ state: 'done', replayedNow: 0 });
+    expect((await kafka.readAll(park)).length).toBe(2);
+  });
+
+  it('--into-postgres SIGKILLed half way and run again: every selected record written exactly once', async () => {
+    const kafka = await KafkaHelper.connect();
+    const source = await kafka.createTopic(2, 'source');
+    const dlq = await kafka.createTopic(2, 'dlq');
+    const db = await database();
+    const table = uniqueName('events');
+    await db.query(`CREATE TABLE ${table} (row_id bigserial PRIMARY KEY, src_partition int NOT NULL, src_offset bigint NOT NULL)`);
+    const routes = [{ topic: source, table, mode: 'append' as const, columns: { src_partition: { from: 'partition' as const }, src_offset: { from: 'offset' as const } } }];
+    await kafka.producer.send({
+      topic: dlq,
+      acks: -1,
+      messages: Array.from({ length: 600 }, (_, i) => ({
+        key: `k${i}`,
+        value: JSON.stringify({ i }),
+        partition: i % 2,
+        headers: { 'sluice.source.topic': source, 'sluice.source.partition': String(i % 2), 'sluice.source.offset': String(i), 'sluice.error.code': 'SLUICE_POISON_RECORD' },
+      })),
+    });
+    const env = { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_ROUTES: JSON.stringify(routes), SLUICE_GROUP_ID: uniqueName('group') };
+    const child = spawn(process.execPath, [cli, 'dlq', 'replay', dlq, '--into-postgres', '--rate', '150'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    onTestFinished(() => void child.kill('SIGKILL'));
+    const rows = async () => (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n as number;
+    await waitFor('some records written', async () => (await rows()) >= 150, { timeoutMs: 60_000 });
+    child.kill('SIGKILL');
+    await exited;
+    expect(await rows()).toBeLessThan(600);
+    const resumed = await sluice(['dlq', 'replay', dlq, '--into-postgres', '--json'], env);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ state: 'done', selected: 600, replayed: 600, remaining: 0 });
+    const written = await db.query(`SELECT count(*)::int AS n, count(DISTINCT (src_partition, src_offset))::int AS d FROM ${table}`);
+    expect(written.rows[0]).toEqual({ n: 600, d: 600 });
+  });
 });
 
