@@ -105,7 +105,7 @@ export async function dlqStatsCommand(settings: Settings, topic: string, filter:
     lines.push(`${title}:`);
     const width = Math.max(...entries.map(([k]) => k.length));
     const most = entries[0]![1];
-    for (const [key, n] of entries) lines.push(`  ${key.padEnd(width)}  ${String(n).padStart(7)}  ${'█'.repeat(Math.max(1, Math.round((n / most) * 30)))}`);
+    for (const [key, n] of entries) lines.push(`  ${escapeControls(key).padEnd(width)}  ${String(n).padStart(7)}  ${'█'.repeat(Math.max(1, Math.round((n / most) * 30)))}`);
   };
   section('by error code', stats.byErrorCode);
   section('by error class', stats.byErrorClass);
@@ -171,7 +171,7 @@ export async function dlqListCommand(settings: Settings, topic: string, filter: 
     const source = o.topic === undefined ? '(unknown source)' : `${o.topic}[${o.partition ?? '?'}]@${o.offset ?? '?'}`;
     const why = [o.errorCode, o.sqlState].filter(Boolean).join(' ');
     const message = escapeControls((o.errorMessage ?? '').replace(/[ \t\r\n]+/g, ' ').slice(0, 100));
-    return `${e.partition}:${e.offset}  ${new Date(Number(e.timestamp)).toISOString()}  ${source}  ${why}  ${message}\n    key ${readable(e.key, 60)}  value ${readable(e.value, 120)}`;
+    return `${e.partition}:${e.offset}  ${new Date(Number(e.timestamp)).toISOString()}  ${escapeControls(source)}  ${escapeControls(why)}  ${message}\n    key ${readable(e.key, 60)}  value ${readable(e.value, 120)}`;
   });
   lines.push(`${shown.length} of ${selected} selected record(s) shown${selected > shown.length ? ` (--limit ${limit})` : ''}`);
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -205,7 +205,7 @@ function headerTexts(entry: DlqEntry): Record<string, string> {
   for (const [name, value] of Object.entries(entry.headers)) {
     if (value === undefined) continue;
     const values = Array.isArray(value) ? value : [value];
-    out[name] = values.map((v) => (Buffer.isBuffer(v) ? (readable(v, 2048) ?? '') : v)).join(' | ');
+    out[name] = values.map((v) => (Buffer.isBuffer(v) ? (readable(v, 2048) ?? '') : escapeControls(v))).join(' | ');
   }
   return out;
 }

@@ -24,6 +24,7 @@ import { sourceCoordinates } from '../dlq/replay-record.js';
 import { ReplayStore, type ReplayTask } from '../sinks/replay-store.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { ExitCodes } from './exit-codes.js';
+import { escapeControls } from './dlq-command.js';
 import { kafkaReplayWriter, postgresReplayWriter, type ReplayItem } from './replay-writers.js';
 import type { Settings } from './settings.js';
 
@@ -141,9 +142,11 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
       // A new replay: capture the DLQ's end, and go through the selection once (a dry run stops here).
       const endOffsets = Object.fromEntries((await inspector.partitionOffsets(request.dlqTopic)).map((p) => [String(p.partition), p.logEnd]));
       const seen = new Set<string>();
+      const sources = new Set<string>();
       await scanTopic(kafka, request.dlqTopic, { to: toMap(endOffsets) }, (records) => {
         for (const entry of entriesOf(records)) {
           summary.selected++;
+          if (entry.origin.topic !== undefined) sources.add(entry.origin.topic);
           const { errorCode, errorClass, sqlState } = entry.origin;
           const reason = [errorCode ?? errorClass ?? '(none)', sqlState].filter(Boolean).join(' ');
           summary.reasons[reason] = (summary.reasons[reason] ?? 0) + 1;
@@ -152,6 +155,12 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
           else summary.skipped[decision.skip] = (summary.skipped[decision.skip] ?? 0) + 1;
         }
       });
+      if (request.intoPostgres && request.to !== undefined && sources.size > 1) {
+        throw new ReplayRefused(
+          `--into-postgres --to ${request.to}: the selection comes from ${sources.size} source topics (${[...sources].join(', ')}), whose partitions and offsets ` +
+            'would collide in one route; select one source topic (--source-topic)',
+        );
+      }
       const routed = new Set([...options.routes.map((r) => r.topic), ...(options.landing?.topics ?? [])]);
       const refused = Object.keys(summary.targets).filter((t) => !routed.has(t));
       if (refused.length > 0 && request.intoPostgres) {
@@ -354,7 +363,7 @@ export async function replayCommand(settings: Settings, request: ReplayRequest, 
     ];
     if (summary.failed > 0) lines.push(`  failed again: ${summary.failed} (DLQ ${summary.failedRecords.join(', ')}${summary.failed > summary.failedRecords.length ? ', …' : ''})`);
     if (Object.keys(summary.targets).length > 0) lines.push(`  to: ${Object.entries(summary.targets).map(([t, n]) => `${t} ${n}`).join(', ')}`);
-    if (Object.keys(summary.reasons).length > 0) lines.push(`  reasons: ${Object.entries(summary.reasons).map(([r, n]) => `${r} ${n}`).join(', ')}`);
+    if (Object.keys(summary.reasons).length > 0) lines.push(`  reasons: ${escapeControls(Object.entries(summary.reasons).map(([r, n]) => `${r} ${n}`).join(', '))}`);
     process.stdout.write(`${lines.join('\n')}\n`);
   }
   // A replay stopped by a signal is not done: a job runner must not take it for finished.

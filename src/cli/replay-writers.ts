@@ -12,7 +12,8 @@ import { connectReplayPublisher } from '../consumer/replay-publisher.js';
 import type { DlqEntry } from '../dlq/dlq-filter.js';
 import type { OutgoingRecord } from '../dlq/record-producer.js';
 import { replayRecord, type ReplayStamp } from '../dlq/replay-record.js';
-import { ErrorCodes, SluiceError, errorMessage } from '../errors.js';
+import { ErrorCodes, SluiceError, errorMessage, isRetriable } from '../errors.js';
+import { backoffMs } from '../lifecycle/backoff.js';
 import type { SourceRecord } from '../record.js';
 import { PostgresSink } from '../sinks/postgres-sink.js';
 
@@ -112,19 +113,34 @@ export async function postgresReplayWriter(options: ResolvedOptions, replayId: s
           bySource.set(record, entry);
           return record;
         });
-        const result = await sink.write(
-          { topic: dlqTopic, partition, records, fromOffset: from, toOffset: to, epoch: 0, claim: claims.get(partition)!, ...(run.target ? { routeTopic: run.target } : {}) },
-          {
-            isCurrent: () => true,
-            signal: new AbortController().signal,
-            excluded: new Set(),
-            deadLetter: async (poison) => {
-              const entries = poison.map((p) => bySource.get(p.record)!);
-              await parkRecords(entries, stamp);
-              failed.push(...entries);
-            },
+        const batch = { topic: dlqTopic, partition, records, fromOffset: from, toOffset: to, epoch: 0, claim: claims.get(partition)!, ...(run.target ? { routeTopic: run.target } : {}) };
+        // Records found poison and parked are left out of later attempts, as the service does with its DLQ.
+        const excluded = new Set<SourceRecord>();
+        const context = {
+          isCurrent: () => true,
+          signal: new AbortController().signal,
+          excluded,
+          deadLetter: async (poison: Array<{ record: SourceRecord }>) => {
+            const entries = poison.map((p) => bySource.get(p.record)!);
+            await parkRecords(entries, stamp);
+            for (const p of poison) excluded.add(p.record);
+            failed.push(...entries);
           },
-        );
+        };
+        let result;
+        // A transient failure (a deadlock with the service writing the same table, the database restarting) is
+        // retried with backoff, as the service retries a batch; anything else ends the replay, resumable.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            result = await sink.write(batch, context);
+            break;
+          } catch (error) {
+            if (!isRetriable(error) || attempt >= 9) throw error;
+            const delayMs = backoffMs(attempt, 200, 5_000);
+            log.warn({ err: error, attempt: attempt + 1, retryInMs: delayMs }, `writing replayed records failed, will retry: ${errorMessage(error)}`);
+            await new Promise((resolve) => setTimeout(resolve, delayMs));
+          }
+        }
         if (result.fenced) {
           throw new SluiceError(ErrorCodes.offsets, `replay ${replayId}: another run of it took over ${dlqTopic}[${partition}] (${result.fenced.reason}); this run stops`);
         }

@@ -254,7 +254,8 @@ export class PostgresSink implements Sink {
 
   async #write(batch: Batch, context: WriteContext): Promise<WriteResult> {
     const routeTopic = batch.routeTopic ?? batch.topic;
-    const plans = this.#plans.get(routeTopic);
+    // A batch that only moves the offsets (records filtered out, control records) needs no route.
+    const plans = this.#plans.get(routeTopic) ?? (batch.records.length === 0 ? [] : undefined);
     if (!plans) throw new SinkError(`no route for topic ${routeTopic}`, { retriable: false });
     const what = `writing ${batch.records.length} records of ${batch.topic}[${batch.partition}] into ${plans.map((p) => p.table).join(', ')}`;
     let records = context.excluded.size > 0 ? batch.records.filter((r) => !context.excluded.has(r)) : batch.records;

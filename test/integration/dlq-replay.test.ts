@@ -216,6 +216,11 @@ describe('sluice dlq replay', () => {
     const again = await sluice(['dlq', 'replay', `${topic}.dlq`, '--into-postgres', '--park', park, '--json'], env);
     expect(JSON.parse(again.stdout)).toMatchObject({ state: 'done', replayedNow: 0 });
     expect((await kafka.readAll(park)).length).toBe(2);
+    // A selection that leaves every chunk empty still moves the replay's offsets to the end, and writes nothing.
+    const none = await sluice(['dlq', 'replay', `${topic}.dlq`, '--into-postgres', '--sqlstate', '99999', '--json'], env);
+    expect([none.code, none.stderr]).toEqual([0, '']);
+    expect(JSON.parse(none.stdout)).toMatchObject({ state: 'done', selected: 0, replayed: 0 });
+    expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(28);
   });
 
   it('--into-postgres SIGKILLed half way and run again: every selected record written exactly once', async () => {
