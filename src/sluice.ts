@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { Batcher } from './batcher/batcher.js';
 import type { BatcherStats } from './batcher/batcher-stats.js';
-import { FailurePolicy, type Retrying } from './lifecycle/failure-policy.js';
+import { FailurePolicy, startRetrying, type Retrying } from './lifecycle/failure-policy.js';
 import type { ResolvedOptions, SluiceOptions } from './config/options.js';
 import { dlqTopicFor, resolveOptions, type SettingSources } from './config/resolve-options.js';
 import { connectDlqProducer } from './consumer/dlq-producer.js';
@@ -93,7 +93,7 @@ class SluicePipeline implements Sluice {
   /** Claims waiting for offsets rows another session holds, for /readyz. */
   readonly #claimsWaiting = new Set<Retrying>();
   /** A start-up step waiting for Kafka, for /readyz. */
-  #startRetrying: Retrying | undefined;
+  #startupRetrying: Retrying | undefined;
   #lastStats = { at: Date.now(), flushed: 0 };
 
   constructor(options: ResolvedOptions, log: Logger) {
@@ -177,8 +177,8 @@ class SluicePipeline implements Sluice {
     const state = this.#lifecycle.state;
     if (state === 'halted') reasons.push(`consumption stopped: ${this.#lifecycle.error?.message ?? 'halted'}`);
     else if (state !== 'running') reasons.push(`sluice is ${state}`);
-    if (this.#startRetrying) {
-      const { subject, attempts, lastError } = this.#startRetrying;
+    if (this.#startupRetrying) {
+      const { subject, attempts, lastError } = this.#startupRetrying;
       reasons.push(`Kafka is unreachable: ${subject} failed ${attempts} time(s), last: ${errorMessage(lastError)}`);
     }
     if (!this.#sink.available) reasons.push('PostgreSQL is unreachable; batches are retried until it is back');
@@ -300,7 +300,7 @@ class SluicePipeline implements Sluice {
       this.#log.debug({ err: error }, 'Kafka consumer ended while stopping');
       return;
     }
-    this.#consumerRetrying ??= { subject: 'the Kafka consumer', sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
+    this.#consumerRetrying ??= startRetrying('the Kafka consumer');
     const decision = this.#policy.decide(error, this.#consumerRetrying, this.#options.kafka.retryBackoffMaxMs);
     if (decision.action === 'halt') {
       this.#halt(decision.error);
@@ -324,7 +324,7 @@ class SluicePipeline implements Sluice {
    * the failure policy says; /readyz names the step and its error meanwhile. What retrying cannot fix fails start().
    */
   async #untilConnected<T>(step: string, connect: () => Promise<T>): Promise<T> {
-    const retrying: Retrying = { subject: step, sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
+    const retrying: Retrying = startRetrying(step);
     try {
       for (;;) {
         try {
@@ -333,13 +333,13 @@ class SluicePipeline implements Sluice {
           if (this.#startAborted()) throw error;
           const decision = this.#policy.decide(error, retrying, this.#options.kafka.retryBackoffMaxMs);
           if (decision.action === 'halt') throw decision.error;
-          this.#startRetrying = retrying;
+          this.#startupRetrying = retrying;
           this.#log.warn({ err: error, attempt: retrying.attempts, retryInMs: decision.delayMs }, `${step} failed, will retry: ${errorMessage(error)}`);
           await sleep(decision.delayMs, this.#closing.signal);
         }
       }
     } finally {
-      this.#startRetrying = undefined;
+      this.#startupRetrying = undefined;
     }
   }
 
@@ -402,11 +402,11 @@ class SluicePipeline implements Sluice {
    * claimed again shortly, without holding up the others.
    */
   async #claimPositions(assigned: Assignment[], epoch: number, resume: (positions: PartitionPosition[]) => void): Promise<void> {
-    const retrying: Retrying = { subject: 'claiming the assigned partitions', sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
+    const retrying: Retrying = startRetrying('claiming the assigned partitions');
     let pending = assigned;
     let seen = new Map<string, string>();
     // Partitions waiting for their offsets rows: /readyz names them once they have waited readiness.maxRetryingMs.
-    const waiting: Retrying = { subject: 'claiming partitions', sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
+    const waiting: Retrying = startRetrying('claiming partitions');
     let warned = false;
     try {
       for (let busyRounds = 0; ; ) {

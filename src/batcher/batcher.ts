@@ -4,7 +4,7 @@ import type { SluiceEmitter } from '../events.js';
 import type { FetchedRange, SourceRecord } from '../record.js';
 import type { PoisonRecord, Sink } from '../sinks/sink.js';
 import { backoffMs, sleep } from '../lifecycle/backoff.js';
-import type { FailurePolicy, Retrying } from '../lifecycle/failure-policy.js';
+import { startRetrying, type FailurePolicy, type Retrying } from '../lifecycle/failure-policy.js';
 import type { BatcherStats } from './batcher-stats.js';
 import { PartitionBuffer, type BatchLimits, type BufferedBatch, type FlushReason, type RangeRefusal } from './partition-buffer.js';
 
@@ -83,15 +83,14 @@ class PartitionWorker {
   retrying: Retrying | undefined;
   /** Why fetching is paused for this partition; it resumes when no reason is left. */
   readonly pausedFor = new Set<PauseReason>();
-  inFlightBytes = 0;
-  /** The batch in flight: since when, and where it ends (where the buffer starts again if its tail is shed). */
-  flightSinceMs: number | undefined;
-  flightToOffset: string | undefined;
-  /** The epoch the batch in flight was fetched under: one of an earlier assignment says nothing of the buffer's. */
-  flightEpoch: number | undefined;
+  /**
+   * The batch in flight: its bytes, since when, where it ends (where the buffer starts again if its tail is shed),
+   * and the epoch it was fetched under (one of an earlier assignment says nothing of the buffer's).
+   */
+  inFlight: { bytes: number; sinceMs: number; toOffset: string; epoch: number } | undefined;
   /** Buffered plus in flight: what backpressure counts for this partition. */
   get heldBytes(): number {
-    return this.buffer.bytes + this.inFlightBytes;
+    return this.buffer.bytes + (this.inFlight?.bytes ?? 0);
   }
   /**
    * Fetched ranges or batches refused in a row because they did not continue where the partition's covered (or
@@ -380,17 +379,11 @@ export class Batcher {
       if (!reason) return;
       const epoch = worker.epoch;
       const cut = worker.buffer.take(this.#deps.limits);
-      worker.inFlightBytes += cut.bytes;
-      worker.flightSinceMs = Date.now();
-      worker.flightToOffset = cut.toOffset;
-      worker.flightEpoch = epoch;
+      worker.inFlight = { bytes: cut.bytes, sinceMs: Date.now(), toOffset: cut.toOffset, epoch };
       try {
         await this.#flush(worker, cut, epoch, reason);
       } finally {
-        worker.inFlightBytes -= cut.bytes;
-        worker.flightSinceMs = undefined;
-        worker.flightToOffset = undefined;
-        worker.flightEpoch = undefined;
+        worker.inFlight = undefined;
         this.#totalBytes -= cut.bytes;
         this.#unpause(worker, 'shed');
         this.#maybeResume();
@@ -440,7 +433,7 @@ export class Batcher {
           );
         } catch (error) {
           if (signal.aborted) throw error;
-          worker.retrying ??= { subject: `${topic}[${partition}]`, sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
+          worker.retrying ??= startRetrying(`${topic}[${partition}]`);
           const decision = this.#deps.policy.decide(error, worker.retrying);
           if (decision.action === 'halt') throw decision.error;
           const delayMs = decision.delayMs;
@@ -589,7 +582,7 @@ export class Batcher {
     const now = Date.now();
     if (this.#deps.exactlyOnce && this.#totalBytes > cap) this.#shedStuck(now);
     const held = adding.heldBytes;
-    if (held < cap / 2 && this.#flowingBytes(now) <= cap) return;
+    if (held < cap / 2 && (this.#totalBytes <= cap || this.#flowingBytes(now) <= cap)) return;
     if (adding.pausedFor.has('backpressure')) return;
     this.#pause(adding, 'backpressure');
     this.#deps.log.debug({ topic: adding.topic, partition: adding.partition, heldBytes: held, bufferedBytes: this.#totalBytes }, 'paused: buffer cap reached');
@@ -612,7 +605,7 @@ export class Batcher {
 
   /** Exactly-once only: at-least-once cannot shed, so what a stuck partition holds stays within the cap. */
   #isStuck(worker: PartitionWorker, now: number): boolean {
-    return this.#deps.exactlyOnce && worker.flightSinceMs !== undefined && now - worker.flightSinceMs > stuckAfterMs;
+    return this.#deps.exactlyOnce && worker.inFlight !== undefined && now - worker.inFlight.sinceMs > stuckAfterMs;
   }
 
   /** Bytes held by partitions that are not stuck: what the cap limits. */
@@ -627,11 +620,11 @@ export class Batcher {
     // Only where the batch in flight and the buffer belong to the same claimed assignment does the buffer continue
     // from the batch's end: after a rebalance the buffer starts where the new claim says, whatever the old flush does.
     const stuck = [...this.#workers.values()]
-      .filter((w) => this.#isStuck(w, now) && w.buffer.bytes > 0 && w.flightToOffset !== undefined && w.flightEpoch === w.epoch && w.claim !== undefined)
+      .filter((w) => this.#isStuck(w, now) && w.buffer.bytes > 0 && w.inFlight!.epoch === w.epoch && w.claim !== undefined)
       .sort((a, b) => b.buffer.bytes - a.buffer.bytes);
     for (const worker of stuck) {
       if (this.#totalBytes <= this.#deps.limits.maxBufferedBytes) return;
-      const offset = worker.flightToOffset!;
+      const offset = worker.inFlight!.toOffset;
       const shed = worker.buffer.reset(offset);
       this.#totalBytes -= shed;
       this.#pause(worker, 'shed');
@@ -648,8 +641,9 @@ export class Batcher {
    * under the cap, so that pause and resume do not flap at the boundary.
    */
   #maybeResume(): void {
-    if (this.#flowingBytes(Date.now()) >= this.#deps.limits.maxBufferedBytes) return;
-    const resumeAt = this.#deps.limits.maxBufferedBytes / 4;
+    const cap = this.#deps.limits.maxBufferedBytes;
+    if (this.#totalBytes >= cap && this.#flowingBytes(Date.now()) >= cap) return;
+    const resumeAt = cap / 4;
     for (const worker of this.#workers.values()) {
       if (worker.pausedFor.has('backpressure') && worker.heldBytes <= resumeAt) this.#unpause(worker, 'backpressure');
     }

@@ -5,7 +5,7 @@
  * 1 when something is, 2 for a bad configuration: usable in CI and as an init container.
  */
 import { pino } from 'pino';
-import { dlqTopicFor } from '../config/resolve-options.js';
+import { dlqTopicFor, routedTopics } from '../config/resolve-options.js';
 import { KafkaInspector, type GroupFound, type TopicFound } from '../consumer/kafka-inspector.js';
 import { errorMessage } from '../errors.js';
 import { redactUrl } from '../observability/logger.js';
@@ -24,7 +24,7 @@ export async function check(settings: Settings): Promise<CheckReport> {
   const options = settings.resolved;
   const quiet = pino({ level: 'silent' });
   const problems: string[] = [];
-  const topics = [...new Set([...options.routes.map((r) => r.topic), ...(options.landing?.topics ?? [])])];
+  const topics = routedTopics(options);
   const report: CheckReport = {
     ok: false,
     problems,

@@ -6,9 +6,8 @@
 import { pino } from 'pino';
 import { createKafkaClient } from '../consumer/kafka-client.js';
 import { scanTopic } from '../consumer/topic-scan.js';
-import { matches, type DlqEntry, type DlqFilter } from '../dlq/dlq-filter.js';
+import { selected, type DlqEntry, type DlqFilter } from '../dlq/dlq-filter.js';
 import { truncateUtf8 } from '../dlq/dlq-headers.js';
-import { readOrigin } from '../dlq/dlq-origin.js';
 import { ExitCodes } from './exit-codes.js';
 import type { Settings } from './settings.js';
 
@@ -24,8 +23,8 @@ async function scanDlq(
   await scanTopic(kafka, topic, range, async (records) => {
     const entries: DlqEntry[] = [];
     for (const r of records) {
-      const entry: DlqEntry = { ...r, origin: readOrigin(r.headers) };
-      if (matches(filter, entry)) entries.push(entry);
+      const entry = selected(filter, r);
+      if (entry) entries.push(entry);
     }
     if (entries.length > 0) await onEntries(entries);
   });

@@ -14,12 +14,12 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { routedTopics } from '../config/resolve-options.js';
 import { pino } from 'pino';
 import { createKafkaClient } from '../consumer/kafka-client.js';
 import { KafkaInspector } from '../consumer/kafka-inspector.js';
-import { scanTopic } from '../consumer/topic-scan.js';
-import { matches, type DlqEntry, type DlqFilter } from '../dlq/dlq-filter.js';
-import { readOrigin } from '../dlq/dlq-origin.js';
+import { scanTopic, type ScannedRecord } from '../consumer/topic-scan.js';
+import { selected, type DlqEntry, type DlqFilter } from '../dlq/dlq-filter.js';
 import { sourceCoordinates } from '../dlq/replay-record.js';
 import { ReplayStore, type ReplayTask } from '../sinks/replay-store.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
@@ -114,8 +114,7 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
   const inspector = await KafkaInspector.connect(options, quiet);
   const db = new pg.Client({ connectionString: options.database.url, application_name: `sluice replay ${replayId}` });
   const store = new ReplayStore();
-  const entriesOf = (records: Parameters<Parameters<typeof scanTopic>[3]>[0]) =>
-    records.map((r): DlqEntry => ({ ...r, origin: readOrigin(r.headers) })).filter((e) => matches(request.filter, e));
+  const entriesOf = (records: ScannedRecord[]) => records.flatMap((r) => selected(request.filter, r) ?? []);
   try {
     await db.connect();
     let task = await store.load(db, replayId);
@@ -161,7 +160,7 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
             'would collide in one route; select one source topic (--source-topic)',
         );
       }
-      const routed = new Set([...options.routes.map((r) => r.topic), ...(options.landing?.topics ?? [])]);
+      const routed = new Set(routedTopics(options));
       const refused = Object.keys(summary.targets).filter((t) => !routed.has(t));
       if (refused.length > 0 && request.intoPostgres) {
         throw new ReplayRefused(`no route writes ${refused.join(', ')}: --into-postgres writes through the routes (they read ${[...routed].join(', ') || 'nothing'})`);
@@ -247,7 +246,7 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
             for (const raw of chunk) {
               if (request.limit !== undefined && summary.replayedNow + published >= request.limit) break;
               through = raw;
-              const [entry] = entriesOf([raw]);
+              const entry = selected(request.filter, raw);
               if (!entry) continue;
               const decision = decide(entry, request, seen);
               count(decision);

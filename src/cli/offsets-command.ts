@@ -4,6 +4,7 @@
  * follows it for lag and autoscalers.
  */
 import pg from 'pg';
+import { routedTopics } from '../config/resolve-options.js';
 import { pino } from 'pino';
 import { KafkaInspector } from '../consumer/kafka-inspector.js';
 import { ErrorCodes, SluiceError, errorMessage } from '../errors.js';
@@ -26,7 +27,7 @@ export interface PartitionPosition {
 
 export async function offsetPositions(settings: Settings, groupId: string): Promise<PartitionPosition[]> {
   const options = settings.resolved;
-  const topics = [...new Set([...options.routes.map((r) => r.topic), ...(options.landing?.topics ?? [])])];
+  const topics = routedTopics(options);
   const kafka = await KafkaInspector.connect(options, pino({ level: 'silent' }));
   const db = new pg.Client({ connectionString: options.database.url, application_name: 'sluice offsets' });
   try {
@@ -106,7 +107,7 @@ export interface RewoundPartition {
  */
 export async function rewind(settings: Settings, request: RewindRequest): Promise<RewoundPartition[]> {
   const options = settings.resolved;
-  const routed = [...new Set([...options.routes.map((r) => r.topic), ...(options.landing?.topics ?? [])])];
+  const routed = routedTopics(options);
   if (request.topic !== undefined && !routed.includes(request.topic)) {
     throw new UsageError(`--topic ${request.topic} is not a topic of the routes (${routed.join(', ')})`);
   }

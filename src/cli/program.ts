@@ -203,8 +203,8 @@ function rewindRequest(opts: RewindOptions): { target: RewindTarget; topic?: str
     if (opts.topic === undefined) return '--to-offset needs --topic (an offset means something in one topic only)';
     target = { to: 'offset', offset: opts.toOffset };
   } else {
-    const timestampMs = Date.parse(opts.toTime!);
-    if (!/^\d{4}-\d{2}-\d{2}T/.test(opts.toTime!) || Number.isNaN(timestampMs)) return `--to-time ${opts.toTime}: expected an ISO 8601 time such as 2026-11-29T12:00:00Z`;
+    const timestampMs = isoTime(opts.toTime!);
+    if (timestampMs === undefined) return `--to-time ${opts.toTime}: ${isoTimeExpected}`;
     target = { to: 'time', timestampMs };
   }
   let partitions: number[] | undefined;
@@ -266,8 +266,8 @@ function dlqFilter(opts: FilterOptions): DlqFilter | string {
     ['--until', opts.until, (ms: number) => (filter.untilMs = ms)],
   ] as const) {
     if (value === undefined) continue;
-    const ms = Date.parse(value);
-    if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms)) return `${flag} ${value}: expected an ISO 8601 time such as 2026-11-29T12:00:00Z`;
+    const ms = isoTime(value);
+    if (ms === undefined) return `${flag} ${value}: ${isoTimeExpected}`;
     set(ms);
   }
   if (opts.errorCode !== undefined) filter.errorCode = opts.errorCode;
@@ -288,4 +288,12 @@ interface ReplayOptions {
   dryRun?: boolean;
   status?: boolean;
   json?: boolean;
+}
+
+const isoTimeExpected = 'expected an ISO 8601 time such as 2026-11-29T12:00:00Z';
+
+/** An ISO 8601 date or time as ms since the epoch, or undefined when it is not one. */
+function isoTime(text: string): number | undefined {
+  const ms = Date.parse(text);
+  return /^\d{4}-\d{2}-\d{2}/.test(text) && !Number.isNaN(ms) ? ms : undefined;
 }

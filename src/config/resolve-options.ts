@@ -82,6 +82,11 @@ function configError(error: z.ZodError, input: unknown, sources: SettingSources)
   return new ConfigError(all[0]!.setting, message);
 }
 
+/** Every topic a route reads (routes and landing mode), each once. */
+export function routedTopics(options: ResolvedOptions): string[] {
+  return [...new Set([...options.routes.map((r) => r.topic), ...(options.landing?.topics ?? [])])];
+}
+
 /** The DLQ topic of a source topic, from the `dlq.topic` template. */
 export function dlqTopicFor(template: string, topic: string): string {
   return template.replaceAll('{topic}', topic);

@@ -2,7 +2,7 @@
  * Which DLQ records an operator's command selects. The same filters for every `sluice dlq` command, so that what
  * `list` shows is what `stats` counts and what a replay would take.
  */
-import type { DlqOrigin, RawHeaders } from './dlq-origin.js';
+import { readOrigin, type DlqOrigin, type RawHeaders } from './dlq-origin.js';
 
 /** A DLQ record with its origin read from its headers. */
 export interface DlqEntry {
@@ -60,4 +60,13 @@ export function parseOffsetRange(text: string): OffsetRange | undefined {
   const from = BigInt(match[1]!);
   const to = BigInt(match[2] ?? match[1]!);
   return to >= from ? { from, to } : undefined;
+}
+
+/** A record read from a DLQ topic, with its origin, if the filter selects it. */
+export function selected(
+  filter: DlqFilter,
+  record: { partition: number; offset: string; timestamp: string; key: Buffer | null; value: Buffer | null; headers: RawHeaders },
+): DlqEntry | undefined {
+  const entry: DlqEntry = { ...record, origin: readOrigin(record.headers) };
+  return matches(filter, entry) ? entry : undefined;
 }

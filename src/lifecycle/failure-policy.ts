@@ -24,6 +24,11 @@ export interface Retrying {
   lastError: unknown;
 }
 
+/** A fresh record of work that has just started failing. */
+export function startRetrying(subject: string): Retrying {
+  return { subject, sinceMs: Date.now(), attempts: 0, operatorFailures: 0, lastError: undefined };
+}
+
 /**
  * The one place that decides what a failure leads to (a flush, or the Kafka consumer leaving the group), for every
  * kind of error, and when waiting makes sluice unready. Errors carry their class (retriable or not, and whether an operator must act: see errors.ts); this

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { quoteTable } from './sql-identifiers.js';
-import { createTableIfMissing } from './table-catalog.js';
+import { createTableIfMissing, tableExists } from './table-catalog.js';
 
 /** A partition claimed by this member: the claim number that fences older owners, and where to resume. */
 export interface PartitionClaim {
@@ -163,8 +163,7 @@ export class OffsetStore {
 
   /** Partition → the next offset stored with the data for `topic`, for every partition this group has a row for. */
   async stored(client: pg.ClientBase, topic: string): Promise<Map<number, string | undefined>> {
-    const exists = (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [this.#table])).rows[0]!.t !== null;
-    if (!exists) return new Map();
+    if (!(await tableExists(client, this.#tableName))) return new Map();
     const rows = await client.query<{ partition: number; next_offset: string | null }>(
       `SELECT partition, next_offset::text AS next_offset FROM ${this.#table} WHERE group_id = $1 AND topic = $2`,
       [this.#groupId, topic],

@@ -7,13 +7,12 @@ import { Attr } from '../observability/semconv.js';
 import { withSpan } from '../observability/tracing.js';
 import { backoffMs } from '../lifecycle/backoff.js';
 import { classifyPgError } from './classify-pg-error.js';
-import { quoteTable } from './sql-identifiers.js';
 import { partitionKey, type Assignment, type SourceRecord } from '../record.js';
 import { isolatePoison } from './isolate-poison.js';
 import { OffsetStore, type FenceRefusal, type PartitionClaim } from './offset-store.js';
 import { RoutePlan, type PlannedColumn, type PlannedStatement, type RoutePlanInput } from './route-plan.js';
 import type { Batch, ClaimRound, ClaimsSeen, PoisonRecord, Sink, WriteContext, WriteResult } from './sink.js';
-import { createLandingTable, describeTable, type TableShape } from './table-catalog.js';
+import { createLandingTable, describeTable, tableExists, type TableShape } from './table-catalog.js';
 
 /** What the sink sent to PostgreSQL, counted for the progress line and for tests. */
 export interface SinkCounters {
@@ -157,7 +156,7 @@ export class PostgresSink implements Sink {
     const client = await this.#connect();
     try {
       const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
-      const missing = async (table: string) => (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [quoteTable(table)])).rows[0]!.t === null;
+      const missing = async (table: string) => !(await tableExists(client, table));
       const created = [
         ...(this.#offsets && (await missing(this.#options.offsetsTable)) ? [this.#options.offsetsTable] : []),
         ...(this.#options.landing && (await missing(this.#options.landing.table)) ? [this.#options.landing.table] : []),

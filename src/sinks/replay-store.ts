@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { quoteTable } from './sql-identifiers.js';
-import { createTableIfMissing } from './table-catalog.js';
+import { createTableIfMissing, tableExists } from './table-catalog.js';
 
 export interface ReplayTask {
   replayId: string;
@@ -51,8 +51,7 @@ export class ReplayStore {
   }
 
   async load(client: pg.ClientBase, replayId: string): Promise<ReplayTask | undefined> {
-    const exists = (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [this.#table])).rows[0]!.t !== null;
-    if (!exists) return undefined;
+    if (!(await tableExists(client, this.#tableName))) return undefined;
     const { rows } = await client.query(
       `SELECT replay_id, dlq_topic, definition, end_offsets, selected::int AS selected, replayed::int AS replayed, skipped, state,
               started_at, updated_at FROM ${this.#table} WHERE replay_id = $1`,

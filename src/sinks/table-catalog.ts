@@ -54,14 +54,19 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
   };
 }
 
+/** Whether `table` (`schema.table` or `table`, on the search path) exists. */
+export async function tableExists(client: pg.ClientBase, table: string): Promise<boolean> {
+  const found = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [quoteTable(table)]);
+  return Boolean(found.rows[0]?.oid);
+}
+
 /**
  * Creates a table sluice owns unless it exists: a database user without CREATE on the schema can use one made by
  * someone else. `columns` is the body of CREATE TABLE. Members starting at once may race on CREATE TABLE IF NOT
  * EXISTS; the loser sees the type or relation already created (23505 / 42P07), which is the outcome it wanted.
  */
 export async function createTableIfMissing(client: pg.ClientBase, table: string, columns: string): Promise<void> {
-  const found = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [quoteTable(table)]);
-  if (found.rows[0]?.oid) return;
+  if (await tableExists(client, table)) return;
   try {
     await client.query(`CREATE TABLE IF NOT EXISTS ${quoteTable(table)} (${columns})`);
   } catch (error) {

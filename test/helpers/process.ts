@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { onTestFinished } from 'vitest';
+import { brokers, databaseUrl } from './stack.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
@@ -60,4 +61,27 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
     const e = error as { code?: number; stdout?: string; stderr?: string };
     return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
+}
+
+/**
+ * Landing mode through the environment alone (the zero-config way to run sluice), with the shortest session timeout
+ * the broker takes, so that a killed or stopped member is noticed soon. `brokerList` defaults to the test stack's.
+ */
+export function landingEnv(
+  topic: string,
+  table: string,
+  groupId: string,
+  extra: Record<string, string> = {},
+  brokerList: string[] = brokers(),
+): Record<string, string> {
+  return {
+    KAFKA_BROKERS: brokerList.join(','),
+    DATABASE_URL: databaseUrl(),
+    SLUICE_TOPICS: topic,
+    SLUICE_LANDING_TABLE: table,
+    SLUICE_GROUP_ID: groupId,
+    SLUICE_SESSION_TIMEOUT_MS: '6000',
+    SLUICE_HEARTBEAT_INTERVAL_MS: '1000',
+    ...extra,
+  };
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSluice, type SluiceProcess } from '../helpers/process.js';
+import { landingEnv, spawnSluice, type SluiceProcess } from '../helpers/process.js';
 import { OwnBroker, canRunOwnBroker } from '../helpers/own-broker.js';
-import { KafkaHelper, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, database, uniqueName, waitFor } from '../helpers/stack.js';
 
 /**
  * The broker goes away and comes back while sluice runs. These tests stop and start a broker of their own (the
@@ -27,18 +27,8 @@ async function healthPort(proc: SluiceProcess): Promise<number> {
   }, { timeoutMs: 30_000 });
 }
 
-/** Landing mode against this file's broker, with the shortest session timeout the broker takes. */
-function landingEnv(topic: string, table: string, groupId: string): Record<string, string> {
-  return {
-    KAFKA_BROKERS: broker.brokers.join(','),
-    DATABASE_URL: databaseUrl(),
-    SLUICE_TOPICS: topic,
-    SLUICE_LANDING_TABLE: table,
-    SLUICE_GROUP_ID: groupId,
-    SLUICE_SESSION_TIMEOUT_MS: '6000',
-    SLUICE_HEARTBEAT_INTERVAL_MS: '1000',
-  };
-}
+/** Landing mode against this file's broker. */
+const outageEnv = (topic: string, table: string, groupId: string) => landingEnv(topic, table, groupId, {}, broker.brokers);
 
 function alive(proc: SluiceProcess): boolean {
   return proc.child.exitCode === null && proc.child.signalCode === null;
@@ -68,7 +58,7 @@ describe.skipIf(!canRunOwnBroker())('Kafka going away and coming back', () => {
 
     const groupId = uniqueName('group');
     const proc = spawnSluice({
-      ...landingEnv(topic, table, groupId),
+      ...outageEnv(topic, table, groupId),
       // Small batches keep sluice fetching, flushing and committing when the broker goes.
       SLUICE_LINGER_MS: '50',
       SLUICE_MAX_BATCH_RECORDS: '50',
@@ -130,7 +120,7 @@ describe.skipIf(!canRunOwnBroker())('Kafka going away and coming back', () => {
     const groupId = uniqueName('group');
     await kafka.produce(topic, Array.from({ length: 1_000 }, (_, seq) => ({ key: `k${seq}`, value: JSON.stringify({ seq }) })));
     await broker.stop();
-    const proc = spawnSluice(landingEnv(topic, table, groupId));
+    const proc = spawnSluice(outageEnv(topic, table, groupId));
     const port = await healthPort(proc);
     const unready = await waitFor('/readyz to say Kafka is unreachable', async () => {
       const r = await readyz(port);

@@ -1,21 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KafkaHelper, brokers, database, databaseUrl, lockTable, uniqueName, waitFor, waitForSluiceOnLock } from '../helpers/stack.js';
-import { spawnSluice } from '../helpers/process.js';
-
-/** Landing mode through the environment alone: the zero-config way to run sluice. */
-function landingEnv(topic: string, table: string, groupId: string, extra: Record<string, string> = {}) {
-  return {
-    KAFKA_BROKERS: brokers().join(','),
-    DATABASE_URL: databaseUrl(),
-    SLUICE_TOPICS: topic,
-    SLUICE_LANDING_TABLE: table,
-    SLUICE_GROUP_ID: groupId,
-    // A killed member is noticed by the group after the session timeout; keep it at the broker's minimum.
-    SLUICE_SESSION_TIMEOUT_MS: '6000',
-    SLUICE_HEARTBEAT_INTERVAL_MS: '1000',
-    ...extra,
-  };
-}
+import { landingEnv, spawnSluice } from '../helpers/process.js';
 
 async function landedValues(table: string, topic: string): Promise<Map<string, string>> {
   const db = await database();
