@@ -255,5 +255,38 @@ describe('sluice dlq replay', () => {
     const written = await db.query(`SELECT count(*)::int AS n, count(DISTINCT (src_partition, src_offset))::int AS d FROM ${table}`);
     expect(written.rows[0]).toEqual({ n: 600, d: 600 });
   });
+
+  it('a second run of the same replay fences the first: each record is published once', async () => {
+    const kafka = await KafkaHelper.connect();
+    const target = await kafka.createTopic(1, 'target');
+    const dlq = await kafka.createTopic(1, 'dlq');
+    await kafka.producer.send({
+      topic: dlq,
+      acks: -1,
+      messages: Array.from({ length: 400 }, (_, i) => ({
+        key: `k${i}`,
+        value: JSON.stringify({ i }),
+        headers: { 'sluice.source.topic': target, 'sluice.source.partition': '0', 'sluice.source.offset': String(i) },
+      })),
+    });
+    const env = { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_TOPICS: target };
+    const args = ['dlq', 'replay', dlq, '--replay-id', `${dlq}-fenced`, '--rate', '40'];
+    const first = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let firstErr = '';
+    first.stderr!.on('data', (chunk: Buffer) => (firstErr += chunk.toString()));
+    const firstExit = new Promise<number | null>((resolve) => first.on('exit', (code) => resolve(code)));
+    onTestFinished(() => void first.kill('SIGKILL'));
+    await waitFor('the first run publishing', async () => (await kafka.readAll(target)).length >= 40, { timeoutMs: 60_000 });
+    // The same replay again, at full speed, while the first is still going.
+    const second = await sluice(['dlq', 'replay', dlq, '--replay-id', `${dlq}-fenced`, '--json'], env);
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ state: 'done', replayed: 400 });
+    // The first run's next transaction is refused: it ends with an error instead of publishing more.
+    expect(await firstExit).toBe(1);
+    expect(firstErr).toMatch(/publishing replayed records failed/);
+    const published = await kafka.readAll(target);
+    expect(published.length).toBe(400);
+    expect(new Set(published.map((r) => r.key!.toString())).size).toBe(400);
+  });
 });
 
