@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, brokers, database, databaseUrl, lockTable, uniqueName, waitFor, waitForSluiceOnLock } from '../helpers/stack.js';
 import { runCli as sluice } from '../helpers/process.js';
 import { testSluice } from '../helpers/sluice.js';
 
@@ -287,6 +287,40 @@ describe('sluice dlq replay', () => {
     const published = await kafka.readAll(target);
     expect(published.length).toBe(400);
     expect(new Set(published.map((r) => r.key!.toString())).size).toBe(400);
+  });
+
+  it('--into-postgres retries a write that times out on a lock, and finishes once the lock is gone', async () => {
+    const kafka = await KafkaHelper.connect();
+    const source = await kafka.createTopic(1, 'source');
+    const dlq = await kafka.createTopic(1, 'dlq');
+    const db = await database();
+    const table = uniqueName('events');
+    await db.query(`CREATE TABLE ${table} (row_id bigserial PRIMARY KEY, src_offset bigint NOT NULL)`);
+    const routes = [{ topic: source, table, mode: 'append' as const, columns: { src_offset: { from: 'offset' as const } } }];
+    await kafka.producer.send({
+      topic: dlq,
+      messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: '{}', headers: { 'sluice.source.topic': source, 'sluice.source.partition': '0', 'sluice.source.offset': String(i) } })),
+    });
+    const replayId = `${dlq}-locked`;
+    const env = {
+      KAFKA_BROKERS: brokers().join(','),
+      DATABASE_URL: databaseUrl(),
+      SLUICE_ROUTES: JSON.stringify(routes),
+      SLUICE_GROUP_ID: uniqueName('group'),
+      // Each attempt gives up on the lock after 300 ms (SQLSTATE 57014, transient).
+      SLUICE_STATEMENT_TIMEOUT_MS: '300',
+    };
+    const lock = await lockTable(table);
+    const child = spawn(process.execPath, [cli, 'dlq', 'replay', dlq, '--into-postgres', '--replay-id', replayId], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    onTestFinished(() => void child.kill('SIGKILL'));
+    await waitForSluiceOnLock(`sluice-replay-${replayId}`, 'the replay waiting on the lock');
+    // Several statement timeouts pass: the replay is still there, retrying.
+    const lockedAt = Date.now();
+    await waitFor('several timed-out attempts', () => Date.now() - lockedAt > 2_000 && child.exitCode === null, { timeoutMs: 10_000 });
+    await lock.release();
+    expect(await exited).toBe(0);
+    expect((await db.query(`SELECT count(*)::int AS n, count(DISTINCT src_offset)::int AS d FROM ${table}`)).rows[0]).toEqual({ n: 20, d: 20 });
   });
 });
 
