@@ -27,6 +27,8 @@ export interface ScanOptions {
   to?: ReadonlyMap<number, string>;
   /** Gives up when no progress was made for this long (default 30 s). */
   stallTimeoutMs?: number;
+  /** After each fetch: offsets passed so far, of those the scan covers (records, control records and gaps alike). */
+  onProgress?: (passed: number, total: number) => void;
 }
 
 /**
@@ -60,6 +62,9 @@ export async function scanTopic(
   const position = new Map([...end.keys()].map((partition) => [partition, start(partition)]));
   const pending = new Set([...end].filter(([partition, high]) => high > start(partition)).map(([partition]) => partition));
   if (pending.size === 0) return;
+  const total = [...pending].reduce((sum, partition) => sum + Number(end.get(partition)! - start(partition)), 0);
+  const passed = () => [...end.keys()].reduce((sum, partition) => sum + Number(position.get(partition)! - start(partition)), 0);
+  options.onProgress?.(0, total);
   const consumer = kafka.consumer({ groupId: `sluice-scan-${topic}-${process.pid}-${Date.now()}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   try {
@@ -103,8 +108,13 @@ export async function scanTopic(
           return;
         }
         const next = BigInt(batch.lastOffset()) + 1n;
-        if (next > from) position.set(partition, next);
-        if (next >= high) pending.delete(partition);
+        if (next > from) position.set(partition, next < high ? next : high);
+        options.onProgress?.(passed(), total);
+        if (next >= high) {
+          pending.delete(partition);
+          // Read to its end: fetching it further would only bring records the scan drops.
+          consumer.pause([{ topic, partitions: [partition] }]);
+        }
         if (pending.size === 0) settle.resolve();
       }),
     });
