@@ -12,6 +12,7 @@ import { redactUrl } from '../observability/logger.js';
 import { PostgresSink, type SinkCheck } from '../sinks/postgres-sink.js';
 import { ExitCodes } from './exit-codes.js';
 import type { Settings } from './settings.js';
+import { stdout, type Terminal } from './terminal.js';
 
 export interface CheckReport {
   ok: boolean;
@@ -67,32 +68,33 @@ export async function check(settings: Settings): Promise<CheckReport> {
 
 export async function checkCommand(settings: Settings, json: boolean): Promise<number> {
   const report = await check(settings);
-  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(settings, report));
+  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(settings, report, stdout()));
   return report.ok ? ExitCodes.ok : ExitCodes.failed;
 }
 
-function formatReport(settings: Settings, report: CheckReport): string {
+function formatReport(settings: Settings, report: CheckReport, out: Terminal): string {
   const o = settings.resolved;
   const lines: string[] = [];
   const mode = o.landing ? `landing mode (${o.landing.topics.join(', ')} → ${o.landing.table})` : `${o.routes.length} route(s)`;
-  lines.push(`configuration  ok: ${mode}, ${o.delivery}, group ${o.kafka.groupId}`);
+  const missing = out.paint('red', 'MISSING');
+  lines.push(`${out.paint('bold', 'configuration')}  ok: ${mode}, ${o.delivery}, group ${o.kafka.groupId}`);
   const pg = report.postgres;
-  lines.push(`PostgreSQL     ${pg.url}: ${pg.version ? `server ${pg.version}` : 'not checked'}`);
+  lines.push(`${out.paint('bold', 'PostgreSQL')}     ${pg.url}: ${pg.version ? `server ${pg.version}` : 'not checked'}`);
   for (const table of pg.created ?? []) lines.push(`  table ${table}: missing, created at start`);
   for (const r of pg.routes ?? []) {
     lines.push(`  route ${r.topic} → ${r.table} (${r.mode}): key ${r.key.join(', ')}; columns ${r.columns.join(', ')}`);
   }
   const k = report.kafka;
-  lines.push(`Kafka          ${k.brokers.join(',')}: ${k.reachable ? 'reachable' : 'not reached'}`);
-  for (const t of k.topics) lines.push(`  topic ${t.topic}: ${t.partitions === undefined ? 'MISSING' : `${t.partitions} partition(s)`}`);
+  lines.push(`${out.paint('bold', 'Kafka')}          ${k.brokers.join(',')}: ${k.reachable ? 'reachable' : out.paint('red', 'not reached')}`);
+  for (const t of k.topics) lines.push(`  topic ${t.topic}: ${t.partitions === undefined ? missing : `${t.partitions} partition(s)`}`);
   for (const t of k.dlqTopics) {
-    lines.push(`  DLQ topic ${t.topic}: ${t.partitions !== undefined ? `${t.partitions} partition(s)` : t.createdAtStart ? 'missing, created at start' : 'MISSING'}`);
+    lines.push(`  DLQ topic ${t.topic}: ${t.partitions !== undefined ? `${t.partitions} partition(s)` : t.createdAtStart ? 'missing, created at start' : missing}`);
   }
   if (k.group) {
     const state = k.group.state === 'Dead' ? 'not known to Kafka yet (no member has joined)' : `${k.group.state}, ${k.group.members} member(s)`;
     lines.push(`  group ${k.group.groupId}: ${state}`);
   }
-  lines.push(report.ok ? 'ok: nothing wrong found' : `${report.problems.length} problem(s):`);
+  lines.push(report.ok ? out.paint('green', 'ok: nothing wrong found') : out.paint('red', `${report.problems.length} problem(s):`));
   for (const p of report.problems) lines.push(`  - ${p}`);
   return `${lines.join('\n')}\n`;
 }

@@ -5,29 +5,41 @@
  */
 import { pino } from 'pino';
 import { createKafkaClient } from '../consumer/kafka-client.js';
-import { scanTopic } from '../consumer/topic-scan.js';
+import { scanTopic, type ScannedRecord } from '../consumer/topic-scan.js';
 import { selected, type DlqEntry, type DlqFilter } from '../dlq/dlq-filter.js';
 import { truncateUtf8 } from '../dlq/dlq-headers.js';
 import { ExitCodes } from './exit-codes.js';
 import type { Settings } from './settings.js';
+import { scanProgress, taskProgress, type TaskProgress } from './task-progress.js';
+import { stderr, stdout } from './terminal.js';
 
-/** Reads the DLQ topic and hands over every record the filter selects, batch by batch. */
+/**
+ * Reads the DLQ topic and hands over every record the filter selects, batch by batch; `progress` (when given) shows
+ * how far the reading is.
+ */
 async function scanDlq(
   settings: Settings,
   topic: string,
   filter: DlqFilter,
   onEntries: (entries: DlqEntry[]) => void | Promise<void>,
   range: { from?: Map<number, string>; to?: Map<number, string> } = {},
+  progress?: TaskProgress,
 ): Promise<void> {
   const kafka = createKafkaClient(settings.resolved, `${settings.resolved.kafka.clientId}-dlq-tools`, pino({ level: 'silent' }), 'error');
-  await scanTopic(kafka, topic, range, async (records) => {
+  const onProgress = progress && scanProgress(progress, `reading ${topic}`);
+  try {
+    await scanTopic(kafka, topic, { ...range, ...(onProgress ? { onProgress } : {}) }, (records) => deliver(records));
+  } finally {
+    progress?.end();
+  }
+  async function deliver(records: ScannedRecord[]): Promise<void> {
     const entries: DlqEntry[] = [];
     for (const r of records) {
       const entry = selected(filter, r);
       if (entry) entries.push(entry);
     }
     if (entries.length > 0) await onEntries(entries);
-  });
+  }
 }
 
 export interface DlqStats {
@@ -52,7 +64,7 @@ const ageBuckets: Array<[string, number]> = [
   ['< 30 d', 30 * 86_400_000],
 ];
 
-export async function dlqStats(settings: Settings, topic: string, filter: DlqFilter, nowMs = Date.now()): Promise<DlqStats> {
+export async function dlqStats(settings: Settings, topic: string, filter: DlqFilter, progress?: TaskProgress, nowMs = Date.now()): Promise<DlqStats> {
   const stats: DlqStats = {
     topic,
     records: 0,
@@ -83,7 +95,7 @@ export async function dlqStats(settings: Settings, topic: string, filter: DlqFil
       count(stats.byAge, ageBuckets.find(([, limit]) => nowMs - ms < limit)?.[0] ?? '≥ 30 d');
       count(stats.byReplayCount, String(origin.replayCount));
     }
-  });
+  }, {}, progress);
   if (stats.records > 0) {
     stats.first = new Date(firstMs).toISOString();
     stats.last = new Date(lastMs).toISOString();
@@ -92,19 +104,23 @@ export async function dlqStats(settings: Settings, topic: string, filter: DlqFil
 }
 
 export async function dlqStatsCommand(settings: Settings, topic: string, filter: DlqFilter, json: boolean): Promise<number> {
-  const stats = await dlqStats(settings, topic, filter);
+  const stats = await dlqStats(settings, topic, filter, taskProgress(stderr()));
   if (json) {
     process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
     return ExitCodes.ok;
   }
-  const lines = [`${stats.topic}: ${stats.records} record(s)${stats.first ? `, dead-lettered from ${stats.first} to ${stats.last}` : ''}`];
+  const out = stdout();
+  const lines = [`${out.paint('bold', stats.topic)}: ${stats.records} record(s)${stats.first ? `, dead-lettered from ${stats.first} to ${stats.last}` : ''}`];
   const section = (title: string, counts: Record<string, number>) => {
     const entries = Object.entries(counts).sort((a, b) => b[1] - a[1]);
     if (entries.length === 0) return;
-    lines.push(`${title}:`);
+    lines.push(out.paint('bold', `${title}:`));
     const width = Math.max(...entries.map(([k]) => k.length));
     const most = entries[0]![1];
-    for (const [key, n] of entries) lines.push(`  ${escapeControls(key).padEnd(width)}  ${String(n).padStart(7)}  ${'█'.repeat(Math.max(1, Math.round((n / most) * 30)))}`);
+    for (const [key, n] of entries) {
+      const bar = '█'.repeat(Math.max(1, Math.round((n / most) * 30)));
+      lines.push(`  ${escapeControls(key).padEnd(width)}  ${String(n).padStart(7)}  ${out.paint('cyan', bar)}`);
+    }
   };
   section('by error code', stats.byErrorCode);
   section('by error class', stats.byErrorClass);
@@ -159,18 +175,21 @@ export async function dlqListCommand(settings: Settings, topic: string, filter: 
     // The oldest `limit` across partitions, whatever order the partitions are read in; memory stays at `limit`.
     shown.push(...entries);
     if (shown.length > limit) shown.sort(order).splice(limit);
-  });
+  }, {}, taskProgress(stderr()));
   shown.sort(order);
   if (json) {
     process.stdout.write(`${JSON.stringify({ topic, selected, shown: shown.map((e) => describeEntry(e, 1024)) }, null, 2)}\n`);
     return ExitCodes.ok;
   }
+  const out = stdout();
   const lines = shown.map((e) => {
     const o = e.origin;
     const source = o.topic === undefined ? '(unknown source)' : `${o.topic}[${o.partition ?? '?'}]@${o.offset ?? '?'}`;
     const why = [o.errorCode, o.sqlState].filter(Boolean).join(' ');
     const message = escapeControls((o.errorMessage ?? '').replace(/[ \t\r\n]+/g, ' ').slice(0, 100));
-    return `${e.partition}:${e.offset}  ${new Date(Number(e.timestamp)).toISOString()}  ${escapeControls(source)}  ${escapeControls(why)}  ${message}\n    key ${readable(e.key, 60)}  value ${readable(e.value, 120)}`;
+    const at = `${out.paint('bold', `${e.partition}:${e.offset}`)}  ${new Date(Number(e.timestamp)).toISOString()}`;
+    const value = `${out.paint('dim', 'key')} ${readable(e.key, 60)}  ${out.paint('dim', 'value')} ${readable(e.value, 120)}`;
+    return `${at}  ${escapeControls(source)}  ${out.paint('red', escapeControls(why))}  ${message}\n    ${value}`;
   });
   lines.push(`${shown.length} of ${selected} selected record(s) shown${selected > shown.length ? ` (--limit ${limit})` : ''}`);
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -189,10 +208,11 @@ export async function dlqShowCommand(settings: Settings, topic: string, partitio
   const described = { ...describeEntry(found, 64 * 1024), headers: headerTexts(found) };
   if (json) process.stdout.write(`${JSON.stringify(described, null, 2)}\n`);
   else {
+    const out = stdout();
     const lines = Object.entries(described)
       .filter(([name]) => name !== 'headers')
-      .map(([name, value]) => `${name.padEnd(16)} ${value === undefined ? '-' : escapeControls(String(value))}`);
-    lines.push('headers:');
+      .map(([name, value]) => `${out.paint('bold', name.padEnd(16))} ${value === undefined ? '-' : escapeControls(String(value))}`);
+    lines.push(out.paint('bold', 'headers:'));
     for (const [name, value] of Object.entries(described.headers)) lines.push(`  ${escapeControls(name)}: ${value}`);
     process.stdout.write(`${lines.join('\n')}\n`);
   }

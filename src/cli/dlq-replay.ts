@@ -27,6 +27,8 @@ import { ExitCodes } from './exit-codes.js';
 import { escapeControls } from './dlq-command.js';
 import { kafkaReplayWriter, postgresReplayWriter, type ReplayItem } from './replay-writers.js';
 import type { Settings } from './settings.js';
+import { scanProgress, taskProgress, type TaskProgress } from './task-progress.js';
+import { stderr, stdout } from './terminal.js';
 
 export interface ReplayRequest {
   dlqTopic: string;
@@ -106,7 +108,7 @@ function decide(entry: DlqEntry, request: ReplayRequest, seen: Set<string>): { t
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function replay(settings: Settings, request: ReplayRequest, report: (line: string) => void): Promise<ReplaySummary> {
+export async function replay(settings: Settings, request: ReplayRequest, progress: TaskProgress): Promise<ReplaySummary> {
   const options = settings.resolved;
   const quiet = pino({ level: 'silent' });
   const replayId = replayIdOf(request);
@@ -142,7 +144,8 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
       const endOffsets = Object.fromEntries((await inspector.partitionOffsets(request.dlqTopic)).map((p) => [String(p.partition), p.logEnd]));
       const seen = new Set<string>();
       const sources = new Set<string>();
-      await scanTopic(kafka, request.dlqTopic, { to: toMap(endOffsets) }, (records) => {
+      const onProgress = scanProgress(progress, `selecting from ${request.dlqTopic}`);
+      await scanTopic(kafka, request.dlqTopic, { to: toMap(endOffsets), onProgress }, (records) => {
         for (const entry of entriesOf(records)) {
           summary.selected++;
           if (entry.origin.topic !== undefined) sources.add(entry.origin.topic);
@@ -154,6 +157,7 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
           else summary.skipped[decision.skip] = (summary.skipped[decision.skip] ?? 0) + 1;
         }
       });
+      progress.end();
       if (request.intoPostgres && request.to !== undefined && sources.size > 1) {
         throw new ReplayRefused(
           `--into-postgres --to ${request.to}: the selection comes from ${sources.size} source topics (${[...sources].join(', ')}), whose partitions and offsets ` +
@@ -213,21 +217,24 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
       };
       // The part already done, read again: its source coordinates (for duplicates later on) and exact counts.
       if ([...from.values()].some((o) => o !== '0')) {
-        await scanTopic(kafka, request.dlqTopic, { to: from }, (records) => {
+        const onProgress = scanProgress(progress, 'reading the part already done');
+        await scanTopic(kafka, request.dlqTopic, { to: from, onProgress }, (records) => {
           for (const entry of entriesOf(records)) count(decide(entry, request, seen));
         });
+        progress.end();
       }
+      const done = () => counts.replayed + Object.values(counts.skipped).reduce((a, b) => a + b, 0);
 
       let stopping = false;
       let stoppedEarly = false;
       const onSignal = () => {
         stopping = true;
-        report('stopping after the transaction in flight; run the same command again to resume');
+        progress.note('stopping after the transaction in flight; run the same command again to resume');
       };
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
       const startedAt = Date.now();
-      let lastReport = startedAt;
+      progress.begin(`replay ${replayId}`, task.selected, done());
       try {
         await scanTopic(kafka, request.dlqTopic, { from, to: end }, async (records, heartbeat) => {
           // Every record of the fetch moves the group's offset, selected or not. A transaction costs a few round trips:
@@ -280,15 +287,12 @@ export async function replay(settings: Settings, request: ReplayRequest, report:
                 await heartbeat();
               }
             }
-            if (Date.now() - lastReport >= 2_000) {
-              lastReport = Date.now();
-              const rate = Math.round(summary.replayedNow / ((Date.now() - startedAt) / 1000));
-              report(`replay ${replayId}: ${counts.replayed + Object.values(counts.skipped).reduce((a, b) => a + b, 0)} of ${task.selected} done, ${rate} records/s`);
-            }
+            progress.advance(done());
           }
           return undefined;
         });
       } finally {
+        progress.end();
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
       }
@@ -344,23 +348,27 @@ export class ReplayRefused extends SluiceError {
 
 export async function replayCommand(settings: Settings, request: ReplayRequest, json: boolean): Promise<number> {
   let summary: ReplaySummary;
+  const progress = taskProgress(stderr());
   try {
-    summary = await replay(settings, request, (line) => process.stderr.write(`${line}\n`));
+    summary = await replay(settings, request, progress);
   } catch (error) {
     if (error instanceof ReplayRefused) {
       process.stderr.write(`sluice: ${error.message}\n`);
       return ExitCodes.usage;
     }
     throw error;
+  } finally {
+    progress.end(); // a bar cut short by an error gives the terminal its cursor back
   }
   if (json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   else {
+    const out = stdout();
     const skipped = Object.entries(summary.skipped).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
     const lines = [
-      `replay ${summary.replayId} of ${summary.dlqTopic}: ${summary.state}`,
+      `replay ${out.paint('bold', summary.replayId)} of ${summary.dlqTopic}: ${out.paint(summary.state === 'done' ? 'green' : 'yellow', summary.state)}`,
       `  selected ${summary.selected}, replayed ${summary.replayed} (${summary.replayedNow} in this run${summary.recordsPerSecond !== undefined ? `, ${summary.recordsPerSecond} records/s` : ''}), skipped: ${skipped}, parked ${summary.parked}, remaining ${summary.remaining}`,
     ];
-    if (summary.failed > 0) lines.push(`  failed again: ${summary.failed} (DLQ ${summary.failedRecords.join(', ')}${summary.failed > summary.failedRecords.length ? ', …' : ''})`);
+    if (summary.failed > 0) lines.push(`  ${out.paint('red', 'failed again')}: ${summary.failed} (DLQ ${summary.failedRecords.join(', ')}${summary.failed > summary.failedRecords.length ? ', …' : ''})`);
     if (Object.keys(summary.targets).length > 0) lines.push(`  to: ${Object.entries(summary.targets).map(([t, n]) => `${t} ${n}`).join(', ')}`);
     if (Object.keys(summary.reasons).length > 0) lines.push(`  reasons: ${escapeControls(Object.entries(summary.reasons).map(([r, n]) => `${r} ${n}`).join(', '))}`);
     process.stdout.write(`${lines.join('\n')}\n`);

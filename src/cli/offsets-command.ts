@@ -11,6 +11,8 @@ import { ErrorCodes, SluiceError, errorMessage } from '../errors.js';
 import { OffsetStore } from '../sinks/offset-store.js';
 import { ExitCodes } from './exit-codes.js';
 import type { Settings } from './settings.js';
+import { table } from './table.js';
+import { stdout } from './terminal.js';
 
 export interface PartitionPosition {
   topic: string;
@@ -69,15 +71,8 @@ export async function offsetsShowCommand(settings: Settings, groupId: string, js
   }
   const header = ['topic', 'partition', 'stored', 'committed', 'log start', 'log end', 'lag'];
   const rows = positions.map((p) => [p.topic, String(p.partition), p.stored ?? '-', p.committed ?? '-', p.logStart, p.logEnd, p.lag]);
-  process.stdout.write(`group ${groupId} (${settings.resolved.delivery})\n${table(header, rows)}`);
+  process.stdout.write(`group ${groupId} (${settings.resolved.delivery})\n${table(stdout(), header, rows)}`);
   return ExitCodes.ok;
-}
-
-/** Columns aligned with two spaces; numbers right-aligned. */
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
 export type RewindTarget = { to: 'earliest' } | { to: 'latest' } | { to: 'offset'; offset: string } | { to: 'time'; timestampMs: number };
@@ -205,7 +200,7 @@ export async function offsetsRewindCommand(settings: Settings, request: RewindRe
   } else {
     const rows = rewound.map((r) => [r.topic, String(r.partition), r.before ?? '-', r.after]);
     const what = request.dryRun ? 'would resume (dry run: nothing changed)' : 'resumes';
-    process.stdout.write(`group ${request.groupId} ${what}:\n${table(['topic', 'partition', 'before', 'after'], rows)}`);
+    process.stdout.write(`group ${request.groupId} ${what}:\n${table(stdout(), ['topic', 'partition', 'before', 'after'], rows)}`);
   }
   return ExitCodes.ok;
 }

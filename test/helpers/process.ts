@@ -85,3 +85,32 @@ export function landingEnv(
     ...extra,
   };
 }
+
+/**
+ * Runs one command of the built CLI on a terminal of its own (a pseudo-terminal made by util-linux's `script`, 120
+ * columns), as a person at a shell would: what the terminal showed (stdout and stderr together) and the exit code.
+ */
+export async function runCliOnTerminal(args: string[], env: Record<string, string> = {}): Promise<{ code: number; screen: string }> {
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const command = `stty cols 120; exec ${[process.execPath, cli, ...args].map(quote).join(' ')}`;
+  try {
+    const { stdout } = await promisify(execFile)('script', ['-qefc', command, '/dev/null'], {
+      env: { PATH: process.env.PATH ?? '', TERM: 'xterm-256color', ...env },
+      timeout: 120_000,
+    });
+    return { code: 0, screen: stdout };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, screen: e.stdout ?? '' };
+  }
+}
+
+/** Whether `runCliOnTerminal` can run here (util-linux's `script`). */
+export async function hasTerminal(): Promise<boolean> {
+  try {
+    await promisify(execFile)('script', ['-qefc', 'true', '/dev/null']);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { KafkaHelper, brokers, database, databaseUrl, lockTable, uniqueName, waitFor, waitForSluiceOnLock } from '../helpers/stack.js';
-import { runCli as sluice } from '../helpers/process.js';
+import { runCli as sluice, runCliOnTerminal } from '../helpers/process.js';
 import { testSluice } from '../helpers/sluice.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -19,6 +19,43 @@ interface Summary {
 }
 
 describe('sluice dlq replay', () => {
+  it('on a terminal: a progress bar with the rate and the time left, and colours; in a pipe: plain text only', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'orders');
+    const dlq = await kafka.createTopic(1, 'orders-dlq');
+    await kafka.producer.send({
+      topic: dlq,
+      messages: Array.from({ length: 400 }, (_, i) => ({
+        key: `k${i}`,
+        value: `{"n": ${i}}`,
+        headers: { 'sluice.source.topic': topic, 'sluice.source.partition': '0', 'sluice.source.offset': String(i), 'sluice.error.code': 'SLUICE_POISON_RECORD' },
+      })),
+    });
+    const env = { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_TOPICS: topic };
+
+    // 400 records at 100 a second: four transactions, the bar drawn again after each.
+    const shown = await runCliOnTerminal(['dlq', 'replay', dlq, '--rate', '100'], env);
+    expect(shown.code, shown.screen).toBe(0);
+    // cli-progress draws each time from column 1 (CSI 1G).
+    const draws = shown.screen
+      .split('\x1b[1G')
+      .filter((line) => line.includes('% | '))
+      .map((line) => line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''));
+    expect(draws.length, shown.screen).toBeGreaterThanOrEqual(3);
+    expect(draws.at(-1)).toMatch(/replay r-\w+.* █+ .*100% \| 400 of 400 records \| \d+ records\/s \| ETA 0 s/);
+    expect(draws.some((d) => /░+ .*\| [123]00 of 400 records \| \d+ records\/s \| ETA [1-9]\d* s/.test(d)), shown.screen).toBe(true);
+    expect(draws.filter((d) => d.includes(' 0 of 400')).every((d) => d.includes('- records/s | ETA -'))).toBe(true);
+    expect(shown.screen).toContain('\x1b[?25h'); // the cursor given back
+    expect(shown.screen).toMatch(/: \x1b\[32mdone\x1b\[/);
+
+    const replayId = `piped-${dlq}`;
+    const piped = await sluice(['dlq', 'replay', dlq, '--replay-id', replayId], env);
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stdout).toMatch(new RegExp(`^replay ${replayId} of .*: done\\n`));
+    expect(piped.stdout + piped.stderr).not.toContain('\x1b');
+    expect((await kafka.readAll(topic)).length).toBe(800);
+  });
+
   it('poison lands in the DLQ, the table is fixed, the replay writes the rows; the same replay again publishes nothing', async () => {
     const kafka = await KafkaHelper.connect();
     const topic = await kafka.createTopic(2, 'orders');
