@@ -186,7 +186,7 @@ export async function dlqListCommand(settings: Settings, topic: string, filter: 
     const o = e.origin;
     const source = o.topic === undefined ? '(unknown source)' : `${o.topic}[${o.partition ?? '?'}]@${o.offset ?? '?'}`;
     const why = [o.errorCode, o.sqlState].filter(Boolean).join(' ');
-    const message = escapeControls((o.errorMessage ?? '').replace(/[ \t\r\n]+/g, ' ').slice(0, 100));
+    const message = escapeControls((o.errorMessage ?? '').replace(/[ \t\r\n]+/g, ' ').slice(0, 100).trimEnd());
     const at = `${out.paint('bold', `${e.partition}:${e.offset}`)}  ${new Date(Number(e.timestamp)).toISOString()}`;
     const value = `${out.paint('dim', 'key')} ${readable(e.key, 60)}  ${out.paint('dim', 'value')} ${readable(e.value, 120)}`;
     return `${at}  ${escapeControls(source)}  ${out.paint('red', escapeControls(why))}  ${message}\n    ${value}`;

@@ -222,6 +222,11 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
           for (const entry of entriesOf(records)) count(decide(entry, request, seen));
         });
         progress.end();
+        // Reading again tells what was sent, not what failed to write: that count comes from the task, as the
+        // earlier runs left it (a run killed between a commit and this update undercounts that commit's failures).
+        const failedBefore = task.skipped['failed-again'] ?? 0;
+        counts.replayed -= failedBefore;
+        if (failedBefore > 0) counts.skipped['failed-again'] = failedBefore;
       }
       const done = () => counts.replayed + Object.values(counts.skipped).reduce((a, b) => a + b, 0);
 
@@ -250,8 +255,14 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
             let through: (typeof chunk)[number] | undefined;
             let parked = 0;
             let published = 0;
+            // The limit cuts the chunk: the run ends with it, since records after the cut are not written (a later
+            // chunk's commit would move the progress past them).
+            let cut = false;
             for (const raw of chunk) {
-              if (request.limit !== undefined && summary.replayedNow + published >= request.limit) break;
+              if (request.limit !== undefined && summary.replayedNow + published >= request.limit) {
+                cut = true;
+                break;
+              }
               through = raw;
               const entry = selected(request.filter, raw);
               if (!entry) continue;
@@ -265,7 +276,10 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
                 parked++;
               }
             }
-            if (!through) continue;
+            if (!through) {
+              stoppedEarly = true;
+              return 'stop';
+            }
             const partition = through.partition;
             const next = String(BigInt(through.offset) + 1n);
             const stamp = { replayId, dlqTopic: request.dlqTopic, replayedAt: new Date() };
@@ -280,6 +294,11 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
             for (const f of failed) if (summary.failedRecords.length < 20) summary.failedRecords.push(`${f.partition}:${f.offset}`);
             summary.parked += parked + (request.park ? failed.length : 0);
             await store.update(db, replayId, { replayed: counts.replayed, skipped: counts.skipped, state: 'running' });
+            if (cut) {
+              progress.advance(done());
+              stoppedEarly = true;
+              return 'stop';
+            }
             if (request.rate !== undefined) {
               // Paced: no faster than --rate on average since the start, with heartbeats while waiting.
               for (let wait = startedAt + (summary.replayedNow / request.rate) * 1000 - Date.now(); wait > 0; wait -= 1000) {

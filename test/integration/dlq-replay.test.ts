@@ -260,6 +260,36 @@ describe('sluice dlq replay', () => {
     expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(28);
   });
 
+  it('--into-postgres --limit: the run stops at the limit, failures included; the next one writes the rest, counted exactly', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'orders');
+    const dlq = await kafka.createTopic(1, 'orders-dlq');
+    const db = await database();
+    const table = uniqueName('orders');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL)`);
+    const routes = [{ topic, table, key: ['id'], columns: { id: { from: 'key' as const }, name: 'name' } }];
+    // Two that fail again (not JSON) first, then six that are written.
+    await kafka.producer.send({
+      topic: dlq,
+      messages: Array.from({ length: 8 }, (_, i) => ({
+        key: `o${i}`,
+        value: i < 2 ? '{"name": ' : JSON.stringify({ name: `n${i}` }),
+        headers: { 'sluice.source.topic': topic, 'sluice.source.partition': '0', 'sluice.source.offset': String(i), 'sluice.error.code': 'SLUICE_POISON_RECORD' },
+      })),
+    });
+    const env = { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), SLUICE_ROUTES: JSON.stringify(routes) };
+    const rows = async () => (await db.query(`SELECT id FROM ${table} ORDER BY id`)).rows.map((r: { id: string }) => r.id);
+
+    const first = await sluice(['dlq', 'replay', dlq, '--into-postgres', '--limit', '3', '--json'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ state: 'running', replayedNow: 1, failed: 2, remaining: 5 });
+    expect(await rows()).toEqual(['o2']);
+
+    const rest = await sluice(['dlq', 'replay', dlq, '--into-postgres', '--json'], env);
+    expect(JSON.parse(rest.stdout)).toMatchObject({ state: 'done', selected: 8, replayed: 6, replayedNow: 5, skipped: { 'failed-again': 2 }, remaining: 0 });
+    expect(await rows()).toEqual(['o2', 'o3', 'o4', 'o5', 'o6', 'o7']);
+  });
+
   it('--into-postgres SIGKILLed half way and run again: every selected record written exactly once', async () => {
     const kafka = await KafkaHelper.connect();
     const source = await kafka.createTopic(2, 'source');
