@@ -12,7 +12,7 @@ import { redactUrl } from '../observability/logger.js';
 import { PostgresSink, type SinkCheck } from '../sinks/postgres-sink.js';
 import { ExitCodes } from './exit-codes.js';
 import type { Settings } from './settings.js';
-import { stdout, type Terminal } from './terminal.js';
+import { stdoutTerminal, type Terminal } from './terminal.js';
 
 export interface CheckReport {
   ok: boolean;
@@ -68,7 +68,7 @@ export async function check(settings: Settings): Promise<CheckReport> {
 
 export async function checkCommand(settings: Settings, json: boolean): Promise<number> {
   const report = await check(settings);
-  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(settings, report, stdout()));
+  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(settings, report, stdoutTerminal()));
   return report.ok ? ExitCodes.ok : ExitCodes.failed;
 }
 

@@ -11,7 +11,7 @@ import { truncateUtf8 } from '../dlq/dlq-headers.js';
 import { ExitCodes } from './exit-codes.js';
 import type { Settings } from './settings.js';
 import { scanProgress, taskProgress, type TaskProgress } from './task-progress.js';
-import { stderr, stdout } from './terminal.js';
+import { stderrTerminal, stdoutTerminal } from './terminal.js';
 
 /**
  * Reads the DLQ topic and hands over every record the filter selects, batch by batch; `progress` (when given) shows
@@ -22,10 +22,10 @@ async function scanDlq(
   topic: string,
   filter: DlqFilter,
   onEntries: (entries: DlqEntry[]) => void | Promise<void>,
-  range: { from?: Map<number, string>; to?: Map<number, string> } = {},
-  progress?: TaskProgress,
+  options: { from?: Map<number, string>; to?: Map<number, string>; progress?: TaskProgress } = {},
 ): Promise<void> {
   const kafka = createKafkaClient(settings.resolved, `${settings.resolved.kafka.clientId}-dlq-tools`, pino({ level: 'silent' }), 'error');
+  const { progress, ...range } = options;
   const onProgress = progress && scanProgress(progress, `reading ${topic}`);
   try {
     await scanTopic(kafka, topic, { ...range, ...(onProgress ? { onProgress } : {}) }, (records) => deliver(records));
@@ -64,7 +64,8 @@ const ageBuckets: Array<[string, number]> = [
   ['< 30 d', 30 * 86_400_000],
 ];
 
-export async function dlqStats(settings: Settings, topic: string, filter: DlqFilter, progress?: TaskProgress, nowMs = Date.now()): Promise<DlqStats> {
+export async function dlqStats(settings: Settings, topic: string, filter: DlqFilter, options: { progress?: TaskProgress; nowMs?: number } = {}): Promise<DlqStats> {
+  const nowMs = options.nowMs ?? Date.now();
   const stats: DlqStats = {
     topic,
     records: 0,
@@ -95,7 +96,7 @@ export async function dlqStats(settings: Settings, topic: string, filter: DlqFil
       count(stats.byAge, ageBuckets.find(([, limit]) => nowMs - ms < limit)?.[0] ?? '≥ 30 d');
       count(stats.byReplayCount, String(origin.replayCount));
     }
-  }, {}, progress);
+  }, options.progress ? { progress: options.progress } : {});
   if (stats.records > 0) {
     stats.first = new Date(firstMs).toISOString();
     stats.last = new Date(lastMs).toISOString();
@@ -104,12 +105,12 @@ export async function dlqStats(settings: Settings, topic: string, filter: DlqFil
 }
 
 export async function dlqStatsCommand(settings: Settings, topic: string, filter: DlqFilter, json: boolean): Promise<number> {
-  const stats = await dlqStats(settings, topic, filter, taskProgress(stderr()));
+  const stats = await dlqStats(settings, topic, filter, { progress: taskProgress(stderrTerminal()) });
   if (json) {
     process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
     return ExitCodes.ok;
   }
-  const out = stdout();
+  const out = stdoutTerminal();
   const lines = [`${out.paint('bold', stats.topic)}: ${stats.records} record(s)${stats.first ? `, dead-lettered from ${stats.first} to ${stats.last}` : ''}`];
   const section = (title: string, counts: Record<string, number>) => {
     const entries = Object.entries(counts).sort((a, b) => b[1] - a[1]);
@@ -175,13 +176,13 @@ export async function dlqListCommand(settings: Settings, topic: string, filter: 
     // The oldest `limit` across partitions, whatever order the partitions are read in; memory stays at `limit`.
     shown.push(...entries);
     if (shown.length > limit) shown.sort(order).splice(limit);
-  }, {}, taskProgress(stderr()));
+  }, { progress: taskProgress(stderrTerminal()) });
   shown.sort(order);
   if (json) {
     process.stdout.write(`${JSON.stringify({ topic, selected, shown: shown.map((e) => describeEntry(e, 1024)) }, null, 2)}\n`);
     return ExitCodes.ok;
   }
-  const out = stdout();
+  const out = stdoutTerminal();
   const lines = shown.map((e) => {
     const o = e.origin;
     const source = o.topic === undefined ? '(unknown source)' : `${o.topic}[${o.partition ?? '?'}]@${o.offset ?? '?'}`;
@@ -208,7 +209,7 @@ export async function dlqShowCommand(settings: Settings, topic: string, partitio
   const described = { ...describeEntry(found, 64 * 1024), headers: headerTexts(found) };
   if (json) process.stdout.write(`${JSON.stringify(described, null, 2)}\n`);
   else {
-    const out = stdout();
+    const out = stdoutTerminal();
     const lines = Object.entries(described)
       .filter(([name]) => name !== 'headers')
       .map(([name, value]) => `${out.paint('bold', name.padEnd(16))} ${value === undefined ? '-' : escapeControls(String(value))}`);

@@ -28,7 +28,7 @@ import { escapeControls } from './dlq-command.js';
 import { kafkaReplayWriter, postgresReplayWriter, type ReplayItem } from './replay-writers.js';
 import type { Settings } from './settings.js';
 import { scanProgress, taskProgress, type TaskProgress } from './task-progress.js';
-import { stderr, stdout } from './terminal.js';
+import { stderrTerminal, stdoutTerminal } from './terminal.js';
 
 export interface ReplayRequest {
   dlqTopic: string;
@@ -239,14 +239,16 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
       const startedAt = Date.now();
-      progress.begin(`replay ${replayId}`, task.selected, done());
+      /** Records sent in this run, failed ones included: what --limit counts. */
+      let sentNow = 0;
+      progress.begin(`replay ${replayId}`, task.selected, { done: done() });
       try {
         await scanTopic(kafka, request.dlqTopic, { from, to: end }, async (records, heartbeat) => {
           // Every record of the fetch moves the group's offset, selected or not. A transaction costs a few round trips:
           // chunks of a few thousand records, or a second's worth under --rate.
           const chunkSize = Math.max(1, Math.min(5_000, request.rate ?? 5_000));
           for (let i = 0; i < records.length; i += chunkSize) {
-            if (stopping || (request.limit !== undefined && summary.replayedNow >= request.limit)) {
+            if (stopping || (request.limit !== undefined && sentNow >= request.limit)) {
               stoppedEarly = true;
               return 'stop';
             }
@@ -259,7 +261,7 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
             // chunk's commit would move the progress past them).
             let cut = false;
             for (const raw of chunk) {
-              if (request.limit !== undefined && summary.replayedNow + published >= request.limit) {
+              if (request.limit !== undefined && sentNow + published >= request.limit) {
                 cut = true;
                 break;
               }
@@ -285,6 +287,7 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
             const stamp = { replayId, dlqTopic: request.dlqTopic, replayedAt: new Date() };
             const { failed } = await writer.commit(partition, position.get(partition) ?? '0', next, items, stamp);
             position.set(partition, next);
+            sentNow += published;
             summary.replayedNow += published - failed.length;
             if (failed.length > 0) {
               counts.replayed -= failed.length;
@@ -294,8 +297,8 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
             for (const f of failed) if (summary.failedRecords.length < 20) summary.failedRecords.push(`${f.partition}:${f.offset}`);
             summary.parked += parked + (request.park ? failed.length : 0);
             await store.update(db, replayId, { replayed: counts.replayed, skipped: counts.skipped, state: 'running' });
+            progress.advance(done());
             if (cut) {
-              progress.advance(done());
               stoppedEarly = true;
               return 'stop';
             }
@@ -306,7 +309,6 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
                 await heartbeat();
               }
             }
-            progress.advance(done());
           }
           return undefined;
         });
@@ -367,7 +369,7 @@ export class ReplayRefused extends SluiceError {
 
 export async function replayCommand(settings: Settings, request: ReplayRequest, json: boolean): Promise<number> {
   let summary: ReplaySummary;
-  const progress = taskProgress(stderr());
+  const progress = taskProgress(stderrTerminal());
   try {
     summary = await replay(settings, request, progress);
   } catch (error) {
@@ -381,7 +383,7 @@ export async function replayCommand(settings: Settings, request: ReplayRequest, 
   }
   if (json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   else {
-    const out = stdout();
+    const out = stdoutTerminal();
     const skipped = Object.entries(summary.skipped).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
     const lines = [
       `replay ${out.paint('bold', summary.replayId)} of ${summary.dlqTopic}: ${out.paint(summary.state === 'done' ? 'green' : 'yellow', summary.state)}`,

@@ -12,7 +12,7 @@ import { OffsetStore } from '../sinks/offset-store.js';
 import { ExitCodes } from './exit-codes.js';
 import type { Settings } from './settings.js';
 import { table } from './table.js';
-import { stdout } from './terminal.js';
+import { stdoutTerminal } from './terminal.js';
 
 export interface PartitionPosition {
   topic: string;
@@ -71,7 +71,7 @@ export async function offsetsShowCommand(settings: Settings, groupId: string, js
   }
   const header = ['topic', 'partition', 'stored', 'committed', 'log start', 'log end', 'lag'];
   const rows = positions.map((p) => [p.topic, String(p.partition), p.stored ?? '-', p.committed ?? '-', p.logStart, p.logEnd, p.lag]);
-  process.stdout.write(`group ${groupId} (${settings.resolved.delivery})\n${table(stdout(), header, rows)}`);
+  process.stdout.write(`group ${groupId} (${settings.resolved.delivery})\n${table(stdoutTerminal(), header, rows)}`);
   return ExitCodes.ok;
 }
 
@@ -200,7 +200,7 @@ export async function offsetsRewindCommand(settings: Settings, request: RewindRe
   } else {
     const rows = rewound.map((r) => [r.topic, String(r.partition), r.before ?? '-', r.after]);
     const what = request.dryRun ? 'would resume (dry run: nothing changed)' : 'resumes';
-    process.stdout.write(`group ${request.groupId} ${what}:\n${table(stdout(), ['topic', 'partition', 'before', 'after'], rows)}`);
+    process.stdout.write(`group ${request.groupId} ${what}:\n${table(stdoutTerminal(), ['topic', 'partition', 'before', 'after'], rows)}`);
   }
   return ExitCodes.ok;
 }

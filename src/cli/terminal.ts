@@ -1,7 +1,7 @@
 /**
  * What an output stream of the command line is: a person's terminal (progress bars, colours) or a pipe or a log
  * (plain lines, no escape codes). Colours follow the usual conventions: NO_COLOR turns them off, FORCE_COLOR on
- * (FORCE_COLOR=0 off), TERM=dumb off; otherwise a terminal gets them and a pipe does not.
+ * (FORCE_COLOR=0 or false off), TERM=dumb off; otherwise a terminal gets them and a pipe does not.
  */
 import { styleText } from 'node:util';
 
@@ -25,7 +25,8 @@ export class Terminal {
     this.interactive = stream.isTTY === true && env.TERM !== 'dumb';
     const force = env.FORCE_COLOR;
     if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') this.colour = false;
-    else if (force !== undefined && force !== '') this.colour = force !== '0' && force !== 'false';
+    // As Node reads it: set (even empty) is on, unless 0 or false.
+    else if (force !== undefined) this.colour = force !== '0' && force !== 'false';
     else this.colour = this.interactive;
   }
 
@@ -40,5 +41,5 @@ export class Terminal {
   }
 }
 
-export const stdout = (): Terminal => new Terminal(process.stdout);
-export const stderr = (): Terminal => new Terminal(process.stderr);
+export const stdoutTerminal = (): Terminal => new Terminal(process.stdout);
+export const stderrTerminal = (): Terminal => new Terminal(process.stderr);

@@ -28,7 +28,7 @@ export interface ScanOptions {
   /** Gives up when no progress was made for this long (default 30 s). */
   stallTimeoutMs?: number;
   /** After each fetch: offsets passed so far, of those the scan covers (records, control records and gaps alike). */
-  onProgress?: (passed: number, total: number) => void;
+  onProgress?: (passedOffsets: number, totalOffsets: number) => void;
 }
 
 /**
@@ -81,7 +81,12 @@ export async function scanTopic(
       // Also fetches of only control records: a topic that ends with a transaction marker is read to its end.
       eachBatch: deliverFilteredBatches(async ({ batch, heartbeat }) => {
         const { partition } = batch;
-        if (ended || !pending.has(partition)) return;
+        if (ended) return;
+        if (!pending.has(partition)) {
+          // Outside the scan, or read to its end: fetching it further would only bring records the scan drops.
+          consumer.pause([{ topic, partitions: [partition] }]);
+          return;
+        }
         const high = end.get(partition)!;
         const from = position.get(partition)!;
         const records: ScannedRecord[] = [];
@@ -102,18 +107,17 @@ export async function scanTopic(
             settle.resolve();
             return;
           }
+          const next = BigInt(batch.lastOffset()) + 1n;
+          if (next > from) position.set(partition, next < high ? next : high);
+          options.onProgress?.(passed(), total);
+          if (next >= high) {
+            pending.delete(partition);
+            consumer.pause([{ topic, partitions: [partition] }]);
+          }
         } catch (error) {
           ended = true;
           settle.reject(error);
           return;
-        }
-        const next = BigInt(batch.lastOffset()) + 1n;
-        if (next > from) position.set(partition, next < high ? next : high);
-        options.onProgress?.(passed(), total);
-        if (next >= high) {
-          pending.delete(partition);
-          // Read to its end: fetching it further would only bring records the scan drops.
-          consumer.pause([{ topic, partitions: [partition] }]);
         }
         if (pending.size === 0) settle.resolve();
       }),

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { KafkaHelper, brokers, database, databaseUrl, lockTable, uniqueName, waitFor, waitForSluiceOnLock } from '../helpers/stack.js';
-import { runCli as sluice, runCliOnTerminal } from '../helpers/process.js';
+import { hasTerminal, runCli as sluice, runCliOnTerminal } from '../helpers/process.js';
 import { testSluice } from '../helpers/sluice.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -18,8 +18,11 @@ interface Summary {
   remaining: number;
 }
 
+/** util-linux's `script` makes the terminal; elsewhere (BSD `script`) the terminal test is skipped. */
+const terminal = await hasTerminal();
+
 describe('sluice dlq replay', () => {
-  it('on a terminal: a progress bar with the rate and the time left, and colours; in a pipe: plain text only', async () => {
+  it.skipIf(!terminal)('on a terminal: a progress bar with the rate and the time left, and colours; in a pipe: plain text only', async () => {
     const kafka = await KafkaHelper.connect();
     const topic = await kafka.createTopic(1, 'orders');
     const dlq = await kafka.createTopic(1, 'orders-dlq');
@@ -39,13 +42,14 @@ describe('sluice dlq replay', () => {
     // cli-progress draws each time from column 1 (CSI 1G).
     const draws = shown.screen
       .split('\x1b[1G')
-      .filter((line) => line.includes('% | '))
-      .map((line) => line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''));
+      .filter((line) => line.includes('% | ') && line.includes('replay r-'))
+      .map((line) => line.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, ''));
     expect(draws.length, shown.screen).toBeGreaterThanOrEqual(3);
-    expect(draws.at(-1)).toMatch(/replay r-\w+.* █+ .*100% \| 400 of 400 records \| \d+ records\/s \| ETA 0 s/);
+    expect(draws.at(-1)).toMatch(/^replay r-\w+ █+ 100% \| 400 of 400 records \| \d+ records\/s \| ETA 0 s/);
+    expect(shown.screen).toMatch(/selecting from [^ ]+ [█░]+ \d+% \| \d+ of 400 offsets/);
     expect(draws.some((d) => /░+ .*\| [123]00 of 400 records \| \d+ records\/s \| ETA [1-9]\d* s/.test(d)), shown.screen).toBe(true);
     expect(draws.filter((d) => d.includes(' 0 of 400')).every((d) => d.includes('- records/s | ETA -'))).toBe(true);
-    expect(shown.screen).toContain('\x1b[?25h'); // the cursor given back
+    expect(shown.screen).not.toMatch(/\x1b\[\?(25|7)[lh]/); // no terminal mode to give back, even after a kill
     expect(shown.screen).toMatch(/: \x1b\[32mdone\x1b\[/);
 
     const replayId = `piped-${dlq}`;
@@ -288,6 +292,12 @@ describe('sluice dlq replay', () => {
     const rest = await sluice(['dlq', 'replay', dlq, '--into-postgres', '--json'], env);
     expect(JSON.parse(rest.stdout)).toMatchObject({ state: 'done', selected: 8, replayed: 6, replayedNow: 5, skipped: { 'failed-again': 2 }, remaining: 0 });
     expect(await rows()).toEqual(['o2', 'o3', 'o4', 'o5', 'o6', 'o7']);
+
+    // In chunks of two (--rate 2): the two that fail fill the first chunk and count towards the limit all the same.
+    await db.query(`TRUNCATE ${table}`);
+    const chunked = await sluice(['dlq', 'replay', dlq, '--into-postgres', '--replay-id', `chunked-${dlq}`, '--rate', '2', '--limit', '3', '--json'], env);
+    expect(JSON.parse(chunked.stdout)).toMatchObject({ state: 'running', replayedNow: 1, failed: 2, remaining: 5 });
+    expect(await rows()).toEqual(['o2']);
   });
 
   it('--into-postgres SIGKILLed half way and run again: every selected record written exactly once', async () => {
