@@ -3,5 +3,7 @@
 # Installs what is missing, starts what is not running, stops what it started.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/tools.sh"
+tools_install
 stack_up
 npm test -- "$@"

@@ -170,3 +170,15 @@ export function operatorFixOf(error: unknown): string | undefined {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** The SQLSTATE anywhere on the cause chain: a SinkError's, or that of the PostgreSQL error itself. */
+export function sqlStateOf(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
+    if (e instanceof SinkError && e.sqlState) return e.sqlState;
+    // pg's DatabaseError: a five-character code and a severity.
+    const { code, severity } = e as { code?: unknown; severity?: unknown };
+    if (typeof code === 'string' && typeof severity === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

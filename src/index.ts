@@ -1,4 +1,4 @@
-export { createSluice, type Sluice, type SluiceDeps, type SluiceStatus } from './sluice.js';
+export { createSluice, type PartitionStatus, type Sluice, type SluiceDeps, type SluiceStatus } from './sluice.js';
 export type { SluiceOptions, ResolvedOptions, StartPosition, LogLevel } from './config/options.js';
 export { defaults } from './config/options.js';
 export type { RouteOptions, ColumnMapping, ColumnSource, RecordTransform, Row, TombstonePolicy } from './config/route-options.js';

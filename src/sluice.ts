@@ -1,23 +1,26 @@
 import type { Logger } from 'pino';
 import { Batcher } from './batcher/batcher.js';
-import type { BatcherStats } from './batcher/batcher-stats.js';
+import type { BatcherStats, PartitionBatchStats } from './batcher/batcher-stats.js';
 import { FailurePolicy, startRetrying, type Retrying } from './lifecycle/failure-policy.js';
 import type { ResolvedOptions, SluiceOptions } from './config/options.js';
 import { dlqTopicFor, resolveOptions, type SettingSources } from './config/resolve-options.js';
 import { connectDlqProducer } from './consumer/dlq-producer.js';
 import { KafkaSource, type PartitionPosition } from './consumer/kafka-source.js';
 import { DeadLetterQueue } from './dlq/dead-letter-queue.js';
+import type { DeadLetteredRecord } from './dlq/dead-lettered-record.js';
 import { FailureRateBreaker, type BreakerWindow } from './dlq/failure-rate-breaker.js';
 import { backoffMs, sleep } from './lifecycle/backoff.js';
 import { BreakerOpenError, ErrorCodes, KafkaError, ShutdownTimeoutError, SluiceError, errorMessage, isRetriable } from './errors.js';
 import { SluiceEmitter } from './events.js';
-import { HealthServer, type Readiness } from './http/health-server.js';
+import { HealthServer, type MetricsEndpoint, type Readiness } from './http/health-server.js';
 import { Lifecycle, type LifecycleState } from './lifecycle/lifecycle.js';
 import { createLogger, redactUrl } from './observability/logger.js';
-import { FlushMetrics } from './observability/metrics.js';
-import { Progress } from './observability/progress.js';
+import { FlushObserver } from './observability/flush-observer.js';
+import { SluiceMetrics } from './observability/metrics.js';
+import { Progress, type PartitionProgress } from './observability/progress.js';
+import { Throughput } from './observability/throughput.js';
 import { PostgresSink } from './sinks/postgres-sink.js';
-import type { Assignment } from './record.js';
+import { partitionKey, type Assignment } from './record.js';
 import { sluiceVersion } from './version.js';
 
 export interface SluiceStatus {
@@ -31,10 +34,16 @@ export interface SluiceStatus {
   /** Queries sent to PostgreSQL, BEGIN, COMMIT and savepoints included. */
   statements: number;
   database: { available: boolean };
-  dlq: { sentRecords: number };
+  dlq: { sentRecords: number; recent: DeadLetteredRecord[] };
+  /** Per partition this member owns: what is buffered, where it is, lag, and what went wrong last. */
+  partitions: PartitionStatus[];
+  /** Records flushed per second over the last 10 s. */
+  recordsPerSec: number;
   breaker: BreakerWindow & { open: boolean; maxDlqRatio: number; minRecords: number; windowMs: number };
   readiness: Readiness;
 }
+
+export type PartitionStatus = PartitionProgress & Partial<Omit<PartitionBatchStats, 'topic' | 'partition'>>;
 
 export interface Sluice {
   /** Checks the routes against the database, joins the group and starts consuming. */
@@ -57,12 +66,17 @@ export interface SluiceDeps {
   logger?: Logger;
   /** Where each setting came from (environment variable, file key), so errors name what the user wrote. */
   settingSources?: SettingSources;
+  /**
+   * Serves GET /metrics on the HTTP port (the service passes its Prometheus exporter's handler, see
+   * observability/telemetry.ts); without it /metrics answers 404.
+   */
+  metricsEndpoint?: MetricsEndpoint;
 }
 
 /** Builds a sluice pipeline. Options are validated here, once; a bad value throws a ConfigError naming it. */
 export function createSluice(options: SluiceOptions, deps: SluiceDeps = {}): Sluice {
   const resolved = resolveOptions(options, deps.settingSources);
-  return new SluicePipeline(resolved, deps.logger ?? createLogger(resolved.logLevel));
+  return new SluicePipeline(resolved, deps.logger ?? createLogger(resolved.logLevel), deps);
 }
 
 class SluicePipeline implements Sluice {
@@ -77,6 +91,10 @@ class SluicePipeline implements Sluice {
   readonly #source: KafkaSource;
   readonly #batcher: Batcher;
   readonly #progress = new Progress();
+  readonly #throughput = new Throughput();
+  readonly #metrics: SluiceMetrics;
+  /** Ends the gauges' collection (at close). */
+  #stopGauges: (() => void) | undefined;
   readonly #breaker: FailureRateBreaker;
   readonly #policy: FailurePolicy;
   readonly #health: HealthServer | undefined;
@@ -96,7 +114,7 @@ class SluicePipeline implements Sluice {
   #startupRetrying: Retrying | undefined;
   #lastStats = { at: Date.now(), flushed: 0 };
 
-  constructor(options: ResolvedOptions, log: Logger) {
+  constructor(options: ResolvedOptions, log: Logger, deps: SluiceDeps = {}) {
     this.#options = options;
     this.#log = log;
     this.done = new Promise<void>((resolve, reject) => {
@@ -105,12 +123,14 @@ class SluicePipeline implements Sluice {
     // Callers that never await `done` must not see an unhandled rejection; `stop()` and `start()` report too.
     this.done.catch(() => undefined);
     this.#lifecycle = new Lifecycle(log, (from, to, error) => this.events.emit('state', { from, to, ...(error ? { error } : {}) }));
-    this.#sink = new PostgresSink(options, log.child({ component: 'postgres' }));
+    this.#metrics = new SluiceMetrics(options.kafka.groupId);
+    this.#sink = new PostgresSink(options, log.child({ component: 'postgres' }), this.#metrics);
     this.#policy = new FailurePolicy({ maxOperatorAttempts: options.dlq.maxAttempts, maxRetryingMs: options.readiness.maxRetryingMs });
     this.#source = new KafkaSource(options, log);
     this.#batcher = new Batcher({
       limits: { ...options.batching },
       sink: this.#sink,
+      observer: new FlushObserver(this.#metrics),
       log: log.child({ component: 'batcher' }),
       emitter: this.events,
       isCurrent: (epoch) => this.#source.isCurrent(epoch),
@@ -141,12 +161,23 @@ class SluicePipeline implements Sluice {
       },
       onFatal: (error) => this.#onSystemic(error),
     });
-    const flushMetrics = new FlushMetrics();
-    this.events.on('flush', (flush) => flushMetrics.record(flush, options.kafka.groupId));
     this.#breaker = new FailureRateBreaker(options.breaker);
     // Batches that sent records to the DLQ were counted when the breaker admitted them (see admitDeadLetters).
     this.events.on('flush', (flush) => {
       if (flush.deadLettered === 0) this.#breaker.record(flush.records);
+      this.#throughput.add(flush.records, Date.now());
+    });
+    this.#stopGauges = this.#metrics.observe({
+      lag: () => this.#progress.partitions(),
+      buffered: () => {
+        const stats = this.#batcher.stats();
+        return { records: stats.bufferedRecords, bytes: stats.bufferedBytes };
+      },
+      partitions: () => {
+        const stats = this.#batcher.stats();
+        return { paused: stats.pausedPartitions, retrying: stats.retryingPartitions };
+      },
+      breaker: () => ({ open: this.#breaker.open, ratio: this.#breaker.window().ratio }),
     });
     this.#health = options.http.enabled
       ? new HealthServer(
@@ -154,6 +185,7 @@ class SluicePipeline implements Sluice {
             alive: () => this.#lifecycle.state !== 'failed',
             readiness: () => this.#readiness(),
             status: () => this.status(),
+            ...(deps.metricsEndpoint ? { metrics: deps.metricsEndpoint } : {}),
           },
           log.child({ component: 'http' }),
         )
@@ -198,10 +230,26 @@ class SluicePipeline implements Sluice {
       committed: this.#progress.committedOffsets(),
       statements: this.#sink.counters.statements,
       database: { available: this.#sink.available },
-      dlq: { sentRecords: this.#dlq?.sent ?? 0 },
+      dlq: { sentRecords: this.#dlq?.sent ?? 0, recent: this.#dlq?.recent() ?? [] },
+      partitions: this.#partitionStatus(),
+      recordsPerSec: Math.round(this.#throughput.perSecond(Date.now())),
       breaker: { ...this.#breaker.window(), open: this.#breaker.open, ...this.#options.breaker },
       readiness: this.#readiness(),
     };
+  }
+
+  /** The partitions this member owns (as the last fetches saw them), joined with the batcher's view of each. */
+  #partitionStatus(): PartitionStatus[] {
+    const batching = new Map(this.#batcher.partitionStats(Date.now()).map((p) => [partitionKey(p.topic, p.partition), p]));
+    return this.#progress
+      .partitions()
+      .map((p) => {
+        const seen = batching.get(partitionKey(p.topic, p.partition));
+        if (!seen) return p;
+        const { topic: _topic, partition: _partition, ...held } = seen;
+        return { ...p, ...held };
+      })
+      .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
   }
 
   async start(): Promise<void> {
@@ -246,10 +294,12 @@ class SluicePipeline implements Sluice {
           sendTimeoutMs: this.#options.database.statementTimeoutMs,
         },
         this.#log.child({ component: 'dlq' }),
+        this.#metrics,
       );
       await this.#untilConnected('joining the consumer group', () => this.#source.start(this.#sink.topics, {
         onRange: (topic, partition, range, epoch) => {
           this.#progress.observeFetched(topic, partition, range.fromOffset);
+          if (range.records.length > 0) this.#metrics.consumed.add(range.records.length, this.#metrics.partitionAttributes(topic, partition));
           this.#batcher.add(topic, partition, range, epoch);
         },
         onHighWatermark: (topic, partition, hw) => this.#progress.observeHighWatermark(topic, partition, hw),
@@ -498,6 +548,7 @@ class SluicePipeline implements Sluice {
   /** Each step isolated: a failure to leave the group must not keep the pool open, and is reported. */
   async #closeConnections(): Promise<void> {
     clearInterval(this.#statsTimer);
+    this.#stopGauges?.();
     clearTimeout(this.#restartTimer);
     this.#closing.abort(new SluiceError(ErrorCodes.lifecycle, 'sluice is closing'));
     await this.#source.disconnect().catch((error: unknown) => this.#log.warn({ err: error }, 'leaving the group failed'));

@@ -17,3 +17,22 @@ export interface BatcherStats {
   bufferedBytes: number;
   pausedPartitions: number;
 }
+
+/** One partition, as the batcher sees it. */
+export interface PartitionBatchStats {
+  topic: string;
+  partition: number;
+  bufferedRecords: number;
+  /** Buffered plus in flight. */
+  bufferedBytes: number;
+  /** How long the oldest buffered record has waited; absent when nothing is buffered. */
+  oldestBufferedMs?: number;
+  /** Where the last batch written ended: the next offset to write. */
+  lastFlushedOffset?: string;
+  /** Why fetching is paused: backpressure, retry, shed; empty when it is not. */
+  paused: string[];
+  /** The batch in flight failed and waits to be tried again: since when (ms since the epoch), and how often. */
+  retrying?: { sinceMs: number; attempts: number };
+  /** The last flush failure, kept after the partition recovered. */
+  lastError?: { message: string; atMs: number };
+}

@@ -1,3 +1,4 @@
+import type { FlushObservation, FlushObserver } from '../observability/flush-observer.js';
 import type { Logger } from 'pino';
 import { ErrorCodes, SluiceError, errorMessage } from '../errors.js';
 import type { SluiceEmitter } from '../events.js';
@@ -5,7 +6,7 @@ import type { FetchedRange, SourceRecord } from '../record.js';
 import type { PoisonRecord, Sink } from '../sinks/sink.js';
 import { backoffMs, sleep } from '../lifecycle/backoff.js';
 import { startRetrying, type FailurePolicy, type Retrying } from '../lifecycle/failure-policy.js';
-import type { BatcherStats } from './batcher-stats.js';
+import type { BatcherStats, PartitionBatchStats } from './batcher-stats.js';
 import { PartitionBuffer, type BatchLimits, type BufferedBatch, type FlushReason, type RangeRefusal } from './partition-buffer.js';
 
 /**
@@ -27,6 +28,8 @@ export interface BatcherLimits extends BatchLimits {
 export interface BatcherDeps {
   limits: BatcherLimits;
   sink: Sink;
+  /** Traces and metrics of each flush. */
+  observer: FlushObserver;
   log: Logger;
   emitter: SluiceEmitter;
   /** Whether records fetched under `epoch` still belong to this member (no rebalance since). */
@@ -103,6 +106,10 @@ class PartitionWorker {
    * for them: a commit only records progress the database already holds.
    */
   commits: Promise<unknown> = Promise.resolve();
+  /** Where the last batch written ended (its rows committed): the next offset to write. */
+  lastFlushedOffset: string | undefined;
+  /** The last flush failure, kept after the partition recovers: for /status. */
+  lastError: { message: string; atMs: number } | undefined;
   constructor(
     readonly topic: string,
     readonly partition: number,
@@ -322,6 +329,24 @@ export class Batcher {
     };
   }
 
+  /** Per partition this batcher has seen: what it holds, where it is, and what went wrong last. */
+  partitionStats(nowMs: number): PartitionBatchStats[] {
+    return [...this.#workers.values()].map((worker) => {
+      const oldest = worker.buffer.oldestArrivalMs;
+      return {
+        topic: worker.topic,
+        partition: worker.partition,
+        bufferedRecords: worker.buffer.count,
+        bufferedBytes: worker.heldBytes,
+        ...(oldest !== undefined ? { oldestBufferedMs: nowMs - oldest } : {}),
+        ...(worker.lastFlushedOffset !== undefined ? { lastFlushedOffset: worker.lastFlushedOffset } : {}),
+        paused: [...worker.pausedFor],
+        ...(worker.retrying ? { retrying: { sinceMs: worker.retrying.sinceMs, attempts: worker.retrying.attempts } } : {}),
+        ...(worker.lastError ? { lastError: { ...worker.lastError } } : {}),
+      };
+    });
+  }
+
   #worker(topic: string, partition: number): PartitionWorker {
     const id = `${topic}\u0000${partition}`;
     let worker = this.#workers.get(id);
@@ -381,7 +406,9 @@ export class Batcher {
       const cut = worker.buffer.take(this.#deps.limits);
       worker.inFlight = { bytes: cut.bytes, sinceMs: Date.now(), toOffset: cut.toOffset, epoch };
       try {
-        await this.#flush(worker, cut, epoch, reason);
+        const { topic, partition } = worker;
+        const observed = { topic, partition, records: cut.records, fromOffset: cut.fromOffset, toOffset: cut.toOffset, bytes: cut.bytes, reason };
+        await this.#deps.observer.observe(observed, (observation) => this.#flush(worker, cut, epoch, reason, observation));
       } finally {
         worker.inFlight = undefined;
         this.#totalBytes -= cut.bytes;
@@ -391,7 +418,7 @@ export class Batcher {
     }
   }
 
-  async #flush(worker: PartitionWorker, batch: BufferedBatch, epoch: number, reason: FlushReason) {
+  async #flush(worker: PartitionWorker, batch: BufferedBatch, epoch: number, reason: FlushReason, observation: FlushObservation) {
     const { topic, partition } = worker;
     const { records, fromOffset, toOffset, oldestArrivalMs } = batch;
     // The claim made in this batch's epoch: a batch of an older epoch has none and is refused.
@@ -433,6 +460,7 @@ export class Batcher {
           );
         } catch (error) {
           if (signal.aborted) throw error;
+          worker.lastError = { message: errorMessage(error), atMs: Date.now() };
           worker.retrying ??= startRetrying(`${topic}[${partition}]`);
           const decision = this.#deps.policy.decide(error, worker.retrying);
           if (decision.action === 'halt') throw decision.error;
@@ -469,10 +497,15 @@ export class Batcher {
         this.#deps.afterDatabaseCommit?.();
         worker.repositions = 0;
         worker.claimRefusedSince = undefined;
+        worker.lastFlushedOffset = toOffset;
         this.#flushed += records.length;
         this.#deadLettered += excluded.size;
         this.#stale += result.stale;
         this.#batches++;
+        observation.committed(
+          { written: result.upserted + result.deleted, skipped: result.skipped, stale: result.stale, deadLettered: excluded.size, attempts: attempt + 1 },
+          Date.now(),
+        );
         this.#deps.emitter.emit('flush', {
           topic,
           partition,
@@ -492,7 +525,7 @@ export class Batcher {
         // The end of the covered range, not the last record + 1: offsets past the last record that hold none (a
         // transaction's control record) are done too, so a transactional topic's lag reaches 0.
         worker.commits = worker.commits
-          .then(() => this.#deps.commit(topic, partition, toOffset, epoch))
+          .then(() => observation.settle(() => this.#deps.commit(topic, partition, toOffset, epoch)))
           .catch((error: unknown) => {
             // The rows are committed in PostgreSQL; a lost offset commit only means a replay, which upserts absorb.
             this.#deps.log.warn({ topic, partition, nextOffset: toOffset, err: error }, `offset commit failed: ${errorMessage(error)}`);

@@ -1,5 +1,5 @@
 /** `sluice run`: the service, until SIGTERM or SIGINT (a second signal does not start a second shutdown). */
-import { errorMessage } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import { createLogger } from '../observability/logger.js';
 import { startTelemetry } from '../observability/telemetry.js';
 import { createSluice } from '../sluice.js';
@@ -8,8 +8,20 @@ import type { Settings } from './settings.js';
 
 export async function runService(settings: Settings): Promise<number> {
   const logger = createLogger(settings.resolved.logLevel);
-  const sluice = createSluice(settings.options, { logger, settingSources: settings.sources });
-  const telemetry = await startTelemetry(logger);
+  // First: the pipeline's instruments come from the meter provider it registers.
+  let telemetry;
+  try {
+    telemetry = await startTelemetry(logger);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`sluice: ${error.message}\n`);
+    return ExitCodes.usage;
+  }
+  const sluice = createSluice(settings.options, {
+    logger,
+    settingSources: settings.sources,
+    ...(telemetry.metricsEndpoint ? { metricsEndpoint: telemetry.metricsEndpoint } : {}),
+  });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;

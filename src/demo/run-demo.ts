@@ -89,7 +89,7 @@ async function main(): Promise<void> {
       const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
       for (const line of lines) {
-        if (httpPort === undefined && line.includes('health endpoints listening')) httpPort = (JSON.parse(line) as { port: number }).port;
+        if (httpPort === undefined && line.includes('HTTP endpoints listening')) httpPort = (JSON.parse(line) as { port: number }).port;
       }
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

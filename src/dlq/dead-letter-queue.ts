@@ -1,8 +1,13 @@
+import { SpanKind, context, propagation } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { dlqTopicFor } from '../config/resolve-options.js';
-import { DeadLetterError, errorMessage } from '../errors.js';
+import { DeadLetterError, errorMessage, sqlStateOf } from '../errors.js';
+import type { SluiceMetrics } from '../observability/metrics.js';
+import { Attr, messagingSystem } from '../observability/semconv.js';
+import { withSpan } from '../observability/tracing.js';
 import type { PoisonRecord } from '../sinks/sink.js';
-import { provenanceHeaders } from './dlq-headers.js';
+import type { DeadLetteredRecord } from './dead-lettered-record.js';
+import { DlqHeaders, provenanceHeaders, truncateUtf8 } from './dlq-headers.js';
 import type { OutgoingRecord, RecordProducer } from './record-producer.js';
 
 export interface DeadLetterQueueOptions {
@@ -17,6 +22,8 @@ export interface DeadLetterQueueOptions {
   sendTimeoutMs: number;
 }
 
+const recentKept = 20;
+
 /**
  * Sends poison records to their source topic's DLQ topic, each with its original key, value and headers and
  * sluice's provenance headers. `send` resolves only when the broker has acknowledged every record; otherwise it
@@ -26,12 +33,20 @@ export class DeadLetterQueue {
   readonly #producer: RecordProducer;
   readonly #options: DeadLetterQueueOptions;
   readonly #log: Logger;
+  readonly #metrics: SluiceMetrics | undefined;
   #sent = 0;
+  readonly #recent: DeadLetteredRecord[] = [];
 
-  constructor(producer: RecordProducer, options: DeadLetterQueueOptions, log: Logger) {
+  constructor(producer: RecordProducer, options: DeadLetterQueueOptions, log: Logger, metrics?: SluiceMetrics) {
     this.#producer = producer;
     this.#options = options;
     this.#log = log;
+    this.#metrics = metrics;
+  }
+
+  /** The last records sent to a DLQ topic, oldest first (at most 20): for /status and the status page. */
+  recent(): DeadLetteredRecord[] {
+    return this.#recent.map((r) => ({ ...r }));
   }
 
   /** Records sent to a DLQ topic and acknowledged, since start. */
@@ -47,9 +62,27 @@ export class DeadLetterQueue {
   /** `acked` hears of each chunk's poison records once the broker has acknowledged them. */
   async send(poison: readonly PoisonRecord[], attempts: number, acked: (poison: PoisonRecord[]) => void = () => undefined): Promise<void> {
     if (poison.length === 0) return;
+    const topic = this.topicFor(poison[0]!.record.topic);
+    await withSpan(
+      `send ${topic}`,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          [Attr.messagingSystem]: messagingSystem,
+          [Attr.operationName]: 'send',
+          [Attr.operationType]: 'send',
+          [Attr.destinationName]: topic,
+          [Attr.batchMessageCount]: poison.length,
+        },
+      },
+      () => this.#send(topic, poison, attempts, acked),
+    );
+  }
+
+  async #send(topic: string, poison: readonly PoisonRecord[], attempts: number, acked: (poison: PoisonRecord[]) => void): Promise<void> {
     const sourceTopic = poison[0]!.record.topic;
-    const topic = this.topicFor(sourceTopic);
     const failedAt = new Date();
+    const trace = traceHeaders();
     const sourceOf = new Map<OutgoingRecord, PoisonRecord>();
     const records: OutgoingRecord[] = poison.map((p) => {
       const { record, error } = p;
@@ -61,6 +94,7 @@ export class DeadLetterQueue {
         const earlier = headers[name];
         headers[name] = earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [earlier]), value];
       }
+      if (trace) headers[DlqHeaders.traceparent] = trace;
       const outgoing = { key: record.key, value: record.value, headers };
       sourceOf.set(outgoing, p);
       return outgoing;
@@ -89,6 +123,21 @@ export class DeadLetterQueue {
       acked(chunk.map((r) => sourceOf.get(r)!));
     }
     this.#sent += records.length;
+    const atMs = Date.now();
+    for (const { record, error } of poison) {
+      this.#recent.push({
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        dlqTopic: topic,
+        code: error.code,
+        ...(sqlStateOf(error) ? { sqlState: sqlStateOf(error)! } : {}),
+        reason: truncateUtf8(error.message, 500),
+        atMs,
+      });
+    }
+    if (this.#recent.length > recentKept) this.#recent.splice(0, this.#recent.length - recentKept);
+    this.#metrics?.dlqSent.add(records.length, { [Attr.messagingSystem]: messagingSystem, [Attr.destinationName]: topic, [Attr.operationName]: 'send' });
     for (const { record, error } of poison) {
       this.#log.warn(
         { topic: record.topic, partition: record.partition, offset: record.offset, dlqTopic: topic, code: error.code, err: error },
@@ -128,4 +177,11 @@ export function chunksOf(records: readonly OutgoingRecord[], maxBytes: number): 
   }
   if (chunk.length > 0) chunks.push(chunk);
   return chunks;
+}
+
+/** The active span's W3C traceparent (the DLQ send's, under the flush's), or undefined when nothing is traced. */
+function traceHeaders(): string | undefined {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier.traceparent;
 }

@@ -1,4 +1,4 @@
-import { SinkError, SluiceError } from '../errors.js';
+import { SluiceError, sqlStateOf } from '../errors.js';
 import type { SourceRecord } from '../record.js';
 
 /**
@@ -26,6 +26,11 @@ export const DlqHeaders = {
   /** When the record was dead-lettered, ISO 8601 UTC. */
   failedAt: 'sluice.failed.at',
   sluiceVersion: 'sluice.version',
+  /**
+   * The W3C trace context of the flush that dead-lettered the record (its DLQ send span), when tracing is on. The
+   * record's own `traceparent`, its producer's, is kept as it came: a replay links to both.
+   */
+  traceparent: 'sluice.error.traceparent',
 } as const;
 
 /**
@@ -72,15 +77,6 @@ export function provenanceHeaders(record: SourceRecord, error: SluiceError, cont
   const sqlState = sqlStateOf(error);
   if (sqlState) headers[DlqHeaders.sqlState] = sqlState;
   return headers;
-}
-
-/** The SQLSTATE anywhere on the cause chain. */
-export function sqlStateOf(error: unknown): string | undefined {
-  for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
-    if (e instanceof SinkError && e.sqlState) return e.sqlState;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
 
 /** At most `maxBytes` of UTF-8, never cutting a character in two; a cut is marked with an ellipsis. */

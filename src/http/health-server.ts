@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { statusPageHtml } from './status-page.js';
 
 export interface Readiness {
   ready: boolean;
@@ -8,11 +9,15 @@ export interface Readiness {
   reasons: string[];
 }
 
+/** Answers a GET of /metrics (a Prometheus exporter's request handler). */
+export type MetricsEndpoint = (request: IncomingMessage, response: ServerResponse) => void;
+
 export interface HealthSource {
   /** Liveness: false only when restarting the process is the fix. */
   alive(): boolean;
   readiness(): Readiness;
   status(): unknown;
+  metrics?: MetricsEndpoint;
 }
 
 /**
@@ -20,14 +25,19 @@ export interface HealthSource {
  * - `GET /healthz` (liveness): 200 while the process can go on, 503 once it has failed for good;
  * - `GET /readyz` (readiness): 200 while records are flowing, 503 with the reasons otherwise (database unreachable,
  *   consumption stopped by a systemic error or the breaker, starting, draining);
- * - `GET /status`: the status document (state, batching, lag, committed offsets, DLQ counts).
+ * - `GET /status`: the status document (state, batching, lag, committed offsets, DLQ counts);
+ * - `GET /metrics`: the metrics in Prometheus's text format, when the service exports them;
+ * - `GET /`: the status page (status-page.ts), which shows /status live.
  */
 export class HealthServer {
   readonly #server: Server;
   readonly #log: Logger;
+  /** Whether /metrics is served. */
+  readonly #metrics: boolean;
 
   constructor(source: HealthSource, log: Logger) {
     this.#log = log;
+    this.#metrics = source.metrics !== undefined;
     this.#server = createServer((request, response) => this.#handle(source, request, response));
   }
 
@@ -39,7 +49,8 @@ export class HealthServer {
       this.#server.listen(port, host, () => {
         this.#server.off('error', onError);
         const address = this.#server.address() as AddressInfo;
-        this.#log.info({ host: address.address, port: address.port }, 'health endpoints listening (/healthz, /readyz, /status)');
+        const paths = ['/', '/healthz', '/readyz', '/status', ...(this.#metrics ? ['/metrics'] : [])];
+        this.#log.info({ host: address.address, port: address.port, paths }, 'HTTP endpoints listening');
         resolve(address);
       });
     });
@@ -71,8 +82,19 @@ export class HealthServer {
         send(response, readiness.ready ? 200 : 503, readiness);
       } else if (path === '/status') {
         send(response, 200, source.status());
+      } else if (path === '/' || path === '/index.html') {
+        response.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'content-length': Buffer.byteLength(statusPageHtml),
+          'cache-control': 'no-store',
+          // The page is all inline and talks to this server only.
+          'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+        });
+        response.end(request.method === 'HEAD' ? undefined : statusPageHtml);
+      } else if (path === '/metrics' && source.metrics) {
+        source.metrics(request, response);
       } else {
-        send(response, 404, { error: `no such endpoint ${path}; try /healthz, /readyz or /status` });
+        send(response, 404, { error: `no such endpoint ${path}; try /healthz, /readyz, /status${source.metrics ? ' or /metrics' : ''}` });
       }
     } catch (error) {
       this.#log.error({ err: error, path }, 'health endpoint failed');

@@ -31,6 +31,22 @@ export class Progress {
     }
   }
 
+  /** Per partition this member owns: the log end as fetched last, the offset committed, and the records between. */
+  partitions(): PartitionProgress[] {
+    return [...this.#highWatermarks].map(([id, end]) => {
+      const committed = this.#committed.get(id);
+      const position = committed ?? this.#firstSeen.get(id) ?? end;
+      const at = id.lastIndexOf(':');
+      return {
+        topic: id.slice(0, at),
+        partition: Number(id.slice(at + 1)),
+        highWatermark: end.toString(),
+        ...(committed !== undefined ? { committedOffset: committed.toString() } : {}),
+        lag: Number(end > position ? end - position : 0n),
+      };
+    });
+  }
+
   lag(): number {
     let lag = 0n;
     for (const [id, end] of this.#highWatermarks) {
@@ -43,4 +59,15 @@ export class Progress {
   committedOffsets(): Record<string, string> {
     return Object.fromEntries([...this.#committed].map(([id, offset]) => [id, offset.toString()]));
   }
+}
+
+export interface PartitionProgress {
+  topic: string;
+  partition: number;
+  /** The end of the log as the last fetch saw it. */
+  highWatermark: string;
+  /** The next offset committed by this member; absent before its first commit. */
+  committedOffset?: string;
+  /** Records in Kafka not yet committed by sluice. */
+  lag: number;
 }

@@ -1,22 +1,68 @@
+/**
+ * The service's OpenTelemetry SDK, set up from the standard OTEL_* variables:
+ *
+ * - Metrics are always collected for GET /metrics on the service's HTTP port (Prometheus's text format, from the
+ *   Prometheus exporter, which starts no server of its own), and exported by OTLP too when OTEL_METRICS_EXPORTER is
+ *   `otlp` or an OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT or ..._METRICS_ENDPOINT; the protocol from
+ *   OTEL_EXPORTER_OTLP_[METRICS_]PROTOCOL, http/protobuf or grpc; every OTEL_METRIC_EXPORT_INTERVAL ms).
+ * - Traces are exported only when asked for (OTEL_TRACES_EXPORTER other than none, or an OTLP endpoint); otherwise
+ *   no tracer provider is registered and spans cost nothing.
+ * - OTEL_SDK_DISABLED=true turns all of it off, /metrics included.
+ *
+ * A library user brings their own SDK instead; sluice only uses the API.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { ConfigError } from '../errors.js';
+import type { MetricsEndpoint } from '../http/health-server.js';
 
 export interface Telemetry {
+  /** GET /metrics, for the HTTP server; undefined when the SDK is disabled. */
+  metricsEndpoint: MetricsEndpoint | undefined;
   shutdown(): Promise<void>;
 }
 
-/**
- * Starts the OpenTelemetry Node SDK when an exporter is configured through the standard OTEL_* variables
- * (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER); otherwise the API stays a no-op
- * and the SDK is not even loaded.
- */
+const list = (value: string | undefined) => (value ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+
+/** Whether OTLP should carry `signal` (traces, metrics), as the OTEL_* variables say. */
+function otlpWanted(env: NodeJS.ProcessEnv, signal: 'TRACES' | 'METRICS'): boolean {
+  const exporters = list(env[`OTEL_${signal}_EXPORTER`]);
+  if (exporters.includes('none')) return false;
+  if (exporters.length > 0) return exporters.includes('otlp');
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`]);
+}
+
 export async function startTelemetry(log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Telemetry> {
-  const configured =
-    env.OTEL_SDK_DISABLED !== 'true' &&
-    Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_TRACES_EXPORTER || env.OTEL_METRICS_EXPORTER);
-  if (!configured) return { shutdown: async () => undefined };
-  const { NodeSDK } = await import('@opentelemetry/sdk-node');
-  const sdk = new NodeSDK({ serviceName: env.OTEL_SERVICE_NAME ?? 'sluice' });
+  if (env.OTEL_SDK_DISABLED === 'true') return { metricsEndpoint: undefined, shutdown: async () => undefined };
+  const [{ NodeSDK }, { PrometheusExporter }, { PeriodicExportingMetricReader }] = await Promise.all([
+    import('@opentelemetry/sdk-node'),
+    import('@opentelemetry/exporter-prometheus'),
+    import('@opentelemetry/sdk-metrics'),
+  ]);
+  const prometheus = new PrometheusExporter({ preventServerStart: true });
+  const readers = [prometheus] as Array<InstanceType<typeof PrometheusExporter> | InstanceType<typeof PeriodicExportingMetricReader>>;
+  const metricsByOtlp = otlpWanted(env, 'METRICS');
+  if (metricsByOtlp) {
+    const protocol = (env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
+    let exporter;
+    if (protocol === 'grpc') exporter = new (await import('@opentelemetry/exporter-metrics-otlp-grpc')).OTLPMetricExporter();
+    else if (protocol === 'http/protobuf') exporter = new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter();
+    else throw new ConfigError('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', `invalid setting OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="${protocol}": sluice exports metrics by http/protobuf or grpc`);
+    const interval = Number(env.OTEL_METRIC_EXPORT_INTERVAL);
+    readers.push(new PeriodicExportingMetricReader({ exporter, ...(interval > 0 ? { exportIntervalMillis: interval } : {}) }));
+  }
+  const tracesByOtlp = otlpWanted(env, 'TRACES') || list(env.OTEL_TRACES_EXPORTER).some((e) => e !== 'none' && e !== 'otlp');
+  const sdk = new NodeSDK({
+    serviceName: env.OTEL_SERVICE_NAME ?? 'sluice',
+    metricReaders: readers,
+    // Traces from the OTEL_* variables when asked for; none otherwise. sluice's logs are pino's, on stdout.
+    ...(tracesByOtlp ? {} : { spanProcessors: [] }),
+    logRecordProcessors: [],
+  });
   sdk.start();
-  log.info('OpenTelemetry SDK started');
-  return { shutdown: () => sdk.shutdown() };
+  log.info({ traces: tracesByOtlp, metricsByOtlp }, 'OpenTelemetry started: metrics on /metrics');
+  return {
+    metricsEndpoint: (request: IncomingMessage, response: ServerResponse) => prometheus.getMetricsRequestHandler(request, response),
+    shutdown: () => sdk.shutdown(),
+  };
 }

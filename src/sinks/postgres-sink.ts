@@ -4,7 +4,9 @@ import type { ResolvedOptions } from '../config/options.js';
 import type { ResolvedRoute } from '../config/route-options.js';
 import { PoisonRecordError, SchemaError, SinkError, SluiceError, errorMessage } from '../errors.js';
 import { Attr } from '../observability/semconv.js';
-import { withSpan } from '../observability/tracing.js';
+import type { SluiceMetrics } from '../observability/metrics.js';
+import { observeStatement } from '../observability/statement-observer.js';
+import { markFailed, withSpan } from '../observability/tracing.js';
 import { backoffMs } from '../lifecycle/backoff.js';
 import { classifyPgError } from './classify-pg-error.js';
 import { partitionKey, type Assignment, type SourceRecord } from '../record.js';
@@ -85,6 +87,7 @@ export interface SinkCheck {
 export class PostgresSink implements Sink {
   readonly #options: ResolvedOptions;
   readonly #log: Logger;
+  readonly #metrics: SluiceMetrics | undefined;
   readonly #pool: pg.Pool;
   readonly #plans = new Map<string, RoutePlan[]>();
   readonly counters: SinkCounters = { transactions: 0, statements: 0, rolledBack: 0 };
@@ -100,9 +103,10 @@ export class PostgresSink implements Sink {
   /** Exactly-once delivery: offsets stored with the data. */
   readonly #offsets: OffsetStore | undefined;
 
-  constructor(options: ResolvedOptions, log: Logger) {
+  constructor(options: ResolvedOptions, log: Logger, metrics?: SluiceMetrics) {
     this.#options = options;
     this.#log = log;
+    this.#metrics = metrics;
     this.#pool = new pg.Pool({
       connectionString: options.database.url,
       max: options.database.poolSize,
@@ -236,19 +240,9 @@ export class PostgresSink implements Sink {
     }
   }
 
+  /** Writes a batch in one transaction (the flush's `process` span, when there is one, is the active span). */
   write(batch: Batch, context: WriteContext): Promise<WriteResult> {
-    return withSpan(
-      'sluice flush',
-      {
-        [Attr.messagingSystem]: 'kafka',
-        [Attr.destinationName]: batch.topic,
-        [Attr.partitionId]: String(batch.partition),
-        [Attr.consumerGroup]: this.#options.kafka.groupId,
-        [Attr.batchMessageCount]: batch.records.length,
-        [Attr.dbSystem]: 'postgresql',
-      },
-      () => this.#write(batch, context),
-    );
+    return this.#write(batch, context);
   }
 
   async #write(batch: Batch, context: WriteContext): Promise<WriteResult> {
@@ -304,7 +298,18 @@ export class PostgresSink implements Sink {
         this.counters.rolledBack++;
         fenced = await this.#begin(client, batch);
         if (fenced) return await this.#refused(client, result, fenced);
-        const isolated = await this.#isolate(client, plans, records, failure, what, immediate);
+        const isolated = await withSpan(
+          'isolate poison',
+          { attributes: { [Attr.dbSystem]: 'postgresql', [Attr.dbCollection]: plans.map((p) => p.table).join(','), [Attr.batchMessageCount]: records.length } },
+          async (span) => {
+            const statementsBefore = this.counters.statements;
+            const found = await this.#isolate(client, plans, records, failure!, what, immediate);
+            span.setAttributes({ [Attr.isolated]: found.length, [Attr.statements]: this.counters.statements - statementsBefore });
+            // The first poison record's error: its code and SQLSTATE say why the batch failed.
+            if (found.length > 0) markFailed(span, found[0]!.error);
+            return found;
+          },
+        );
         await this.#query(client, 'ROLLBACK');
         this.counters.rolledBack++;
         if (isolated.length === 0) {
@@ -432,7 +437,8 @@ export class PostgresSink implements Sink {
       if (checkDeferred) await this.#query(client, 'SET CONSTRAINTS ALL DEFERRED');
       for (const statement of statements) {
         // An empty name: an unprepared statement (see RoutePlan's row shapes).
-        const answer = await this.#query(client, { ...(statement.name ? { name: statement.name } : {}), text: statement.text, values: statement.values });
+        const query = { ...(statement.name ? { name: statement.name } : {}), text: statement.text, values: statement.values };
+        const answer = await observeStatement(this.#metrics, statement, () => this.#query(client, query));
         const reduced = statement.reduced;
         if (reduced) {
           // What PostgreSQL's own reduction, or a versioned route's condition, left out of the write.

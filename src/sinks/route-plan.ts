@@ -68,6 +68,10 @@ export interface PlannedStatement {
   name: string;
   text: string;
   values: unknown[];
+  /** For traces and metrics: the table written, the operation, and the rows the statement carries. */
+  table: string;
+  operation: 'INSERT' | 'DELETE';
+  rows: number;
   /**
    * A statement that reduces `values` rows and `tombstones` by PostgreSQL's own key equality and answers one row:
    * `kept` (rows left to write), `deleted` (tombstones left to delete) and `written` (rows inserted or replaced).
@@ -464,16 +468,33 @@ export class RoutePlan {
       statements.push({
         name: `${this.#statementId}-upsert`,
         text: this.#upsertSql,
+        table: this.table,
+        operation: 'INSERT',
+        rows: values.length + tombstones.length,
         reduced: { values: values.length, tombstones: tombstones.length, versioned: this.#version !== undefined },
         values: this.#values(this.#params, records, row, values, tombstones),
       });
     } else {
       // Byte equality is the key's equality: a key is either deleted or written, in statements of their own.
       if (tombstones.length > 0) {
-        statements.push({ name: `${this.#statementId}-delete`, text: this.#delete!.text, values: this.#values(this.#delete!.params, records, row, tombstones) });
+        statements.push({
+          name: `${this.#statementId}-delete`,
+          text: this.#delete!.text,
+          table: this.table,
+          operation: 'DELETE',
+          rows: tombstones.length,
+          values: this.#values(this.#delete!.params, records, row, tombstones),
+        });
       }
       if (values.length > 0) {
-        statements.push({ name: `${this.#statementId}-upsert`, text: this.#upsertSql, values: this.#values(this.#params, records, row, values) });
+        statements.push({
+          name: `${this.#statementId}-upsert`,
+          text: this.#upsertSql,
+          table: this.table,
+          operation: 'INSERT',
+          rows: values.length,
+          values: this.#values(this.#params, records, row, values),
+        });
       }
     }
     return { statements, upserted: values.length, deleted: tombstones.length, skipped, rejected };
@@ -680,6 +701,9 @@ export class RoutePlan {
       return {
         name: upsert.name,
         text: upsert.text,
+        table: this.table,
+        operation: 'INSERT' as const,
+        rows: texts.length,
         ...(this.#reduces ? { reduced: { values: texts.length, tombstones: 0, versioned: false } } : {}),
         values: upsert.params.map((kind) => (kind === 'position' ? texts.map((_, i) => i) : `[${texts.join(',')}]`)),
       };

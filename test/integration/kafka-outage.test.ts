@@ -23,7 +23,7 @@ async function readyz(port: number): Promise<Readyz> {
 async function healthPort(proc: SluiceProcess): Promise<number> {
   return waitFor('the health port', () => {
     if (!alive(proc)) throw new Error(`sluice exited: ${proc.stderr()} ${JSON.stringify(proc.logs.slice(-3))}`);
-    return proc.logs.find((l) => l.msg === 'health endpoints listening (/healthz, /readyz, /status)')?.port as number | undefined;
+    return proc.logs.find((l) => l.msg === 'HTTP endpoints listening')?.port as number | undefined;
   }, { timeoutMs: 30_000 });
 }
 

@@ -152,7 +152,7 @@ describe('the sluice process', () => {
     await kafka.produce(topic, [{ key: 'a', value: '{"n": 1}' }]);
     const proc = spawnSluice(landingEnv(topic, table, groupId, { SLUICE_LINGER_MS: '50' }));
     await waitFor('first record committed', () => kafka.isFullyCommitted(groupId, topic));
-    const port = await waitFor('the health port', () => proc.logs.find((l) => l.msg === 'health endpoints listening (/healthz, /readyz, /status)')?.port as number | undefined);
+    const port = await waitFor('the health port', () => proc.logs.find((l) => l.msg === 'HTTP endpoints listening')?.port as number | undefined);
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
 
     const db = await database();

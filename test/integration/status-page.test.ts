@@ -1,0 +1,72 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { KafkaHelper, database, uniqueName, waitFor } from '../helpers/stack.js';
+import { testSluice } from '../helpers/sluice.js';
+
+/** Debian's Chromium (scripts/tools.sh installs it for CI); elsewhere CHROMIUM_PATH, or the test is skipped. */
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const screenshots = fileURLToPath(new URL('../../.local/screenshots/', import.meta.url));
+
+let browser: Browser | undefined;
+afterAll(() => browser?.close());
+
+describe.skipIf(!existsSync(executablePath))('the status page at /', () => {
+  it('shows a real run live in Chromium: state, partitions with their offsets and lag, throughput, and the records sent to the DLQ with their reason', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(3, 'orders');
+    const db = await database();
+    const table = uniqueName('orders');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL)`);
+    // 3,000 records, 3 of them without a name: poison (NOT NULL).
+    await kafka.produce(topic, Array.from({ length: 3_000 }, (_, i) => ({ key: `o${i}`, value: JSON.stringify(i % 1_000 === 17 ? {} : { name: `n${i}` }) })));
+    const { sluice, groupId } = testSluice({ routes: [{ topic, table, key: ['id'], columns: { id: { from: 'key' }, name: 'name' } }] });
+    await sluice.start();
+    await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic));
+
+    browser = await chromium.launch({
+      executablePath,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const requested: string[] = [];
+    const errors: string[] = [];
+    page.on('request', (request) => requested.push(request.url()));
+    page.on('pageerror', (error) => errors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    const origin = `http://127.0.0.1:${sluice.httpAddress!.port}`;
+    await page.goto(`${origin}/`);
+
+    // Selectors, not script: the page's CSP allows no eval, which a function or string to wait on would need.
+    await page.waitForSelector('#partitions tbody tr td:nth-child(2)');
+    expect(await page.textContent('#state')).toBe('running');
+    expect(await page.textContent('#ready')).toBe('ready');
+    const rows = await page.$$eval('#partitions tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    expect(rows.map((r) => r[0])).toEqual([0, 1, 2].map((p) => `${topic}[${p}]`));
+    const ends = await kafka.endOffsets(topic);
+    for (const [p, row] of rows.entries()) {
+      // last flushed, committed and log end are the partition's end; lag 0.
+      expect(row.slice(4, 8)).toEqual([ends.get(p), ends.get(p), ends.get(p), '0']);
+    }
+    expect(await page.textContent('#flushed')).toBe('3,000');
+    expect(await page.textContent('#dlq')).toBe('3');
+    const dead = await page.$$eval('#dead tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    expect(dead).toHaveLength(3);
+    for (const row of dead) {
+      expect(row[2]).toBe(`${topic}.dlq`);
+      expect(row[3]).toBe('SLUICE_POISON_RECORD');
+      expect(row[4]).toBe('23502');
+      expect(row[5]).toContain('null value in column "name"');
+    }
+    // The throughput chart draws once the page has two samples of /status.
+    await page.waitForSelector('#rate-chart polyline', { state: 'attached' });
+    mkdirSync(screenshots, { recursive: true });
+    await page.screenshot({ path: `${screenshots}status-page.png`, fullPage: true });
+    // Self-contained: nothing but this sluice was asked for anything, and the page ran without an error.
+    expect(requested.every((url) => url.startsWith(origin)), requested.join(', ')).toBe(true);
+    expect(errors).toEqual([]);
+  });
+});
