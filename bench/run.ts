@@ -9,6 +9,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,7 +24,7 @@ import { connectStack, type BenchStack } from './stack.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const benchDist = resolve(import.meta.dirname);
-const sections = ['limits', 'sluice', 'memory', 'naive', 'connect', 'latency'] as const;
+const sections = ['limits', 'sluice', 'tracing', 'memory', 'naive', 'connect', 'latency'] as const;
 type Section = (typeof sections)[number];
 
 const { values: args } = parseArgs({
@@ -228,6 +230,33 @@ try {
     await save();
   }
 
+  if (only.has('tracing')) {
+    // The same drain with every span exported: OTLP over HTTP to an endpoint that takes each request and drops it.
+    // Against the plain run above (no exporter: spans are non-recording), this is what tracing costs.
+    const endpoint = await droppingOtlpEndpoint();
+    say(`tracing: sluice draining the topic, spans exported by OTLP to ${endpoint.url} (dropped)`);
+    const groupId = `bench-sluice-traced-${Date.now()}`;
+    try {
+      const result = await measureThroughput({
+        ...drain,
+        name: 'sluice, traced (every span exported by OTLP)',
+        commitGroup: groupId,
+        start: () =>
+          startSluice('sluice-traced', topic, table, groupId, {
+            OTEL_TRACES_EXPORTER: 'otlp',
+            OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf',
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: endpoint.url,
+          }),
+      });
+      result.note = `${fmt(endpoint.requests())} OTLP requests, ${fmt(Math.round(endpoint.bytes() / 1024))} KiB of spans dropped`;
+      report.contenders.push(result);
+      say(`  ${fmt(result.recordsPerSec)} records/s; ${result.note}`);
+    } finally {
+      await endpoint.close();
+    }
+    await save();
+  }
+
   if (only.has('memory')) {
     say(`memory: sluice draining a ${fmt(smallShape.records)}-record backlog`);
     await stack.recreateTopic(smallTopic, smallShape.partitions);
@@ -332,4 +361,26 @@ try {
   say(`results: ${written.files.join(', ')}`);
 } finally {
   await stack.close();
+}
+
+/** An OTLP/HTTP endpoint that answers every request with 200 and keeps nothing but counts. */
+async function droppingOtlpEndpoint(): Promise<{ url: string; requests: () => number; bytes: () => number; close: () => Promise<void> }> {
+  let requests = 0;
+  let bytes = 0;
+  const server = createServer((request, response) => {
+    requests++;
+    request.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/x-protobuf' });
+      response.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1/traces`,
+    requests: () => requests,
+    bytes: () => bytes,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
