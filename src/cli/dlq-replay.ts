@@ -20,9 +20,14 @@ import { createKafkaClient } from '../consumer/kafka-client.js';
 import { KafkaInspector } from '../consumer/kafka-inspector.js';
 import { scanTopic, type ScannedRecord } from '../consumer/topic-scan.js';
 import { selected, type DlqEntry, type DlqFilter } from '../dlq/dlq-filter.js';
+import { DlqHeaders } from '../dlq/dlq-headers.js';
 import { sourceCoordinates } from '../dlq/replay-record.js';
+import { Attr, messagingSystem } from '../observability/semconv.js';
+import { linkLimit, linksFromHeaders } from '../observability/trace-links.js';
+import { startTelemetry } from '../observability/telemetry.js';
+import { SpanKind, withSpan } from '../observability/tracing.js';
 import { ReplayStore, type ReplayTask } from '../sinks/replay-store.js';
-import { ErrorCodes, SluiceError } from '../errors.js';
+import { ConfigError, ErrorCodes, SluiceError, errorMessage } from '../errors.js';
 import { ExitCodes } from './exit-codes.js';
 import { escapeControls } from './dlq-command.js';
 import { kafkaReplayWriter, postgresReplayWriter, type ReplayItem } from './replay-writers.js';
@@ -285,7 +290,7 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
             const partition = through.partition;
             const next = String(BigInt(through.offset) + 1n);
             const stamp = { replayId, dlqTopic: request.dlqTopic, replayedAt: new Date() };
-            const { failed } = await writer.commit(partition, position.get(partition) ?? '0', next, items, stamp);
+            const { failed } = await traceReplayCommit(request, replayId, items, () => writer.commit(partition, position.get(partition) ?? '0', next, items, stamp));
             position.set(partition, next);
             sentNow += published;
             summary.replayedNow += published - failed.length;
@@ -334,6 +339,32 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
   }
 }
 
+/**
+ * One transaction of a replay, traced when tracing is on: a `replay <dlq topic>` span linked to each record's own
+ * producer context (its `traceparent`) and to the flush that dead-lettered it (`sluice.error.traceparent`).
+ */
+function traceReplayCommit<T>(request: ReplayRequest, replayId: string, items: ReplayItem[], commit: () => Promise<T>): Promise<T> {
+  return withSpan(
+    `replay ${request.dlqTopic}`,
+    {
+      kind: request.intoPostgres ? SpanKind.INTERNAL : SpanKind.PRODUCER,
+      attributes: { [Attr.messagingSystem]: messagingSystem, [Attr.replayId]: replayId, [Attr.dlqTopic]: request.dlqTopic, [Attr.batchMessageCount]: items.length },
+    },
+    async (span) => {
+      if (span.isRecording()) {
+        const { links, dropped } = linksFromHeaders(
+          items.map((i) => i.entry),
+          linkLimit(),
+          ['traceparent', DlqHeaders.traceparent],
+        );
+        if (links.length > 0) span.addLinks(links);
+        if (dropped > 0) span.setAttribute(Attr.linksDropped, dropped);
+      }
+      return commit();
+    },
+  );
+}
+
 function finish(summary: ReplaySummary, task: ReplayTask, state: ReplaySummary['state']): ReplaySummary {
   summary.state = state;
   summary.selected = task.selected;
@@ -370,6 +401,15 @@ export class ReplayRefused extends SluiceError {
 export async function replayCommand(settings: Settings, request: ReplayRequest, json: boolean): Promise<number> {
   let summary: ReplaySummary;
   const progress = taskProgress(stderrTerminal());
+  // Traces of the replay's transactions, when the OTEL_* variables ask for them (as for the service).
+  let telemetry;
+  try {
+    telemetry = await startTelemetry(pino({ level: 'silent' }), { serveMetrics: false });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`sluice: ${error.message}\n`);
+    return ExitCodes.usage;
+  }
   try {
     summary = await replay(settings, request, progress);
   } catch (error) {
@@ -379,7 +419,8 @@ export async function replayCommand(settings: Settings, request: ReplayRequest, 
     }
     throw error;
   } finally {
-    progress.end(); // a bar cut short by an error gives the terminal its cursor back
+    progress.end();
+    await telemetry.shutdown().catch((error: unknown) => process.stderr.write(`sluice: exporting the replay's traces failed: ${errorMessage(error)}\n`));
   }
   if (json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   else {

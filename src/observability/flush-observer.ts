@@ -10,11 +10,12 @@
  * Metrics: the process duration, records flushed / stale / dead-lettered, batch size in records and bytes, and each
  * record's end-to-end latency (row committed − record timestamp).
  */
-import { ROOT_CONTEXT, SpanKind, context, isSpanContextValid, propagation, trace, type Attributes, type Link, type Span } from '@opentelemetry/api';
+import { SpanKind, context, type Attributes } from '@opentelemetry/api';
 import type { FlushReason } from '../batcher/partition-buffer.js';
 import type { SourceRecord } from '../record.js';
 import type { SluiceMetrics } from './metrics.js';
 import { Attr, messagingSystem } from './semconv.js';
+import { linkLimit, linksFromHeaders } from './trace-links.js';
 import { markFailed, tracer, withSpan } from './tracing.js';
 
 export interface ObservedBatch {
@@ -43,17 +44,13 @@ export interface FlushObservation {
   settle<T>(commit: () => Promise<T>): Promise<T>;
 }
 
-/** The SDK's default cap on links per span; OTEL_SPAN_LINK_COUNT_LIMIT sets another. */
-const defaultLinkLimit = 128;
-
 export class FlushObserver {
   readonly #metrics: SluiceMetrics;
   readonly #linkLimit: number;
 
   constructor(metrics: SluiceMetrics, env: NodeJS.ProcessEnv = process.env) {
     this.#metrics = metrics;
-    const limit = Number(env.OTEL_SPAN_LINK_COUNT_LIMIT);
-    this.#linkLimit = Number.isInteger(limit) && limit >= 0 ? limit : defaultLinkLimit;
+    this.#linkLimit = linkLimit(env);
   }
 
   /** Runs `flush` in the batch's `process` span; `flush` reports through the observation it is given. */
@@ -76,7 +73,11 @@ export class FlushObserver {
         },
       },
       async (span) => {
-        if (span.isRecording()) this.#link(span, records);
+        if (span.isRecording()) {
+          const { links, dropped } = linksFromHeaders(records, this.#linkLimit);
+          if (links.length > 0) span.addLinks(links);
+          if (dropped > 0) span.setAttribute(Attr.linksDropped, dropped);
+        }
         const spanContext = context.active();
         const observation: FlushObservation = {
           committed: (outcome, committedAtMs) => {
@@ -133,31 +134,5 @@ export class FlushObserver {
       }
       m.latency.record(latencyS);
     }
-  }
-
-  /** Links to the producers' spans: one per distinct context, up to the link limit. */
-  #link(span: Span, records: readonly SourceRecord[]): void {
-    const links: Link[] = [];
-    const seen = new Set<string>();
-    let dropped = 0;
-    for (const record of records) {
-      const header = record.headers.traceparent;
-      if (header === undefined) continue;
-      const last = Array.isArray(header) ? header.at(-1)! : header;
-      const traceparent = typeof last === 'string' ? last : last.toString('latin1');
-      if (seen.has(traceparent)) continue;
-      seen.add(traceparent);
-      if (links.length >= this.#linkLimit) {
-        dropped++;
-        continue;
-      }
-      const state = record.headers.tracestate;
-      const carrier: Record<string, string> = { traceparent };
-      if (state !== undefined && !Array.isArray(state)) carrier.tracestate = typeof state === 'string' ? state : state.toString('latin1');
-      const linked = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, carrier));
-      if (linked && isSpanContextValid(linked)) links.push({ context: linked });
-    }
-    if (links.length > 0) span.addLinks(links);
-    if (dropped > 0) span.setAttribute(Attr.linksDropped, dropped);
   }
 }

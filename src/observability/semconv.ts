@@ -29,6 +29,7 @@ export const Attr = {
   isolated: 'sluice.records.isolated',
   statements: 'sluice.statements',
   replayId: 'sluice.replay.id',
+  dlqTopic: 'sluice.dlq.topic',
 } as const;
 
 /** `messaging.system` for every span and metric of sluice's. */

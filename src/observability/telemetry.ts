@@ -8,6 +8,8 @@
  * - Traces are exported only when asked for (OTEL_TRACES_EXPORTER other than none, or an OTLP endpoint); otherwise
  *   no tracer provider is registered and spans cost nothing.
  * - OTEL_SDK_DISABLED=true turns all of it off, /metrics included.
+ * - An operator's command (a DLQ replay) serves no /metrics: it starts the SDK only when traces or OTLP metrics are
+ *   asked for.
  *
  * A library user brings their own SDK instead; sluice only uses the API.
  */
@@ -32,16 +34,19 @@ function otlpWanted(env: NodeJS.ProcessEnv, signal: 'TRACES' | 'METRICS'): boole
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`]);
 }
 
-export async function startTelemetry(log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Telemetry> {
-  if (env.OTEL_SDK_DISABLED === 'true') return { metricsEndpoint: undefined, shutdown: async () => undefined };
+export async function startTelemetry(log: Logger, options: { serveMetrics: boolean } = { serveMetrics: true }, env: NodeJS.ProcessEnv = process.env): Promise<Telemetry> {
+  const off: Telemetry = { metricsEndpoint: undefined, shutdown: async () => undefined };
+  if (env.OTEL_SDK_DISABLED === 'true') return off;
+  const metricsByOtlp = otlpWanted(env, 'METRICS');
+  const tracesWanted = otlpWanted(env, 'TRACES') || list(env.OTEL_TRACES_EXPORTER).some((e) => e !== 'none' && e !== 'otlp');
+  if (!options.serveMetrics && !metricsByOtlp && !tracesWanted) return off;
   const [{ NodeSDK }, { PrometheusExporter }, { PeriodicExportingMetricReader }] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/exporter-prometheus'),
     import('@opentelemetry/sdk-metrics'),
   ]);
-  const prometheus = new PrometheusExporter({ preventServerStart: true });
-  const readers = [prometheus] as Array<InstanceType<typeof PrometheusExporter> | InstanceType<typeof PeriodicExportingMetricReader>>;
-  const metricsByOtlp = otlpWanted(env, 'METRICS');
+  const prometheus = options.serveMetrics ? new PrometheusExporter({ preventServerStart: true }) : undefined;
+  const readers: Array<InstanceType<typeof PrometheusExporter> | InstanceType<typeof PeriodicExportingMetricReader>> = prometheus ? [prometheus] : [];
   if (metricsByOtlp) {
     const protocol = (env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
     let exporter;
@@ -51,18 +56,17 @@ export async function startTelemetry(log: Logger, env: NodeJS.ProcessEnv = proce
     const interval = Number(env.OTEL_METRIC_EXPORT_INTERVAL);
     readers.push(new PeriodicExportingMetricReader({ exporter, ...(interval > 0 ? { exportIntervalMillis: interval } : {}) }));
   }
-  const tracesByOtlp = otlpWanted(env, 'TRACES') || list(env.OTEL_TRACES_EXPORTER).some((e) => e !== 'none' && e !== 'otlp');
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? 'sluice',
     metricReaders: readers,
     // Traces from the OTEL_* variables when asked for; none otherwise. sluice's logs are pino's, on stdout.
-    ...(tracesByOtlp ? {} : { spanProcessors: [] }),
+    ...(tracesWanted ? {} : { spanProcessors: [] }),
     logRecordProcessors: [],
   });
   sdk.start();
-  log.info({ traces: tracesByOtlp, metricsByOtlp }, 'OpenTelemetry started: metrics on /metrics');
+  log.info({ traces: tracesWanted, metricsByOtlp, metricsEndpoint: prometheus !== undefined }, 'OpenTelemetry started');
   return {
-    metricsEndpoint: (request: IncomingMessage, response: ServerResponse) => prometheus.getMetricsRequestHandler(request, response),
+    metricsEndpoint: prometheus && ((request: IncomingMessage, response: ServerResponse) => prometheus.getMetricsRequestHandler(request, response)),
     shutdown: () => sdk.shutdown(),
   };
 }

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { SpanKind } from '@opentelemetry/api';
 import { node, tracing } from '@opentelemetry/sdk-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { FlushEvent } from '../../src/index.js';
-import { spawnSluice } from '../helpers/process.js';
+import { runCli, spawnSluice } from '../helpers/process.js';
 import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
 import { testSluice } from '../helpers/sluice.js';
 
@@ -122,6 +124,62 @@ describe('traces', () => {
     expect(Math.max(...processSpans.map((s) => s.links.length))).toBeLessThanOrEqual(128);
     expect(links + dropped).toBe(300);
     expect(dropped).toBeGreaterThan(0);
+  });
+});
+
+/** An OTLP/HTTP JSON endpoint that keeps the spans it is sent: name and links (hex ids). */
+async function otlpReceiver(): Promise<{ url: string; spans: Array<{ name: string; links: Array<{ traceId: string; spanId: string }> }> }> {
+  const spans: Array<{ name: string; links: Array<{ traceId: string; spanId: string }> }> = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+    request.on('end', () => {
+      const sent = JSON.parse(body) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string; links?: Array<{ traceId: string; spanId: string }> }> }> }> };
+      for (const r of sent.resourceSpans) for (const scope of r.scopeSpans) for (const span of scope.spans) spans.push({ name: span.name, links: span.links ?? [] });
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, spans };
+}
+
+describe('a replay', () => {
+  it("links each record's producer and the flush that dead-lettered it", async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'orders');
+    const db = await database();
+    const table = uniqueName('orders');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL)`);
+    const routes = [{ topic, table, key: ['id'], columns: { id: { from: 'key' as const }, name: 'name' } }];
+    const producer = traceparent();
+    await kafka.producer.send({ topic, messages: [{ key: 'a', value: '{"name": "x"}' }, { key: 'b', value: '{}', headers: { traceparent: producer } }] });
+    const { sluice, groupId } = testSluice({ routes, batching: { lingerMs: 50 } });
+    await sluice.start();
+    await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic));
+    await sluice.stop();
+    const [dead] = await kafka.readAll(`${topic}.dlq`);
+    const flush = String(dead!.headers['sluice.error.traceparent']);
+    expect(flush).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+
+    await db.query(`ALTER TABLE ${table} ALTER COLUMN name DROP NOT NULL`);
+    const receiver = await otlpReceiver();
+    const replayed = await runCli(['dlq', 'replay', `${topic}.dlq`, '--into-postgres'], {
+      KAFKA_BROKERS: brokers().join(','),
+      DATABASE_URL: databaseUrl(),
+      SLUICE_ROUTES: JSON.stringify(routes),
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.url,
+    });
+    expect(replayed.code, replayed.stderr).toBe(0);
+    const span = receiver.spans.find((s) => s.name === `replay ${topic}.dlq`);
+    expect(span, JSON.stringify(receiver.spans.map((s) => s.name))).toBeDefined();
+    const ids = (traceparent: string) => ({ traceId: traceparent.split('-')[1], spanId: traceparent.split('-')[2] });
+    expect(span!.links.map((l) => ({ traceId: l.traceId, spanId: l.spanId }))).toEqual(expect.arrayContaining([ids(producer), ids(flush)]));
+    // Written through the route, as the flush would have.
+    expect((await db.query(`SELECT id, name FROM ${table} ORDER BY id`)).rows).toEqual([{ id: 'a', name: 'x' }, { id: 'b', name: null }]);
   });
 });
 

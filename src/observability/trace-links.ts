@@ -1,0 +1,56 @@
+/**
+ * Span links to the trace contexts that records carry in W3C headers (`traceparent`, with `tracestate`), read
+ * through the registered propagator: distinct contexts only, at most the SDK's link limit (128 unless
+ * OTEL_SPAN_LINK_COUNT_LIMIT says otherwise), the rest counted as dropped.
+ */
+import { ROOT_CONTEXT, isSpanContextValid, propagation, trace, type Link } from '@opentelemetry/api';
+
+type Headers = Record<string, Buffer | string | Array<Buffer | string> | undefined>;
+
+/** The SDK's default cap on links per span. */
+const defaultLinkLimit = 128;
+
+export function linkLimit(env: NodeJS.ProcessEnv = process.env): number {
+  const limit = Number(env.OTEL_SPAN_LINK_COUNT_LIMIT);
+  return env.OTEL_SPAN_LINK_COUNT_LIMIT !== undefined && Number.isInteger(limit) && limit >= 0 ? limit : defaultLinkLimit;
+}
+
+/** A header's text (the last value, when a name is repeated), or undefined. */
+function headerText(headers: Headers, name: string): string | undefined {
+  const value = headers[name];
+  if (value === undefined) return undefined;
+  const last = Array.isArray(value) ? value.at(-1) : value;
+  if (last === undefined) return undefined;
+  return typeof last === 'string' ? last : last.toString('latin1');
+}
+
+/**
+ * Links to the contexts in `header` (default `traceparent`) of each record's headers, with the matching
+ * `tracestate` when the header is the standard one.
+ */
+export function linksFromHeaders(
+  records: Iterable<{ headers: Headers }>,
+  limit: number,
+  headerNames: readonly string[] = ['traceparent'],
+): { links: Link[]; dropped: number } {
+  const links: Link[] = [];
+  const seen = new Set<string>();
+  let dropped = 0;
+  for (const record of records) {
+    for (const name of headerNames) {
+      const traceparent = headerText(record.headers, name);
+      if (traceparent === undefined || seen.has(traceparent)) continue;
+      seen.add(traceparent);
+      if (links.length >= limit) {
+        dropped++;
+        continue;
+      }
+      const carrier: Record<string, string> = { traceparent };
+      const state = name === 'traceparent' ? headerText(record.headers, 'tracestate') : undefined;
+      if (state !== undefined) carrier.tracestate = state;
+      const linked = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, carrier));
+      if (linked && isSpanContextValid(linked)) links.push({ context: linked });
+    }
+  }
+  return { links, dropped };
+}
