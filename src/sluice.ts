@@ -579,7 +579,10 @@ class SluicePipeline implements Sluice {
         stale: stats.staleRecords,
         retryingPartitions: stats.retryingPartitions,
         databaseAvailable: this.#sink.available,
+        breaker: { ...this.#breaker.window(), open: this.#breaker.open },
         ...memoryStats(),
+        // Per partition this member owns, as /status has them.
+        partitions: this.#partitionStatus(),
       },
       'progress',
     );
