@@ -23,7 +23,7 @@ import { selected, type DlqEntry, type DlqFilter } from '../dlq/dlq-filter.js';
 import { DlqHeaders } from '../dlq/dlq-headers.js';
 import { sourceCoordinates } from '../dlq/replay-record.js';
 import { Attr, messagingSystem } from '../observability/semconv.js';
-import { linkLimit, linksFromHeaders } from '../observability/trace-links.js';
+import { linkToRecords } from '../observability/trace-links.js';
 import { startTelemetry } from '../observability/telemetry.js';
 import { SpanKind, withSpan } from '../observability/tracing.js';
 import { ReplayStore, type ReplayTask } from '../sinks/replay-store.js';
@@ -350,16 +350,12 @@ function traceReplayCommit<T>(request: ReplayRequest, replayId: string, items: R
       kind: request.intoPostgres ? SpanKind.INTERNAL : SpanKind.PRODUCER,
       attributes: { [Attr.messagingSystem]: messagingSystem, [Attr.replayId]: replayId, [Attr.dlqTopic]: request.dlqTopic, [Attr.batchMessageCount]: items.length },
     },
-    async (span) => {
-      if (span.isRecording()) {
-        const { links, dropped } = linksFromHeaders(
-          items.map((i) => i.entry),
-          linkLimit(),
-          ['traceparent', DlqHeaders.traceparent],
-        );
-        if (links.length > 0) span.addLinks(links);
-        if (dropped > 0) span.setAttribute(Attr.linksDropped, dropped);
-      }
+    (span) => {
+      linkToRecords(
+        span,
+        items.map((i) => i.entry),
+        ['traceparent', DlqHeaders.traceparent],
+      );
       return commit();
     },
   );

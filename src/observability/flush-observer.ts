@@ -15,8 +15,8 @@ import type { FlushReason } from '../batcher/partition-buffer.js';
 import type { SourceRecord } from '../record.js';
 import type { SluiceMetrics } from './metrics.js';
 import { Attr, messagingSystem } from './semconv.js';
-import { linkLimit, linksFromHeaders } from './trace-links.js';
-import { markFailed, tracer, withSpan } from './tracing.js';
+import { linkLimit, linkToRecords } from './trace-links.js';
+import { withSpan } from './tracing.js';
 
 export interface ObservedBatch {
   topic: string;
@@ -58,7 +58,7 @@ export class FlushObserver {
     const { topic, partition, records } = batch;
     const startedAt = performance.now();
     const attributes = this.#metrics.partitionAttributes(topic, partition);
-    return tracer.startActiveSpan(
+    return withSpan(
       `process ${topic}`,
       {
         kind: SpanKind.CONSUMER,
@@ -72,14 +72,10 @@ export class FlushObserver {
           [Attr.flushReason]: batch.reason,
         },
       },
-      async (span) => {
-        if (span.isRecording()) {
-          const { links, dropped } = linksFromHeaders(records, this.#linkLimit);
-          if (links.length > 0) span.addLinks(links);
-          if (dropped > 0) span.setAttribute(Attr.linksDropped, dropped);
-        }
+      (span) => {
+        linkToRecords(span, records, ['traceparent'], this.#linkLimit);
         const spanContext = context.active();
-        const observation: FlushObservation = {
+        return flush({
           committed: (outcome, committedAtMs) => {
             span.setAttributes({
               [Attr.written]: outcome.written,
@@ -98,15 +94,7 @@ export class FlushObserver {
                 commit,
               ),
             ),
-        };
-        try {
-          return await flush(observation);
-        } catch (error) {
-          markFailed(span, error);
-          throw error;
-        } finally {
-          span.end();
-        }
+        });
       },
     );
   }

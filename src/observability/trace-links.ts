@@ -3,7 +3,8 @@
  * through the registered propagator: distinct contexts only, at most the SDK's link limit (128 unless
  * OTEL_SPAN_LINK_COUNT_LIMIT says otherwise), the rest counted as dropped.
  */
-import { ROOT_CONTEXT, isSpanContextValid, propagation, trace, type Link } from '@opentelemetry/api';
+import { ROOT_CONTEXT, isSpanContextValid, propagation, trace, type Link, type Span } from '@opentelemetry/api';
+import { Attr } from './semconv.js';
 
 type Headers = Record<string, Buffer | string | Array<Buffer | string> | undefined>;
 
@@ -53,4 +54,15 @@ export function linksFromHeaders(
     }
   }
   return { links, dropped };
+}
+
+/**
+ * Links a recording span to the contexts in the records' headers, and counts in `sluice.links.dropped` those beyond
+ * the link limit. Nothing is read for a span that does not record.
+ */
+export function linkToRecords(span: Span, records: Iterable<{ headers: Headers }>, headerNames: readonly string[] = ['traceparent'], limit = linkLimit()): void {
+  if (!span.isRecording()) return;
+  const { links, dropped } = linksFromHeaders(records, limit, headerNames);
+  if (links.length > 0) span.addLinks(links);
+  if (dropped > 0) span.setAttribute(Attr.linksDropped, dropped);
 }
