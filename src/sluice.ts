@@ -299,7 +299,7 @@ class SluicePipeline implements Sluice {
       await this.#untilConnected('joining the consumer group', () => this.#source.start(this.#sink.topics, {
         onRange: (topic, partition, range, epoch) => {
           this.#progress.observeFetched(topic, partition, range.fromOffset);
-          if (range.records.length > 0) this.#metrics.consumed.add(range.records.length, this.#metrics.partitionAttributes(topic, partition));
+          if (range.records.length > 0) this.#metrics.recordConsumed(topic, partition, range.records.length);
           this.#batcher.add(topic, partition, range, epoch);
         },
         onHighWatermark: (topic, partition, hw) => this.#progress.observeHighWatermark(topic, partition, hw),

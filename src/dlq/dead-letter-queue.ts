@@ -1,9 +1,10 @@
-import { SpanKind, context, propagation } from '@opentelemetry/api';
+import { SpanKind, context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { dlqTopicFor } from '../config/resolve-options.js';
 import { DeadLetterError, errorMessage, sqlStateOf } from '../errors.js';
 import type { SluiceMetrics } from '../observability/metrics.js';
 import { Attr, messagingSystem } from '../observability/semconv.js';
+import { traceparentOf } from '../observability/trace-links.js';
 import { withSpan } from '../observability/tracing.js';
 import type { PoisonRecord } from '../sinks/sink.js';
 import type { DeadLetteredRecord } from './dead-lettered-record.js';
@@ -82,7 +83,8 @@ export class DeadLetterQueue {
   async #send(topic: string, poison: readonly PoisonRecord[], attempts: number, acked: (poison: PoisonRecord[]) => void): Promise<void> {
     const sourceTopic = poison[0]!.record.topic;
     const failedAt = new Date();
-    const trace = traceHeaders();
+    // The DLQ send's span, under the flush's: the trace that explains why these records are here.
+    const trace = traceparentOf(context.active());
     const sourceOf = new Map<OutgoingRecord, PoisonRecord>();
     const records: OutgoingRecord[] = poison.map((p) => {
       const { record, error } = p;
@@ -120,30 +122,35 @@ export class DeadLetterQueue {
       } finally {
         clearTimeout(timer);
       }
-      acked(chunk.map((r) => sourceOf.get(r)!));
+      const done = chunk.map((r) => sourceOf.get(r)!);
+      this.#delivered(topic, done);
+      acked(done);
     }
-    this.#sent += records.length;
+  }
+
+  /** A chunk the DLQ topic acknowledged: counted, kept for /status, and logged, whatever becomes of later chunks. */
+  #delivered(topic: string, poison: readonly PoisonRecord[]): void {
+    this.#sent += poison.length;
+    this.#metrics?.dlqSent.add(poison.length, { [Attr.messagingSystem]: messagingSystem, [Attr.destinationName]: topic, [Attr.operationName]: 'send' });
     const atMs = Date.now();
     for (const { record, error } of poison) {
+      const sqlState = sqlStateOf(error);
       this.#recent.push({
         topic: record.topic,
         partition: record.partition,
         offset: record.offset,
         dlqTopic: topic,
         code: error.code,
-        ...(sqlStateOf(error) ? { sqlState: sqlStateOf(error)! } : {}),
+        ...(sqlState ? { sqlState } : {}),
         reason: truncateUtf8(error.message, 500),
         atMs,
       });
-    }
-    if (this.#recent.length > recentKept) this.#recent.splice(0, this.#recent.length - recentKept);
-    this.#metrics?.dlqSent.add(records.length, { [Attr.messagingSystem]: messagingSystem, [Attr.destinationName]: topic, [Attr.operationName]: 'send' });
-    for (const { record, error } of poison) {
       this.#log.warn(
         { topic: record.topic, partition: record.partition, offset: record.offset, dlqTopic: topic, code: error.code, err: error },
         `poison record sent to the DLQ: ${error.message}`,
       );
     }
+    if (this.#recent.length > recentKept) this.#recent.splice(0, this.#recent.length - recentKept);
   }
 
   close(): Promise<void> {
@@ -177,11 +184,4 @@ export function chunksOf(records: readonly OutgoingRecord[], maxBytes: number): 
   }
   if (chunk.length > 0) chunks.push(chunk);
   return chunks;
-}
-
-/** The active span's W3C traceparent (the DLQ send's, under the flush's), or undefined when nothing is traced. */
-function traceHeaders(): string | undefined {
-  const carrier: Record<string, string> = {};
-  propagation.inject(context.active(), carrier);
-  return carrier.traceparent;
 }

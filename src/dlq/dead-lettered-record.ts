@@ -1,5 +1,7 @@
-/** A type of its own: /status (a public type) shows it without reaching the DLQ's or the sink's internals. */
-/** A record sent to a DLQ topic, as /status shows it. */
+/**
+ * A record sent to a DLQ topic, as /status shows it. A type of its own: /status (a public type) shows it without
+ * reaching the DLQ's or the sink's internals.
+ */
 export interface DeadLetteredRecord {
   topic: string;
   partition: number;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { statusPageHtml } from './status-page.js';
+import { statusPageHtml, statusPageScriptHash } from './status-page.js';
 
 export interface Readiness {
   ready: boolean;
@@ -87,8 +87,9 @@ export class HealthServer {
           'content-type': 'text/html; charset=utf-8',
           'content-length': Buffer.byteLength(statusPageHtml),
           'cache-control': 'no-store',
-          // The page is all inline and talks to this server only.
-          'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+          // The page runs its own script only (by hash) and talks to this server only; nothing may frame it.
+          'content-security-policy': `default-src 'none'; script-src '${statusPageScriptHash}'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+          'x-content-type-options': 'nosniff',
         });
         response.end(request.method === 'HEAD' ? undefined : statusPageHtml);
       } else if (path === '/metrics' && source.metrics) {

@@ -4,6 +4,8 @@
  * minutes (kept by the page itself), the partitions, the breaker and the DLQ, and the last dead-lettered records with
  * their reasons. For the operator without Grafana. Every value from /status is set as text, never as markup.
  */
+import { createHash } from 'node:crypto';
+
 export const statusPageHtml = `<!doctype html>
 <html lang="en">
 <head>
@@ -156,3 +158,9 @@ poll();
 </body>
 </html>
 `;
+
+/** The page's one script, by hash, for its Content-Security-Policy: no other script may run on the page. */
+export const statusPageScriptHash = (() => {
+  const script = /<script>([\s\S]*)<\/script>/.exec(statusPageHtml)![1]!;
+  return `sha256-${createHash('sha256').update(script, 'utf8').digest('base64')}`;
+})();

@@ -7,16 +7,17 @@
  * poison isolation and DLQ sends are its children (made where they happen, under this span as the active one); the
  * offset commit is a `commit <topic>` child, type settle, which may end after it.
  *
- * Metrics: the process duration, records flushed / stale / dead-lettered, batch size in records and bytes, and each
- * record's end-to-end latency (row committed − record timestamp).
+ * Metrics: the duration of every flush (with how it ended), and for those committed: records flushed / stale /
+ * dead-lettered, batch size in records and bytes, and each record's end-to-end latency (from its timestamp to the
+ * commit of its batch).
  */
-import { SpanKind, context, type Attributes } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, context, type Attributes } from '@opentelemetry/api';
 import type { FlushReason } from '../batcher/partition-buffer.js';
 import type { SourceRecord } from '../record.js';
 import type { SluiceMetrics } from './metrics.js';
 import { Attr, messagingSystem } from './semconv.js';
 import { linkLimit, linkToRecords } from './trace-links.js';
-import { withSpan } from './tracing.js';
+import { errorType, withSpan } from './tracing.js';
 
 export interface ObservedBatch {
   topic: string;
@@ -53,55 +54,87 @@ export class FlushObserver {
     this.#linkLimit = linkLimit(env);
   }
 
-  /** Runs `flush` in the batch's `process` span; `flush` reports through the observation it is given. */
+  /**
+   * Runs `flush` in the batch's `process` span; `flush` reports through the observation it is given. Every flush is
+   * measured (messaging.process.duration), and says how it ended in `sluice.flush.outcome`: committed, void (its
+   * partition was revoked, or a fence refused it: nothing written) or failed (error.type).
+   */
   async observe<T>(batch: ObservedBatch, flush: (observation: FlushObservation) => Promise<T>): Promise<T> {
     const { topic, partition, records } = batch;
-    const startedAt = performance.now();
+    const startedAtMs = performance.now();
     const attributes = this.#metrics.partitionAttributes(topic, partition);
-    return withSpan(
-      `process ${topic}`,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          ...attributes,
-          [Attr.operationName]: 'process',
-          [Attr.operationType]: 'process',
-          [Attr.batchMessageCount]: records.length,
-          [Attr.firstOffset]: records[0]?.offset ?? batch.fromOffset,
-          [Attr.lastOffset]: records.at(-1)?.offset ?? String(BigInt(batch.toOffset) - 1n),
-          [Attr.flushReason]: batch.reason,
-        },
-      },
-      (span) => {
-        linkToRecords(span, records, ['traceparent'], this.#linkLimit);
-        const spanContext = context.active();
-        return flush({
-          committed: (outcome, committedAtMs) => {
-            span.setAttributes({
-              [Attr.written]: outcome.written,
-              [Attr.skipped]: outcome.skipped,
-              [Attr.stale]: outcome.stale,
-              [Attr.deadLettered]: outcome.deadLettered,
-              [Attr.attempts]: outcome.attempts,
-            });
-            this.#record(batch, outcome, committedAtMs, attributes, startedAt);
+    let outcome: 'committed' | 'void' | 'failed' = 'void';
+    let failure: unknown;
+    try {
+      return await withSpan(
+        `process ${topic}`,
+        {
+          kind: SpanKind.CONSUMER,
+          attributes: {
+            ...attributes,
+            [Attr.operationName]: 'process',
+            [Attr.operationType]: 'process',
+            [Attr.batchMessageCount]: records.length,
+            [Attr.firstOffset]: records[0]?.offset ?? batch.fromOffset,
+            [Attr.lastOffset]: records.at(-1)?.offset ?? String(BigInt(batch.toOffset) - 1n),
+            [Attr.flushReason]: batch.reason,
           },
-          settle: (commit) =>
-            context.with(spanContext, () =>
-              withSpan(
-                `commit ${topic}`,
-                { kind: SpanKind.CLIENT, attributes: { ...attributes, [Attr.operationName]: 'commit', [Attr.operationType]: 'settle' } },
-                commit,
-              ),
-            ),
-        });
+        },
+        async (span) => {
+          linkToRecords(span, records, ['traceparent'], this.#linkLimit);
+          const spanContext = context.active();
+          try {
+            return await flush({
+              committed: (done, committedAtMs) => {
+                outcome = 'committed';
+                span.setAttributes({
+                  [Attr.written]: done.written,
+                  [Attr.skipped]: done.skipped,
+                  [Attr.stale]: done.stale,
+                  [Attr.deadLettered]: done.deadLettered,
+                  [Attr.attempts]: done.attempts,
+                });
+                this.#recordCommitted(batch, done, committedAtMs, attributes);
+              },
+              settle: (commit) => context.with(spanContext, () => this.#settle(topic, attributes, commit)),
+            });
+          } finally {
+            span.setAttribute(Attr.flushOutcome, outcome);
+          }
+        },
+      );
+    } catch (error) {
+      outcome = 'failed';
+      failure = error;
+      throw error;
+    } finally {
+      this.#metrics.processDuration.record((performance.now() - startedAtMs) / 1000, {
+        ...attributes,
+        [Attr.operationName]: 'process',
+        [Attr.flushOutcome]: outcome,
+        ...(failure === undefined ? {} : { [Attr.errorType]: errorType(failure) }),
+      });
+    }
+  }
+
+  /** The offset commit, as a `commit <topic>` span: one that was not made (not owned any more, refused) is an error. */
+  #settle<T>(topic: string, attributes: Attributes, commit: () => Promise<T>): Promise<T> {
+    return withSpan(
+      `commit ${topic}`,
+      { kind: SpanKind.CLIENT, attributes: { ...attributes, [Attr.operationName]: 'commit', [Attr.operationType]: 'settle' } },
+      async (span) => {
+        const result = await commit();
+        if (result === false) {
+          span.setAttribute(Attr.errorType, 'commit_not_made');
+          span.setStatus({ code: SpanStatusCode.ERROR, message: 'the offset was not committed (partition revoked, or the commit failed: see the log)' });
+        }
+        return result;
       },
     );
   }
 
-  #record(batch: ObservedBatch, outcome: FlushOutcome, committedAtMs: number, attributes: Attributes, startedAt: number): void {
+  #recordCommitted(batch: ObservedBatch, outcome: FlushOutcome, committedAtMs: number, attributes: Attributes): void {
     const m = this.#metrics;
-    m.processDuration.record((performance.now() - startedAt) / 1000, attributes);
     const count = batch.records.length;
     if (count === 0) return; // offsets only (control records): no batch to speak of
     m.flushed.add(count, attributes);
@@ -112,15 +145,16 @@ export class FlushObserver {
     // One measurement per record, with no attributes: the SDK hashes a measurement's attributes on every call
     // (1.6-4 µs with one to four of them, 0.2 µs with none, measured here), which per record cost sluice 13 % more CPU
     // in the benchmark. Records of one batch mostly share a few timestamps (a producer's batch has one): each distinct
-    // one is converted once.
+    // one is converted once. A record without a timestamp (-1) has no latency to measure.
     let lastTimestamp = '';
-    let latencyS = 0;
+    let latencyS: number | undefined;
     for (const record of batch.records) {
       if (record.timestamp !== lastTimestamp) {
         lastTimestamp = record.timestamp;
-        latencyS = Math.max(0, committedAtMs - Number(record.timestamp)) / 1000;
+        const timestampMs = Number(record.timestamp);
+        latencyS = timestampMs > 0 ? Math.max(0, committedAtMs - timestampMs) / 1000 : undefined;
       }
-      m.latency.record(latencyS);
+      if (latencyS !== undefined) m.latency.record(latencyS);
     }
   }
 }

@@ -86,6 +86,11 @@ export class SluiceMetrics {
     this.dlqSent = meter.createCounter('messaging.client.sent.messages', { description: 'Records sent to DLQ topics', unit: '{message}' });
   }
 
+  /** Records a fetch handed to the batcher. */
+  recordConsumed(topic: string, partition: number, records: number): void {
+    this.consumed.add(records, { ...this.partitionAttributes(topic, partition), [Attr.operationName]: 'poll' });
+  }
+
   /** The attributes of a partition's metrics. */
   partitionAttributes(topic: string, partition: number): Attributes {
     return {
@@ -96,7 +101,7 @@ export class SluiceMetrics {
     };
   }
 
-  /** Gauges read from `source` at each collection. Answers a function that stops them. */
+  /** Gauges read from `source` at each collection. Answers a function that stops them (they read 0 from then on). */
   observe(source: GaugeSource): () => void {
     const meter = this.#meter;
     const lag = meter.createObservableGauge('sluice.consumer.lag', {
@@ -118,15 +123,26 @@ export class SluiceMetrics {
     const memory = meter.createObservableGauge('process.memory.usage', { description: 'Resident set size of the process', unit: 'By' });
     const heap = meter.createObservableGauge('v8js.memory.heap.used', { description: 'V8 heap in use', unit: 'By' });
     const group = { [Attr.consumerGroup]: this.groupId };
+    // The SDK keeps reporting a gauge's last value for a series no longer observed: a partition this member no longer
+    // owns is reported once more at 0 (its lag is another member's now), and once stopped every gauge reads 0.
+    let stopped = false;
+    let lagReported = new Map<string, Attributes>();
     const collect = (result: BatchObservableResult) => {
-      for (const p of source.lag()) result.observe(lag, p.lag, this.partitionAttributes(p.topic, p.partition));
-      const buffered = source.buffered();
+      const lagNow = new Map<string, Attributes>();
+      for (const p of stopped ? [] : source.lag()) {
+        const attributes = this.partitionAttributes(p.topic, p.partition);
+        lagNow.set(`${p.topic}:${p.partition}`, attributes);
+        result.observe(lag, p.lag, attributes);
+      }
+      for (const [key, attributes] of lagReported) if (!lagNow.has(key)) result.observe(lag, 0, attributes);
+      lagReported = lagNow;
+      const buffered = stopped ? { records: 0, bytes: 0 } : source.buffered();
       result.observe(bufferedRecords, buffered.records, group);
       result.observe(bufferedBytes, buffered.bytes, group);
-      const partitions = source.partitions();
+      const partitions = stopped ? { paused: 0, retrying: 0 } : source.partitions();
       result.observe(paused, partitions.paused, group);
       result.observe(retrying, partitions.retrying, group);
-      const breaker = source.breaker();
+      const breaker = stopped ? { open: false, ratio: 0 } : source.breaker();
       result.observe(breakerOpen, breaker.open ? 1 : 0, group);
       result.observe(breakerRatio, breaker.ratio, group);
       const usage = process.memoryUsage();
@@ -135,6 +151,8 @@ export class SluiceMetrics {
     };
     const observables = [lag, bufferedRecords, bufferedBytes, paused, retrying, breakerOpen, breakerRatio, memory, heap];
     meter.addBatchObservableCallback(collect, observables);
-    return () => meter.removeBatchObservableCallback(collect, observables);
+    return () => {
+      stopped = true;
+    };
   }
 }

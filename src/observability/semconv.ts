@@ -20,6 +20,7 @@ export const Attr = {
   firstOffset: 'sluice.batch.first_offset',
   lastOffset: 'sluice.batch.last_offset',
   flushReason: 'sluice.flush.reason',
+  flushOutcome: 'sluice.flush.outcome',
   attempts: 'sluice.flush.attempts',
   written: 'sluice.records.written',
   stale: 'sluice.records.stale',

@@ -34,7 +34,8 @@ export async function observeStatement<T>(metrics: SluiceMetrics | undefined, st
     const sqlState = failure === undefined ? undefined : sqlStateOf(failure);
     metrics?.dbDuration.record((performance.now() - startedAt) / 1000, {
       ...attributes,
-      ...(failure === undefined ? {} : { [Attr.errorType]: errorType(failure) }),
+      // The database convention: error.type is the SQLSTATE when there is one (pg's own error class says nothing).
+      ...(failure === undefined ? {} : { [Attr.errorType]: sqlState ?? errorType(failure) }),
       ...(sqlState ? { [Attr.dbStatusCode]: sqlState } : {}),
     });
   }

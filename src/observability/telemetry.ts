@@ -4,7 +4,7 @@
  * - Metrics are always collected for GET /metrics on the service's HTTP port (Prometheus's text format, from the
  *   Prometheus exporter, which starts no server of its own), and exported by OTLP too when OTEL_METRICS_EXPORTER is
  *   `otlp` or an OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT or ..._METRICS_ENDPOINT; the protocol from
- *   OTEL_EXPORTER_OTLP_[METRICS_]PROTOCOL, http/protobuf or grpc; every OTEL_METRIC_EXPORT_INTERVAL ms).
+ *   OTEL_EXPORTER_OTLP_[METRICS_]PROTOCOL: http/protobuf, http/json or grpc; every OTEL_METRIC_EXPORT_INTERVAL ms).
  * - Traces are exported only when asked for (OTEL_TRACES_EXPORTER other than none, or an OTLP endpoint); otherwise
  *   no tracer provider is registered and spans cost nothing.
  * - OTEL_SDK_DISABLED=true turns all of it off, /metrics included.
@@ -24,22 +24,34 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
-const list = (value: string | undefined) => (value ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+const list = (value: string | undefined) => (value ?? '').split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== '' && v !== 'null');
+/** A variable's value, with an empty one read as unset (as the SDK reads them). */
+const setting = (env: NodeJS.ProcessEnv, name: string) => (env[name]?.trim() ? env[name]!.trim() : undefined);
 
-/** Whether OTLP should carry `signal` (traces, metrics), as the OTEL_* variables say. */
-function otlpWanted(env: NodeJS.ProcessEnv, signal: 'TRACES' | 'METRICS'): boolean {
-  const exporters = list(env[`OTEL_${signal}_EXPORTER`]);
-  if (exporters.includes('none')) return false;
-  if (exporters.length > 0) return exporters.includes('otlp');
-  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`]);
+/** Whether OTLP should carry metrics, as the OTEL_* variables say. */
+export function metricsByOtlpWanted(env: NodeJS.ProcessEnv): boolean {
+  const exporters = list(env.OTEL_METRICS_EXPORTER);
+  if (exporters.length > 0) return !exporters.includes('none') && exporters.includes('otlp');
+  return Boolean(setting(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') || setting(env, 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT'));
+}
+
+/**
+ * Whether traces are exported, by the NodeSDK's own reading of OTEL_TRACES_EXPORTER (which builds the exporters):
+ * off when the list starts with `none`; unset, on only when an OTLP endpoint is (sluice does not send traces to a
+ * default endpoint nobody asked for).
+ */
+export function tracesWanted(env: NodeJS.ProcessEnv): boolean {
+  const exporters = list(env.OTEL_TRACES_EXPORTER);
+  if (exporters.length > 0) return exporters[0] !== 'none';
+  return Boolean(setting(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') || setting(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'));
 }
 
 export async function startTelemetry(log: Logger, options: { serveMetrics: boolean } = { serveMetrics: true }, env: NodeJS.ProcessEnv = process.env): Promise<Telemetry> {
   const off: Telemetry = { metricsEndpoint: undefined, shutdown: async () => undefined };
-  if (env.OTEL_SDK_DISABLED === 'true') return off;
-  const metricsByOtlp = otlpWanted(env, 'METRICS');
-  const tracesWanted = otlpWanted(env, 'TRACES') || list(env.OTEL_TRACES_EXPORTER).some((e) => e !== 'none' && e !== 'otlp');
-  if (!options.serveMetrics && !metricsByOtlp && !tracesWanted) return off;
+  if (setting(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return off;
+  const metricsByOtlp = metricsByOtlpWanted(env);
+  const traces = tracesWanted(env);
+  if (!options.serveMetrics && !metricsByOtlp && !traces) return off;
   const [{ NodeSDK }, { PrometheusExporter }, { PeriodicExportingMetricReader }] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/exporter-prometheus'),
@@ -48,23 +60,25 @@ export async function startTelemetry(log: Logger, options: { serveMetrics: boole
   const prometheus = options.serveMetrics ? new PrometheusExporter({ preventServerStart: true }) : undefined;
   const readers: Array<InstanceType<typeof PrometheusExporter> | InstanceType<typeof PeriodicExportingMetricReader>> = prometheus ? [prometheus] : [];
   if (metricsByOtlp) {
-    const protocol = (env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
+    const variable = setting(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ? 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+    const protocol = setting(env, variable) ?? 'http/protobuf';
     let exporter;
     if (protocol === 'grpc') exporter = new (await import('@opentelemetry/exporter-metrics-otlp-grpc')).OTLPMetricExporter();
     else if (protocol === 'http/protobuf') exporter = new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter();
-    else throw new ConfigError('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', `invalid setting OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="${protocol}": sluice exports metrics by http/protobuf or grpc`);
-    const interval = Number(env.OTEL_METRIC_EXPORT_INTERVAL);
-    readers.push(new PeriodicExportingMetricReader({ exporter, ...(interval > 0 ? { exportIntervalMillis: interval } : {}) }));
+    else if (protocol === 'http/json') exporter = new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter();
+    else throw new ConfigError(variable, `invalid setting ${variable}="${protocol}": expected one of http/protobuf, http/json, grpc`);
+    const intervalMs = Number(setting(env, 'OTEL_METRIC_EXPORT_INTERVAL'));
+    readers.push(new PeriodicExportingMetricReader({ exporter, ...(intervalMs > 0 ? { exportIntervalMillis: intervalMs } : {}) }));
   }
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? 'sluice',
     metricReaders: readers,
     // Traces from the OTEL_* variables when asked for; none otherwise. sluice's logs are pino's, on stdout.
-    ...(tracesWanted ? {} : { spanProcessors: [] }),
+    ...(traces ? {} : { spanProcessors: [] }),
     logRecordProcessors: [],
   });
   sdk.start();
-  log.info({ traces: tracesWanted, metricsByOtlp, metricsEndpoint: prometheus !== undefined }, 'OpenTelemetry started');
+  log.info({ traces, metricsByOtlp, metricsEndpoint: prometheus !== undefined }, 'OpenTelemetry started');
   return {
     metricsEndpoint: prometheus && ((request: IncomingMessage, response: ServerResponse) => prometheus.getMetricsRequestHandler(request, response)),
     shutdown: () => sdk.shutdown(),

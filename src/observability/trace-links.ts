@@ -1,10 +1,21 @@
 /**
- * Span links to the trace contexts that records carry in W3C headers (`traceparent`, with `tracestate`), read
- * through the registered propagator: distinct contexts only, at most the SDK's link limit (128 unless
- * OTEL_SPAN_LINK_COUNT_LIMIT says otherwise), the rest counted as dropped.
+ * Trace contexts in records' W3C headers (`traceparent`, with `tracestate`): span links to them (distinct contexts
+ * only, at most the SDK's link limit, 128 unless OTEL_SPAN_LINK_COUNT_LIMIT says otherwise, the rest counted as
+ * dropped), and the header for a context. Always W3C Trace Context, whatever propagator the application registered:
+ * the headers are W3C by name.
  */
-import { ROOT_CONTEXT, isSpanContextValid, propagation, trace, type Link, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, defaultTextMapGetter, defaultTextMapSetter, isSpanContextValid, trace, type Context, type Link, type Span } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { Attr } from './semconv.js';
+
+const w3c = new W3CTraceContextPropagator();
+
+/** The W3C traceparent of `context`'s span, or undefined when there is none to propagate (nothing traced). */
+export function traceparentOf(context: Context): string | undefined {
+  const carrier: Record<string, string> = {};
+  w3c.inject(context, carrier, defaultTextMapSetter);
+  return carrier.traceparent;
+}
 
 type Headers = Record<string, Buffer | string | Array<Buffer | string> | undefined>;
 
@@ -49,7 +60,7 @@ export function linksFromHeaders(
       const carrier: Record<string, string> = { traceparent };
       const state = name === 'traceparent' ? headerText(record.headers, 'tracestate') : undefined;
       if (state !== undefined) carrier.tracestate = state;
-      const linked = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, carrier));
+      const linked = trace.getSpanContext(w3c.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter));
       if (linked && isSpanContextValid(linked)) links.push({ context: linked });
     }
   }

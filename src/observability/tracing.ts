@@ -37,8 +37,9 @@ export async function withSpan<T>(name: string, options: SpanOptions, fn: (span:
 /** Records `error` on `span`: error.type is low in cardinality (sluice's error code, or the error's class). */
 export function markFailed(span: Span, error: unknown): void {
   if (!span.isRecording()) return;
-  span.setAttribute(Attr.errorType, errorType(error));
   const sqlState = sqlStateOf(error);
+  // A PostgreSQL error's type is its SQLSTATE (database convention); sluice's own errors, their code.
+  span.setAttribute(Attr.errorType, error instanceof SluiceError || !sqlState ? errorType(error) : sqlState);
   if (sqlState) span.setAttribute(Attr.dbStatusCode, sqlState);
   span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
 }

@@ -58,7 +58,7 @@ describe('traces', () => {
       const flush = flushes.find((f) => String(f.partition) === a['messaging.destination.partition.id'] && f.fromOffset === a['sluice.batch.first_offset']);
       expect(flush, `a flush for ${JSON.stringify(a)}`).toBeDefined();
       expect(a['messaging.batch.message_count']).toBe(flush!.records);
-      expect(a).toMatchObject({ 'sluice.flush.reason': flush!.reason, 'sluice.records.dead_lettered': flush!.deadLettered, 'sluice.records.stale': 0 });
+      expect(a).toMatchObject({ 'sluice.flush.reason': flush!.reason, 'sluice.flush.outcome': 'committed', 'sluice.records.dead_lettered': flush!.deadLettered, 'sluice.records.stale': 0 });
       expect(a['sluice.records.written']).toBe(flush!.upserted + flush!.deleted);
     }
     // Every record's producer context is linked, once.

@@ -18,10 +18,13 @@ describe.skipIf(!existsSync(executablePath))('the status page at /', () => {
     const topic = await kafka.createTopic(3, 'orders');
     const db = await database();
     const table = uniqueName('orders');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL)`);
-    // 3,000 records, 3 of them without a name: poison (NOT NULL).
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL, qty int)`);
+    // 3,000 records, 3 of them without a name: poison (NOT NULL); and one whose qty is markup, which PostgreSQL's
+    // error quotes back: the page must show it as text.
+    const markup = '<img src=x onerror="document.title=1">';
     await kafka.produce(topic, Array.from({ length: 3_000 }, (_, i) => ({ key: `o${i}`, value: JSON.stringify(i % 1_000 === 17 ? {} : { name: `n${i}` }) })));
-    const { sluice, groupId } = testSluice({ routes: [{ topic, table, key: ['id'], columns: { id: { from: 'key' }, name: 'name' } }] });
+    await kafka.produce(topic, [{ key: 'm', value: JSON.stringify({ name: 'm', qty: markup }), partition: 0 }]);
+    const { sluice, groupId } = testSluice({ routes: [{ topic, table, key: ['id'], columns: { id: { from: 'key' }, name: 'name', qty: 'qty' } }] });
     await sluice.start();
     await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic));
 
@@ -51,16 +54,19 @@ describe.skipIf(!existsSync(executablePath))('the status page at /', () => {
       // last flushed, committed and log end are the partition's end; lag 0.
       expect(row.slice(4, 8)).toEqual([ends.get(p), ends.get(p), ends.get(p), '0']);
     }
-    expect(await page.textContent('#flushed')).toBe('3,000');
-    expect(await page.textContent('#dlq')).toBe('3');
+    expect(await page.textContent('#flushed')).toBe('3,001');
+    expect(await page.textContent('#dlq')).toBe('4');
     const dead = await page.$$eval('#dead tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
-    expect(dead).toHaveLength(3);
+    expect(dead).toHaveLength(4);
     for (const row of dead) {
       expect(row[2]).toBe(`${topic}.dlq`);
       expect(row[3]).toBe('SLUICE_POISON_RECORD');
-      expect(row[4]).toBe('23502');
-      expect(row[5]).toContain('null value in column "name"');
     }
+    expect(dead.filter((row) => row[4] === '23502' && row[5]!.includes('null value in column "name"'))).toHaveLength(3);
+    // The markup is shown as the text it is, and never became an element.
+    expect(dead.some((row) => row[4] === '22P02' && row[5]!.includes(markup))).toBe(true);
+    expect(await page.$$('#dead img')).toHaveLength(0);
+    expect(await page.title()).toBe('sluice status');
     // The throughput chart draws once the page has two samples of /status.
     await page.waitForSelector('#rate-chart polyline', { state: 'attached' });
     mkdirSync(screenshots, { recursive: true });
