@@ -45,7 +45,22 @@ export const environmentSettings = {
   SLUICE_LOG_LEVEL: 'logLevel',
 } as const;
 
+/**
+ * Settings that hold secrets: each may come from a file instead, `<NAME>_FILE` (a Kubernetes Secret mounted as a
+ * volume), but not from both.
+ */
+export const secretSettings: ReadonlySet<keyof typeof environmentSettings> = new Set(['DATABASE_URL']);
+
 const listSettings = new Set(['kafka.brokers', 'landing.topics']);
+
+/** A secret's value from `<NAME>_FILE`: the file's text without its trailing newline. */
+function readSecretFile(variable: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new ConfigError(variable, `cannot read ${variable}_FILE=${path}: ${errorMessage(error)}`);
+  }
+}
 const jsonSettings = new Set(['routes']);
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
@@ -90,7 +105,15 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { options: Slu
     for (const key of Object.keys(options)) sources.set(key, `${file}: ${key}`);
   }
   for (const [variable, path] of Object.entries(environmentSettings)) {
-    const raw = env[variable];
+    let raw = env[variable];
+    const file = secretSettings.has(variable as keyof typeof environmentSettings) ? env[`${variable}_FILE`]?.trim() : undefined;
+    if (file) {
+      if (raw !== undefined && raw.trim() !== '') {
+        throw new ConfigError(variable, `both ${variable} and ${variable}_FILE are set: set one (the file, for a mounted secret)`);
+      }
+      raw = readSecretFile(variable, file);
+      if (raw.trim() === '') throw new ConfigError(variable, `${variable}_FILE=${file} is empty`);
+    }
     if (raw === undefined || raw.trim() === '') continue;
     let value: unknown = raw.trim();
     if (listSettings.has(path)) {
@@ -103,7 +126,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { options: Slu
       }
     }
     setPath(options, path, value);
-    sources.set(path, variable);
+    sources.set(path, file ? `${variable}_FILE` : variable);
   }
   // Nested objects may be missing entirely; say which variable would fill them.
   options.kafka ??= {};

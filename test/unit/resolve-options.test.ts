@@ -172,3 +172,20 @@ describe('library options', () => {
     expect(failure(env({ SLUICE_DELIVERY: 'once' })).message).toContain('SLUICE_DELIVERY="once"');
   });
 });
+
+describe('hostile configuration', () => {
+  it('a route naming a table, column or key with SQL in it is refused before any SQL runs, naming the setting', () => {
+    const route = (over: Record<string, unknown>) =>
+      JSON.stringify([{ topic: 'orders', table: 'orders', key: ['id'], columns: { id: { from: 'key' }, name: 'name' }, ...over }]);
+    for (const over of [
+      { table: 'users"; DROP TABLE t; --' },
+      { table: 'public.users; DELETE FROM x' },
+      { columns: { id: { from: 'key' }, 'name" text); DROP TABLE t; --': 'name' } },
+      { key: ['id) DO NOTHING; --'] },
+    ]) {
+      const error = failure({ DATABASE_URL: 'postgres://127.0.0.1/test', SLUICE_ROUTES: route(over) });
+      expect(error.message, JSON.stringify(over)).toMatch(/^invalid setting SLUICE_ROUTES/);
+    }
+    expect(() => resolve({ DATABASE_URL: 'postgres://127.0.0.1/test', SLUICE_ROUTES: route({}) })).not.toThrow();
+  });
+});
