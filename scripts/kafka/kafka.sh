@@ -9,6 +9,8 @@
 #   scripts/kafka/kafka.sh status   exit 0 if our broker is running and accepting connections
 #
 # Port: SLUICE_KAFKA_PORT (default 9092); the controller listens on the next port.
+# Extra broker properties: SLUICE_KAFKA_EXTRA_CONFIG (a file appended to server.properties); SCRAM users made at
+# format time: SLUICE_KAFKA_SCRAM_USERS.
 # State (data, logs, pid): SLUICE_KAFKA_HOME (default .local/kafka), so that a second broker can run beside the
 # first; the jars are shared.
 # If KAFKA_BROKERS is set, nothing is started: that stack is used as it is.
@@ -92,11 +94,19 @@ log.cleaner.dedupe.buffer.size=2097152
 # The cleaner looks for work every second instead of every 15 s: compacted topics in tests are cleaned promptly.
 log.cleaner.backoff.ms=1000
 PROPS
+  # More properties (a test's TLS and SASL listeners): later keys override the ones above.
+  if [[ -n "${SLUICE_KAFKA_EXTRA_CONFIG:-}" ]]; then
+    cat "$SLUICE_KAFKA_EXTRA_CONFIG" >>"$conf"
+  fi
   local jvm=(java -Xms256m -Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
     "-Dlog4j2.configurationFile=$here/log4j2.properties" "-Dkafka.logs.dir=$home"
     -cp "$libs/*")
   if [[ ! -f "$data/meta.properties" ]]; then
-    "${jvm[@]}" kafka.tools.StorageTool format --cluster-id=sluice-local-kafka1 -c "$conf" >"$home/format.log" 2>&1 \
+    # SLUICE_KAFKA_SCRAM_USERS: SASL/SCRAM credentials made at format time, as Kafka's own tool takes them, separated by
+    # spaces, e.g. 'SCRAM-SHA-256=[name=alice,password=secret]'.
+    local scram=()
+    for user in ${SLUICE_KAFKA_SCRAM_USERS:-}; do scram+=(--add-scram "$user"); done
+    "${jvm[@]}" kafka.tools.StorageTool format --cluster-id=sluice-local-kafka1 -c "$conf" "${scram[@]}" >"$home/format.log" 2>&1 \
       || { log "formatting the data directory failed:"; cat "$home/format.log" >&2; exit 1; }
   fi
   # setsid: the broker outlives this script and is not hit by a Ctrl-C meant for a test run.

@@ -6,6 +6,7 @@
  */
 import { pino } from 'pino';
 import { dlqTopicFor, routedTopics } from '../config/resolve-options.js';
+import { kafkaConnectionHint } from '../consumer/kafka-errors.js';
 import { KafkaInspector, type GroupFound, type TopicFound } from '../consumer/kafka-inspector.js';
 import { errorMessage } from '../errors.js';
 import { redactUrl } from '../observability/logger.js';
@@ -58,7 +59,9 @@ export async function check(settings: Settings): Promise<CheckReport> {
     }
     report.kafka.group = await kafka.group();
   } catch (error) {
-    problems.push(`Kafka: ${errorMessage(error)}`);
+    // The inspector's error names the fix where one is known; a closed connection only hints at one.
+    const hint = kafkaConnectionHint(error, { tls: options.kafka.tls !== undefined, sasl: options.kafka.sasl !== undefined });
+    problems.push(`Kafka: ${errorMessage(error)}${hint ? `: ${hint}` : ''}`);
   } finally {
     await kafka?.close().catch((error: unknown) => process.stderr.write(`sluice: closing the Kafka admin client failed: ${errorMessage(error)}\n`));
   }

@@ -14,6 +14,17 @@ export const environmentSettings = {
   SLUICE_HEARTBEAT_INTERVAL_MS: 'kafka.heartbeatIntervalMs',
   SLUICE_METADATA_MAX_AGE_MS: 'kafka.metadataMaxAgeMs',
   SLUICE_KAFKA_RETRY_BACKOFF_MAX_MS: 'kafka.retryBackoffMaxMs',
+  KAFKA_SSL: 'kafka.ssl.enabled',
+  KAFKA_SSL_CA_FILE: 'kafka.ssl.caFile',
+  KAFKA_SSL_CERT_FILE: 'kafka.ssl.certFile',
+  KAFKA_SSL_KEY_FILE: 'kafka.ssl.keyFile',
+  KAFKA_SSL_KEY_PASSWORD: 'kafka.ssl.keyPassword',
+  KAFKA_SSL_INSECURE_SKIP_VERIFY: 'kafka.ssl.insecureSkipVerify',
+  KAFKA_SASL_MECHANISM: 'kafka.sasl.mechanism',
+  KAFKA_SASL_USERNAME: 'kafka.sasl.username',
+  KAFKA_SASL_PASSWORD: 'kafka.sasl.password',
+  // A path, read again for every new connection: a rotated password is used without a restart.
+  KAFKA_SASL_PASSWORD_FILE: 'kafka.sasl.passwordFile',
   DATABASE_URL: 'database.url',
   SLUICE_PG_POOL_SIZE: 'database.poolSize',
   SLUICE_STATEMENT_TIMEOUT_MS: 'database.statementTimeoutMs',
@@ -49,7 +60,10 @@ export const environmentSettings = {
  * Settings that hold secrets: each may come from a file instead, `<NAME>_FILE` (a Kubernetes Secret mounted as a
  * volume), but not from both.
  */
-export const secretSettings: ReadonlySet<keyof typeof environmentSettings> = new Set(['DATABASE_URL']);
+export const secretSettings: ReadonlySet<keyof typeof environmentSettings> = new Set(['DATABASE_URL', 'KAFKA_SSL_KEY_PASSWORD']);
+
+/** Settings written in any case in the environment (SCRAM-SHA-512), as the options spell them (scram-sha-512). */
+const lowerCaseSettings = new Set(['kafka.sasl.mechanism']);
 
 const listSettings = new Set(['kafka.brokers', 'landing.topics']);
 
@@ -116,7 +130,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { options: Slu
     }
     if (raw === undefined || raw.trim() === '') continue;
     let value: unknown = raw.trim();
-    if (listSettings.has(path)) {
+    if (lowerCaseSettings.has(path)) {
+      value = raw.trim().toLowerCase();
+    } else if (listSettings.has(path)) {
       value = raw.split(',').map((s) => s.trim()).filter(Boolean);
     } else if (jsonSettings.has(path)) {
       try {
@@ -127,6 +143,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { options: Slu
     }
     setPath(options, path, value);
     sources.set(path, file ? `${variable}_FILE` : variable);
+  }
+  // A setting missing from an object that is there (kafka.sasl without its username): name the variable that sets it.
+  for (const [variable, path] of Object.entries(environmentSettings)) {
+    const parent = path.split('.').slice(0, -1).join('.');
+    if (parent && !sources.has(path) && [...sources.keys()].some((p) => p.startsWith(`${parent}.`))) sources.set(path, variable);
   }
   // Nested objects may be missing entirely; say which variable would fill them.
   options.kafka ??= {};

@@ -15,6 +15,42 @@ export type DeliveryMode = (typeof DeliveryModes)[number];
 export const LogLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LogLevels)[number];
 
+/**
+ * TLS to the brokers. Verification is on: the brokers' certificates must be signed by `caFile` (or, without it, by
+ * one of Node's bundled CAs) and name the host. Files are read again for every new connection, so a rotated
+ * certificate or key is used without a restart.
+ */
+export interface KafkaTlsOptions {
+  /** false turns TLS off (default: on when the object is given). */
+  enabled?: boolean;
+  /** PEM file of the CA (or CAs) that signed the brokers' certificates. */
+  caFile?: string;
+  /** PEM files of the client's certificate and key, for listeners that require one (mutual TLS). */
+  certFile?: string;
+  keyFile?: string;
+  /** Passphrase of an encrypted key. */
+  keyPassword?: string;
+  /** Accept any broker certificate. For a throwaway test cluster only: sluice warns at every start. */
+  insecureSkipVerify?: boolean;
+}
+
+export const SaslMechanisms = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer'] as const;
+export type SaslMechanism = (typeof SaslMechanisms)[number];
+
+/** A token for SASL OAUTHBEARER, as kafkajs asks a provider for one (before the previous one expires). */
+export interface OauthBearerToken {
+  value: string;
+}
+
+/**
+ * SASL authentication: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with a user and a password (or a password file, read
+ * again for every new connection, so that a rotated password is used without a restart); OAUTHBEARER with a token
+ * provider (library users).
+ */
+export type KafkaSaslOptions =
+  | { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password?: string; passwordFile?: string }
+  | { mechanism: 'oauthbearer'; oauthBearerProvider: () => Promise<OauthBearerToken> };
+
 /** Options of `createSluice`. Everything but the broker list, the database URL and the routes has a default. */
 export interface SluiceOptions {
   kafka: {
@@ -35,6 +71,9 @@ export interface SluiceOptions {
      * stopped): once the brokers are back, consuming resumes within about this long.
      */
     retryBackoffMaxMs?: number;
+    /** TLS to the brokers: `true` for verification against Node's bundled CAs, or the details. */
+    ssl?: boolean | KafkaTlsOptions;
+    sasl?: KafkaSaslOptions;
   };
   database: {
     url: string;
@@ -145,7 +184,11 @@ type Defined<T> = Required<NonNullable<T>>;
 
 /** Options with every default applied; what the rest of sluice reads. */
 export interface ResolvedOptions {
-  kafka: Required<SluiceOptions['kafka']>;
+  kafka: Required<Omit<SluiceOptions['kafka'], 'ssl' | 'sasl'>> & {
+    /** TLS to the brokers, or undefined for plaintext. */
+    tls: Omit<KafkaTlsOptions, 'enabled'> | undefined;
+    sasl: KafkaSaslOptions | undefined;
+  };
   database: Required<SluiceOptions['database']>;
   batching: Defined<SluiceOptions['batching']>;
   validation: Defined<SluiceOptions['validation']>;

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { defaults, type ResolvedOptions, type SluiceOptions } from './options.js';
+import { defaults, type KafkaSaslOptions, type KafkaTlsOptions, type ResolvedOptions, type SluiceOptions } from './options.js';
 import { tombstoneKeySources } from './route-options.js';
 import { optionsSchema } from './schema.js';
 
@@ -93,6 +93,14 @@ export function dlqTopicFor(template: string, topic: string): string {
 }
 
 /** Validates once, applies defaults, and checks the settings that only make sense together. */
+/** TLS as given (true, or the details), or undefined for plaintext. */
+function resolveTls(ssl: boolean | KafkaTlsOptions | undefined): Omit<KafkaTlsOptions, 'enabled'> | undefined {
+  if (ssl === undefined || ssl === false) return undefined;
+  if (ssl === true) return {};
+  const { enabled, ...tls } = ssl;
+  return enabled === false ? undefined : tls;
+}
+
 export function resolveOptions(input: SluiceOptions, sources: SettingSources = new Map()): ResolvedOptions {
   const parsed = optionsSchema.safeParse(input);
   if (!parsed.success) throw configError(parsed.error, input, sources);
@@ -107,6 +115,8 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
       heartbeatIntervalMs: o.kafka.heartbeatIntervalMs ?? defaults.heartbeatIntervalMs,
       metadataMaxAgeMs: o.kafka.metadataMaxAgeMs ?? defaults.metadataMaxAgeMs,
       retryBackoffMaxMs: o.kafka.retryBackoffMaxMs ?? defaults.retryBackoffMaxMs,
+      tls: resolveTls(o.kafka.ssl),
+      sasl: o.kafka.sasl as KafkaSaslOptions | undefined,
     },
     database: {
       url: o.database.url,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ColumnSources, TombstonePolicies, ValueFormats, WriteModes } from './route-options.js';
-import { DeliveryModes, LogLevels, StartPositions } from './options.js';
+import { DeliveryModes, LogLevels, SaslMechanisms, StartPositions } from './options.js';
 
 /** Allowed ranges, in one place so that messages and checks agree. */
 export const limits = {
@@ -96,8 +96,50 @@ export const optionsSchema = z
         heartbeatIntervalMs: int('heartbeatIntervalMs').optional(),
         metadataMaxAgeMs: int('metadataMaxAgeMs').optional(),
         retryBackoffMaxMs: int('retryBackoffMaxMs').optional(),
+        ssl: z
+          .union([
+            flag,
+            z
+              .object({
+                enabled: flag.optional(),
+                caFile: z.string().min(1).optional(),
+                certFile: z.string().min(1).optional(),
+                keyFile: z.string().min(1).optional(),
+                keyPassword: z.string().min(1).optional(),
+                insecureSkipVerify: flag.optional(),
+              })
+              .strict(),
+          ])
+          .optional(),
+        sasl: z
+          .object({
+            mechanism: choice(SaslMechanisms),
+            username: z.string().min(1).optional(),
+            password: z.string().min(1).optional(),
+            passwordFile: z.string().min(1).optional(),
+            oauthBearerProvider: z.function().optional(),
+          })
+          .strict()
+          .superRefine((sasl, ctx) => {
+            if (sasl.mechanism === 'oauthbearer') {
+              if (!sasl.oauthBearerProvider) ctx.addIssue({ code: 'custom', path: ['oauthBearerProvider'], message: 'a token provider (an option of the library) for oauthbearer' });
+              return;
+            }
+            if (!sasl.username) ctx.addIssue({ code: 'custom', path: ['username'], message: `a user name for ${sasl.mechanism}` });
+            if ((sasl.password === undefined) === (sasl.passwordFile === undefined)) {
+              ctx.addIssue({ code: 'custom', path: ['password'], message: 'a password or a password file (one of them)' });
+            }
+          })
+          .optional(),
       })
-      .strict(),
+      .strict()
+      .refine(
+        (k) => {
+          const tls = typeof k.ssl === 'object' ? k.ssl : undefined;
+          return (tls?.certFile === undefined) === (tls?.keyFile === undefined);
+        },
+        { path: ['ssl', 'keyFile'], message: 'ssl.certFile and ssl.keyFile go together (a client certificate and its key)' },
+      ),
     database: z
       .object({
         url: z

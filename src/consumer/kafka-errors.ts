@@ -53,12 +53,34 @@ const fixesByName: Record<string, Fix> = {
   KafkaJSNotImplemented: () => 'the brokers ask for something kafkajs does not implement; check the broker version and listener',
 };
 
+const untrustedCertificate: Fix = () =>
+  "the brokers' TLS certificate is not signed by a CA sluice trusts: set kafka.ssl.caFile (KAFKA_SSL_CA_FILE) to the CA that signed it";
+
+/** Node's TLS error codes (a connection error's `code`): a certificate no waiting makes acceptable. */
+const fixesByCode: Record<string, Fix> = {
+  SELF_SIGNED_CERT_IN_CHAIN: untrustedCertificate,
+  DEPTH_ZERO_SELF_SIGNED_CERT: untrustedCertificate,
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: untrustedCertificate,
+  UNABLE_TO_GET_ISSUER_CERT: untrustedCertificate,
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: untrustedCertificate,
+  CERT_SIGNATURE_FAILURE: untrustedCertificate,
+  ERR_TLS_CERT_ALTNAME_INVALID: () => "the brokers' TLS certificate does not name the host sluice connects to: list the brokers (KAFKA_BROKERS) by a name their certificate holds",
+  CERT_HAS_EXPIRED: () => "the brokers' TLS certificate has expired: renew it",
+  CERT_NOT_YET_VALID: () => "the brokers' TLS certificate is not valid yet: check the clocks of the brokers and of sluice",
+  ERR_SSL_WRONG_VERSION_NUMBER: () => "the brokers' listener does not speak TLS: use their TLS listener's port, or turn TLS off (KAFKA_SSL=false)",
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: () =>
+    'the brokers ask for a client certificate: set kafka.ssl.certFile and keyFile (KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE)',
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: () =>
+    "the brokers refused sluice's client certificate, or want one: set kafka.ssl.certFile and keyFile (KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE) to a certificate signed by a CA the brokers trust",
+};
+
 /** What an operator must do about `error`, or undefined when it passes by itself. */
 export function kafkaOperatorFix(error: unknown, context: KafkaErrorContext): string | undefined {
   for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
-    const { type, name } = e as { type?: unknown; name?: unknown };
+    const { type, name, code } = e as { type?: unknown; name?: unknown; code?: unknown };
     if (typeof type === 'string' && fixesByType[type]) return fixesByType[type]!(context);
     if (typeof name === 'string' && fixesByName[name]) return fixesByName[name]!(context);
+    if (typeof code === 'string' && fixesByCode[code]) return fixesByCode[code]!(context);
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;
@@ -79,4 +101,23 @@ export function kafkaConsumerError(what: string, error: unknown, groupId: string
     retriable: typeof name === 'string' && name.startsWith('KafkaJS'),
     ...(fix ? { operatorFix: fix } : {}),
   });
+}
+
+/**
+ * A likely cause of a connection the brokers closed at once, for a person reading a failed check: a plaintext client
+ * against a TLS listener, or a client without SASL against a SASL one, looks just like that. Undefined when nothing
+ * points there.
+ */
+export function kafkaConnectionHint(error: unknown, client: { tls: boolean; sasl: boolean }): string | undefined {
+  for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
+    const { name } = e as { name?: unknown };
+    if (name === 'KafkaJSConnectionClosedError' || name === 'KafkaJSRequestTimeoutError') {
+      const cause = 'the broker closed the connection (or never answered)';
+      if (!client.tls) return `${cause}: if its listener expects TLS, set KAFKA_SSL=true (kafka.ssl)`;
+      if (!client.sasl) return `${cause}: if its listener expects SASL, set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and a password (kafka.sasl)`;
+      return undefined;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }

@@ -19,10 +19,11 @@ export class OwnBroker {
   readonly #env: NodeJS.ProcessEnv;
   #started = false;
 
-  constructor(name: string, port: number) {
+  /** `extraEnv`: kafka.sh's SLUICE_KAFKA_EXTRA_CONFIG (more listeners) and SLUICE_KAFKA_SCRAM_USERS. */
+  constructor(name: string, port: number, extraEnv: Record<string, string> = {}) {
     this.port = port;
     const { KAFKA_BROKERS: _shared, ...env } = process.env;
-    this.#env = { ...env, SLUICE_KAFKA_PORT: String(port), SLUICE_KAFKA_HOME: `${root}.local/kafka-${name}` };
+    this.#env = { ...env, SLUICE_KAFKA_PORT: String(port), SLUICE_KAFKA_HOME: `${root}.local/kafka-${name}`, ...extraEnv };
   }
 
   get brokers(): string[] {

@@ -189,3 +189,22 @@ describe('hostile configuration', () => {
     expect(() => resolve({ DATABASE_URL: 'postgres://127.0.0.1/test', SLUICE_ROUTES: route({}) })).not.toThrow();
   });
 });
+
+describe('Kafka TLS and SASL settings', () => {
+  it('from the environment: TLS with files, SASL mechanism in any case, a password file kept as a path', () => {
+    const o = resolve(env({ KAFKA_SSL_CA_FILE: '/ca.crt', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'alice', KAFKA_SASL_PASSWORD_FILE: '/run/pw' }));
+    expect(o.kafka.tls).toEqual({ caFile: '/ca.crt' });
+    expect(o.kafka.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'alice', passwordFile: '/run/pw' });
+    expect(resolve(env({ KAFKA_SSL: 'true' })).kafka.tls).toEqual({});
+    expect(resolve(env({})).kafka.tls).toBeUndefined();
+    expect(resolve(env({ KAFKA_SSL: 'false', KAFKA_SSL_CA_FILE: '/ca.crt' })).kafka.tls).toBeUndefined();
+  });
+
+  it('refuses a certificate without its key, a password and a password file together, and hides the password', () => {
+    expect(failure(env({ KAFKA_SSL_CERT_FILE: '/c.crt' })).message).toContain('ssl.certFile and ssl.keyFile go together');
+    const both = failure(env({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'a', KAFKA_SASL_PASSWORD: 'hunter2', KAFKA_SASL_PASSWORD_FILE: '/pw' }));
+    expect(both.message).toContain('a password or a password file (one of them)');
+    expect(both.message).not.toContain('hunter2');
+    expect(failure(env({ KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'a', KAFKA_SASL_PASSWORD: 'x' })).message).toContain('KAFKA_SASL_MECHANISM');
+  });
+});

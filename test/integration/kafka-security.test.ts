@@ -1,0 +1,147 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OwnBroker, canRunOwnBroker } from '../helpers/own-broker.js';
+import { runCli, spawnSluice } from '../helpers/process.js';
+import { KafkaHelper, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+
+// A broker of this file's own with four listeners: PLAINTEXT (the test's own admin and producer), the controller, SSL
+// requiring a client certificate, and SASL_SSL with PLAIN and SCRAM users. Certificates are made here by openssl.
+const port = 29292;
+const plaintext = `127.0.0.1:${port}`;
+const ssl = `127.0.0.1:${port + 2}`;
+const saslSsl = `127.0.0.1:${port + 3}`;
+const dir = mkdtempSync(join(tmpdir(), 'sluice-tls-'));
+const file = (name: string) => join(dir, name);
+const password = 'alice-s3cret-pw';
+
+function openssl(...args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+}
+
+/** A CA, a broker certificate for 127.0.0.1 and localhost, a client certificate, and a CA that signed neither. */
+function makeCertificates(): void {
+  for (const ca of ['ca', 'other-ca']) openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${ca}.key`, '-out', `${ca}.crt`, '-days', '2', '-subj', `/CN=sluice test ${ca}`);
+  writeFileSync(file('broker.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  for (const [name, ext] of [['broker', ['-extfile', 'broker.ext']], ['client', []]] as const) {
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', ...ext);
+  }
+  // Kafka's PEM keystore: the key, then the certificate chain.
+  writeFileSync(file('broker.pem'), execFileSync('cat', ['broker.key', 'broker.crt', 'ca.crt'], { cwd: dir }));
+  writeFileSync(
+    file('server.properties'),
+    [
+      `listeners=PLAINTEXT://${plaintext},CONTROLLER://127.0.0.1:${port + 1},SSL://${ssl},SASL_SSL://${saslSsl}`,
+      `advertised.listeners=PLAINTEXT://${plaintext},SSL://${ssl},SASL_SSL://${saslSsl}`,
+      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL',
+      'ssl.keystore.type=PEM',
+      `ssl.keystore.location=${file('broker.pem')}`,
+      'ssl.truststore.type=PEM',
+      `ssl.truststore.location=${file('ca.crt')}`,
+      'listener.name.ssl.ssl.client.auth=required',
+      'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+      `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="${password}";`,
+      'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+      'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(file('password'), `${password}\n`);
+}
+
+const broker = new OwnBroker('security', port, {
+  SLUICE_KAFKA_EXTRA_CONFIG: file('server.properties'),
+  // Made by Kafka's own storage tool when the broker's data is formatted.
+  SLUICE_KAFKA_SCRAM_USERS: `SCRAM-SHA-256=[name=alice,password=${password}] SCRAM-SHA-512=[name=alice,password=${password}]`,
+});
+
+describe.skipIf(!canRunOwnBroker())('Kafka over TLS and SASL, on a real broker', () => {
+  beforeAll(async () => {
+    makeCertificates();
+    await broker.start();
+  }, 180_000);
+  afterAll(() => broker.stop());
+
+  /** A topic with records, and the environment of a sluice landing it into a table of its own. */
+  async function landing(records: number): Promise<{ env: Record<string, string>; rows: () => Promise<number> }> {
+    const kafka = await KafkaHelper.connect([plaintext]);
+    const topic = await kafka.createTopic(2, 'secure');
+    await kafka.produce(topic, Array.from({ length: records }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ i }) })));
+    const table = uniqueName('landing');
+    const db = await database();
+    const env = { DATABASE_URL: databaseUrl(), SLUICE_TOPICS: topic, SLUICE_LANDING_TABLE: table, SLUICE_GROUP_ID: uniqueName('group') };
+    return {
+      env,
+      rows: async () => (await db.query(`SELECT count(*)::int AS n FROM ${table}`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n as number,
+    };
+  }
+
+  it('consumes through TLS with a client certificate (mutual TLS), verifying the broker against the CA file', async () => {
+    const { env, rows } = await landing(500);
+    const proc = spawnSluice({
+      ...env,
+      KAFKA_BROKERS: ssl,
+      KAFKA_SSL_CA_FILE: file('ca.crt'),
+      KAFKA_SSL_CERT_FILE: file('client.crt'),
+      KAFKA_SSL_KEY_FILE: file('client.key'),
+    });
+    await waitFor('500 rows landed through TLS', async () => (await rows()) === 500, { timeoutMs: 60_000 });
+    proc.child.kill('SIGTERM');
+    expect((await proc.exited).code).toBe(0);
+  });
+
+  it('consumes through SASL_SSL with SCRAM-SHA-512 and a password file; PLAIN and SCRAM-SHA-256 authenticate too', async () => {
+    const { env, rows } = await landing(500);
+    const proc = spawnSluice({
+      ...env,
+      KAFKA_BROKERS: saslSsl,
+      KAFKA_SSL_CA_FILE: file('ca.crt'),
+      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+      KAFKA_SASL_USERNAME: 'alice',
+      KAFKA_SASL_PASSWORD_FILE: file('password'),
+    });
+    await waitFor('500 rows landed through SASL_SSL', async () => (await rows()) === 500, { timeoutMs: 60_000 });
+    proc.child.kill('SIGTERM');
+    expect((await proc.exited).code).toBe(0);
+    for (const mechanism of ['PLAIN', 'SCRAM-SHA-256']) {
+      const checked = await runCli(['check'], {
+        ...env,
+        KAFKA_BROKERS: saslSsl,
+        KAFKA_SSL_CA_FILE: file('ca.crt'),
+        KAFKA_SASL_MECHANISM: mechanism,
+        KAFKA_SASL_USERNAME: 'alice',
+        KAFKA_SASL_PASSWORD: password,
+      });
+      expect(checked.stdout, mechanism).toMatch(/Kafka {10}127\.0\.0\.1:\d+: reachable/);
+    }
+  });
+
+  it('refuses a broker signed by another CA, a wrong password, and a plaintext client on the TLS port, saying which', async () => {
+    const { env } = await landing(1);
+    const check = async (extra: Record<string, string>) => runCli(['check'], { ...env, SLUICE_KAFKA_RETRY_BACKOFF_MAX_MS: '500', ...extra });
+
+    const wrongCa = await check({ KAFKA_BROKERS: saslSsl, KAFKA_SSL_CA_FILE: file('other-ca.crt'), KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'alice', KAFKA_SASL_PASSWORD: password });
+    expect(wrongCa.code).toBe(1);
+    expect(wrongCa.stdout).toContain("the brokers' TLS certificate is not signed by a CA sluice trusts: set kafka.ssl.caFile (KAFKA_SSL_CA_FILE)");
+
+    const wrongPassword = await check({ KAFKA_BROKERS: saslSsl, KAFKA_SSL_CA_FILE: file('ca.crt'), KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'alice', KAFKA_SASL_PASSWORD: 'not-it' });
+    expect(wrongPassword.code).toBe(1);
+    expect(wrongPassword.stdout).toContain('check the SASL user and password');
+    expect(wrongPassword.stdout + wrongPassword.stderr).not.toContain('not-it');
+
+    const plaintextOnTls = await check({ KAFKA_BROKERS: ssl });
+    expect(plaintextOnTls.code).toBe(1);
+    expect(plaintextOnTls.stdout).toContain('if its listener expects TLS, set KAFKA_SSL=true');
+
+    const noClientCertificate = await check({ KAFKA_BROKERS: ssl, KAFKA_SSL_CA_FILE: file('ca.crt') });
+    expect(noClientCertificate.code).toBe(1);
+    expect(noClientCertificate.stdout).toContain('set kafka.ssl.certFile and keyFile (KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE)');
+
+    const tlsWithoutSasl = await check({ KAFKA_BROKERS: saslSsl, KAFKA_SSL_CA_FILE: file('ca.crt') });
+    expect(tlsWithoutSasl.code).toBe(1);
+    expect(tlsWithoutSasl.stdout).toContain('if its listener expects SASL, set KAFKA_SASL_MECHANISM');
+  });
+});
