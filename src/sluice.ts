@@ -6,6 +6,7 @@ import type { ResolvedOptions, SluiceOptions } from './config/options.js';
 import { dlqTopicFor, resolveOptions, type SettingSources } from './config/resolve-options.js';
 import { connectDlqProducer } from './consumer/dlq-producer.js';
 import { KafkaSource, type PartitionPosition } from './consumer/kafka-source.js';
+import { checkKafkaSecurity, kafkaSecurityWarnings } from './consumer/kafka-security.js';
 import { DeadLetterQueue } from './dlq/dead-letter-queue.js';
 import type { DeadLetteredRecord } from './dlq/dead-lettered-record.js';
 import { FailureRateBreaker, type BreakerWindow } from './dlq/failure-rate-breaker.js';
@@ -76,6 +77,7 @@ export interface SluiceDeps {
 /** Builds a sluice pipeline. Options are validated here, once; a bad value throws a ConfigError naming it. */
 export function createSluice(options: SluiceOptions, deps: SluiceDeps = {}): Sluice {
   const resolved = resolveOptions(options, deps.settingSources);
+  checkKafkaSecurity(resolved);
   return new SluicePipeline(resolved, deps.logger ?? createLogger(resolved.logLevel), deps);
 }
 
@@ -184,7 +186,7 @@ class SluicePipeline implements Sluice {
           {
             alive: () => this.#lifecycle.state !== 'failed',
             readiness: () => this.#readiness(),
-            status: () => this.status(),
+            ...(options.http.status === 'off' ? {} : { status: () => (options.http.status === 'summary' ? statusSummary(this.status()) : this.status()) }),
             ...(deps.metricsEndpoint ? { metrics: deps.metricsEndpoint } : {}),
           },
           log.child({ component: 'http' }),
@@ -265,6 +267,7 @@ class SluicePipeline implements Sluice {
       },
       'starting',
     );
+    for (const warning of kafkaSecurityWarnings(this.#options)) this.#log.warn({ kafka: 'security' }, warning);
     try {
       if (this.#health) {
         const { port, host } = this.#options.http;
@@ -606,5 +609,19 @@ function crashAfterDatabaseCommit(): (() => void) | undefined {
   let commits = 0;
   return () => {
     if (++commits === after) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
+/**
+ * The status document without texts that may quote record values (errors of the pipeline, of partitions, of the last
+ * DLQ records): for http.status=summary, on a port others can reach.
+ */
+function statusSummary(status: SluiceStatus): SluiceStatus {
+  const { error: _error, ...rest } = status;
+  return {
+    ...rest,
+    ...(status.error !== undefined ? { error: '(hidden: http.status=summary)' } : {}),
+    partitions: status.partitions.map(({ lastError, ...p }) => ({ ...p, ...(lastError ? { lastError: { message: '(hidden)', atMs: lastError.atMs } } : {}) })),
+    dlq: { sentRecords: status.dlq.sentRecords, recent: status.dlq.recent.map((r) => ({ ...r, reason: '(hidden)' })) },
   };
 }

@@ -104,8 +104,9 @@ PROPS
   if [[ ! -f "$data/meta.properties" ]]; then
     # SLUICE_KAFKA_SCRAM_USERS: SASL/SCRAM credentials made at format time, as Kafka's own tool takes them, separated by
     # spaces, e.g. 'SCRAM-SHA-256=[name=alice,password=secret]'.
-    local scram=()
-    for user in ${SLUICE_KAFKA_SCRAM_USERS:-}; do scram+=(--add-scram "$user"); done
+    local scram=() users=()
+    read -r -a users <<<"${SLUICE_KAFKA_SCRAM_USERS:-}"
+    for user in "${users[@]}"; do scram+=(--add-scram "$user"); done
     "${jvm[@]}" kafka.tools.StorageTool format --cluster-id=sluice-local-kafka1 -c "$conf" "${scram[@]}" >"$home/format.log" 2>&1 \
       || { log "formatting the data directory failed:"; cat "$home/format.log" >&2; exit 1; }
   fi

@@ -7,6 +7,7 @@
 import { pino } from 'pino';
 import { dlqTopicFor, routedTopics } from '../config/resolve-options.js';
 import { kafkaConnectionHint } from '../consumer/kafka-errors.js';
+import { kafkaSecurityWarnings } from '../consumer/kafka-security.js';
 import { KafkaInspector, type GroupFound, type TopicFound } from '../consumer/kafka-inspector.js';
 import { errorMessage } from '../errors.js';
 import { redactUrl } from '../observability/logger.js';
@@ -18,6 +19,8 @@ import { stdoutTerminal, type Terminal } from './terminal.js';
 export interface CheckReport {
   ok: boolean;
   problems: string[];
+  /** Not wrong, but worth an operator's attention (TLS verification off, a SASL password in the clear). */
+  warnings: string[];
   postgres: { url: string; reachable: boolean } & Partial<SinkCheck>;
   kafka: { brokers: string[]; reachable: boolean; topics: TopicFound[]; dlqTopics: Array<TopicFound & { createdAtStart: boolean }>; group?: GroupFound };
 }
@@ -30,6 +33,7 @@ export async function check(settings: Settings): Promise<CheckReport> {
   const report: CheckReport = {
     ok: false,
     problems,
+    warnings: [],
     postgres: { url: redactUrl(options.database.url), reachable: false },
     kafka: { brokers: options.kafka.brokers, reachable: false, topics: [], dlqTopics: [] },
   };
@@ -65,6 +69,7 @@ export async function check(settings: Settings): Promise<CheckReport> {
   } finally {
     await kafka?.close().catch((error: unknown) => process.stderr.write(`sluice: closing the Kafka admin client failed: ${errorMessage(error)}\n`));
   }
+  report.warnings = kafkaSecurityWarnings(options);
   report.ok = problems.length === 0;
   return report;
 }
@@ -97,6 +102,7 @@ function formatReport(settings: Settings, report: CheckReport, out: Terminal): s
     const state = k.group.state === 'Dead' ? 'not known to Kafka yet (no member has joined)' : `${k.group.state}, ${k.group.members} member(s)`;
     lines.push(`  group ${k.group.groupId}: ${state}`);
   }
+  for (const warning of report.warnings) lines.push(out.paint('yellow', `warning: ${warning}`));
   lines.push(report.ok ? out.paint('green', 'ok: nothing wrong found') : out.paint('red', `${report.problems.length} problem(s):`));
   for (const p of report.problems) lines.push(`  - ${p}`);
   return `${lines.join('\n')}\n`;

@@ -5,6 +5,7 @@
 import { readConfig } from '../config/load-config.js';
 import type { ResolvedOptions, SluiceOptions } from '../config/options.js';
 import { resolveOptions, type SettingSources } from '../config/resolve-options.js';
+import { checkKafkaSecurity } from '../consumer/kafka-security.js';
 
 export interface Settings {
   options: SluiceOptions;
@@ -12,8 +13,10 @@ export interface Settings {
   sources: SettingSources;
 }
 
-/** Throws a ConfigError naming every bad setting. */
+/** Throws a ConfigError naming every bad setting, or a Kafka TLS or SASL file that cannot be used. */
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const { options, sources } = readConfig(env);
-  return { options, resolved: resolveOptions(options, sources), sources };
+  const resolved = resolveOptions(options, sources);
+  checkKafkaSecurity(resolved);
+  return { options, resolved, sources };
 }

@@ -19,6 +19,7 @@ export const environmentSettings = {
   KAFKA_SSL_CERT_FILE: 'kafka.ssl.certFile',
   KAFKA_SSL_KEY_FILE: 'kafka.ssl.keyFile',
   KAFKA_SSL_KEY_PASSWORD: 'kafka.ssl.keyPassword',
+  KAFKA_SSL_KEY_PASSWORD_FILE: 'kafka.ssl.keyPasswordFile',
   KAFKA_SSL_INSECURE_SKIP_VERIFY: 'kafka.ssl.insecureSkipVerify',
   KAFKA_SASL_MECHANISM: 'kafka.sasl.mechanism',
   KAFKA_SASL_USERNAME: 'kafka.sasl.username',
@@ -47,6 +48,7 @@ export const environmentSettings = {
   SLUICE_HTTP_ENABLED: 'http.enabled',
   SLUICE_HTTP_PORT: 'http.port',
   SLUICE_HTTP_HOST: 'http.host',
+  SLUICE_HTTP_STATUS: 'http.status',
   SLUICE_ROUTES: 'routes',
   SLUICE_TOPICS: 'landing.topics',
   SLUICE_LANDING_TABLE: 'landing.table',
@@ -57,10 +59,11 @@ export const environmentSettings = {
 } as const;
 
 /**
- * Settings that hold secrets: each may come from a file instead, `<NAME>_FILE` (a Kubernetes Secret mounted as a
- * volume), but not from both.
+ * Settings that hold secrets and are read once: each may come from a file instead, `<NAME>_FILE` (a Kubernetes Secret
+ * mounted as a volume), but not from both. (Kafka's secret files are settings of their own, read at every
+ * connection: KAFKA_SASL_PASSWORD_FILE, KAFKA_SSL_KEY_PASSWORD_FILE.)
  */
-export const secretSettings: ReadonlySet<keyof typeof environmentSettings> = new Set(['DATABASE_URL', 'KAFKA_SSL_KEY_PASSWORD']);
+export const secretSettings: ReadonlySet<keyof typeof environmentSettings> = new Set(['DATABASE_URL']);
 
 /** Settings written in any case in the environment (SCRAM-SHA-512), as the options spell them (scram-sha-512). */
 const lowerCaseSettings = new Set(['kafka.sasl.mechanism']);
@@ -146,8 +149,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { options: Slu
   }
   // A setting missing from an object that is there (kafka.sasl without its username): name the variable that sets it.
   for (const [variable, path] of Object.entries(environmentSettings)) {
-    const parent = path.split('.').slice(0, -1).join('.');
-    if (parent && !sources.has(path) && [...sources.keys()].some((p) => p.startsWith(`${parent}.`))) sources.set(path, variable);
+    const parts = path.split('.');
+    const parent = parts.slice(0, -1).join('.');
+    // Not when the setting's object (or one above it) came from the file: the file's key is the name then.
+    const prefixes = parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('.'));
+    if (!parent || sources.has(path) || prefixes.some((p) => sources.has(p))) continue;
+    if ([...sources.keys()].some((p) => p.startsWith(`${parent}.`))) sources.set(path, variable);
   }
   // Nested objects may be missing entirely; say which variable would fill them.
   options.kafka ??= {};

@@ -12,6 +12,9 @@ export type StartPosition = (typeof StartPositions)[number];
 export const DeliveryModes = ['exactly-once', 'at-least-once'] as const;
 export type DeliveryMode = (typeof DeliveryModes)[number];
 
+export const StatusDetails = ['full', 'summary', 'off'] as const;
+export type StatusDetail = (typeof StatusDetails)[number];
+
 export const LogLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LogLevels)[number];
 
@@ -28,8 +31,9 @@ export interface KafkaTlsOptions {
   /** PEM files of the client's certificate and key, for listeners that require one (mutual TLS). */
   certFile?: string;
   keyFile?: string;
-  /** Passphrase of an encrypted key. */
+  /** Passphrase of an encrypted key, or a file holding it (read again for every new connection). */
   keyPassword?: string;
+  keyPasswordFile?: string;
   /** Accept any broker certificate. For a throwaway test cluster only: sluice warns at every start. */
   insecureSkipVerify?: boolean;
 }
@@ -137,6 +141,11 @@ export interface SluiceOptions {
     /** 0 picks a free port (see `Sluice.httpAddress`). */
     port?: number;
     host?: string;
+    /**
+     * What /status and the status page show: `full` (default); `summary` (counts and offsets, without error texts,
+     * which can quote record values, or the last DLQ records), for a port others can reach; `off` (neither is served).
+     */
+    status?: StatusDetail;
   };
   routes?: RouteOptions[];
   /** Zero-config mode: these topics land in `landing.table` (created if missing) as key, jsonb value and coordinates. */

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { defaults, type KafkaSaslOptions, type KafkaTlsOptions, type ResolvedOptions, type SluiceOptions } from './options.js';
+import { defaults, type KafkaTlsOptions, type ResolvedOptions, type SluiceOptions } from './options.js';
 import { tombstoneKeySources } from './route-options.js';
 import { optionsSchema } from './schema.js';
 
@@ -92,7 +92,6 @@ export function dlqTopicFor(template: string, topic: string): string {
   return template.replaceAll('{topic}', topic);
 }
 
-/** Validates once, applies defaults, and checks the settings that only make sense together. */
 /** TLS as given (true, or the details), or undefined for plaintext. */
 function resolveTls(ssl: boolean | KafkaTlsOptions | undefined): Omit<KafkaTlsOptions, 'enabled'> | undefined {
   if (ssl === undefined || ssl === false) return undefined;
@@ -101,6 +100,7 @@ function resolveTls(ssl: boolean | KafkaTlsOptions | undefined): Omit<KafkaTlsOp
   return enabled === false ? undefined : tls;
 }
 
+/** Validates once, applies defaults, and checks the settings that only make sense together. */
 export function resolveOptions(input: SluiceOptions, sources: SettingSources = new Map()): ResolvedOptions {
   const parsed = optionsSchema.safeParse(input);
   if (!parsed.success) throw configError(parsed.error, input, sources);
@@ -116,7 +116,8 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
       metadataMaxAgeMs: o.kafka.metadataMaxAgeMs ?? defaults.metadataMaxAgeMs,
       retryBackoffMaxMs: o.kafka.retryBackoffMaxMs ?? defaults.retryBackoffMaxMs,
       tls: resolveTls(o.kafka.ssl),
-      sasl: o.kafka.sasl as KafkaSaslOptions | undefined,
+      // The caller's own object: an oauthbearer provider stays the function it gave (the schema's copy wraps it).
+      sasl: input.kafka.sasl,
     },
     database: {
       url: o.database.url,
@@ -143,7 +144,7 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
       windowMs: o.breaker?.windowMs ?? defaults.breakerWindowMs,
       minRecords: o.breaker?.minRecords ?? defaults.breakerMinRecords,
     },
-    http: { enabled: o.http?.enabled ?? true, port: o.http?.port ?? defaults.httpPort, host: o.http?.host ?? defaults.httpHost },
+    http: { enabled: o.http?.enabled ?? true, port: o.http?.port ?? defaults.httpPort, host: o.http?.host ?? defaults.httpHost, status: o.http?.status ?? 'full' },
     // The schema checked `transform` is a function; keep the caller's own reference and types.
     routes: (o.routes ?? []).map((route, i) => {
       const mode = route.mode ?? 'upsert';

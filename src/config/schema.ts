@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ColumnSources, TombstonePolicies, ValueFormats, WriteModes } from './route-options.js';
-import { DeliveryModes, LogLevels, SaslMechanisms, StartPositions } from './options.js';
+import { DeliveryModes, LogLevels, SaslMechanisms, StartPositions, StatusDetails } from './options.js';
 
 /** Allowed ranges, in one place so that messages and checks agree. */
 export const limits = {
@@ -106,6 +106,7 @@ export const optionsSchema = z
                 certFile: z.string().min(1).optional(),
                 keyFile: z.string().min(1).optional(),
                 keyPassword: z.string().min(1).optional(),
+                keyPasswordFile: z.string().min(1).optional(),
                 insecureSkipVerify: flag.optional(),
               })
               .strict(),
@@ -182,7 +183,7 @@ export const optionsSchema = z
       .strict()
       .optional(),
     http: z
-      .object({ enabled: flag.optional(), port: int('port').optional(), host: z.string().min(1).optional() })
+      .object({ enabled: flag.optional(), port: int('port').optional(), host: z.string().min(1).optional(), status: choice(StatusDetails).optional() })
       .strict()
       .optional(),
     routes: z.array(route).optional(),

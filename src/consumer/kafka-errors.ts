@@ -70,6 +70,10 @@ const fixesByCode: Record<string, Fix> = {
   ERR_SSL_WRONG_VERSION_NUMBER: () => "the brokers' listener does not speak TLS: use their TLS listener's port, or turn TLS off (KAFKA_SSL=false)",
   ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: () =>
     'the brokers ask for a client certificate: set kafka.ssl.certFile and keyFile (KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE)',
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: () => "the brokers do not trust the CA that signed sluice's client certificate: sign it with a CA in the brokers' truststore",
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: () =>
+    "the brokers refused sluice's client certificate: it must be signed by a CA in the brokers' truststore (KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE)",
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: () => "sluice's client certificate has expired: renew it (KAFKA_SSL_CERT_FILE)",
   ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: () =>
     "the brokers refused sluice's client certificate, or want one: set kafka.ssl.certFile and keyFile (KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE) to a certificate signed by a CA the brokers trust",
 };

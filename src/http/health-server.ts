@@ -16,7 +16,8 @@ export interface HealthSource {
   /** Liveness: false only when restarting the process is the fix. */
   alive(): boolean;
   readiness(): Readiness;
-  status(): unknown;
+  /** The status document; without it neither /status nor the status page is served (http.status=off). */
+  status?: () => unknown;
   metrics?: MetricsEndpoint;
 }
 
@@ -34,10 +35,13 @@ export class HealthServer {
   readonly #log: Logger;
   /** Whether /metrics is served. */
   readonly #metrics: boolean;
+  /** Whether /status and the status page are served. */
+  readonly #status: boolean;
 
   constructor(source: HealthSource, log: Logger) {
     this.#log = log;
     this.#metrics = source.metrics !== undefined;
+    this.#status = source.status !== undefined;
     this.#server = createServer((request, response) => this.#handle(source, request, response));
   }
 
@@ -49,7 +53,7 @@ export class HealthServer {
       this.#server.listen(port, host, () => {
         this.#server.off('error', onError);
         const address = this.#server.address() as AddressInfo;
-        const paths = ['/', '/healthz', '/readyz', '/status', ...(this.#metrics ? ['/metrics'] : [])];
+        const paths = ['/healthz', '/readyz', ...(this.#status ? ['/', '/status'] : []), ...(this.#metrics ? ['/metrics'] : [])];
         this.#log.info({ host: address.address, port: address.port, paths }, 'HTTP endpoints listening');
         resolve(address);
       });
@@ -80,9 +84,9 @@ export class HealthServer {
       } else if (path === '/readyz') {
         const readiness = source.readiness();
         send(response, readiness.ready ? 200 : 503, readiness);
-      } else if (path === '/status') {
+      } else if (path === '/status' && source.status) {
         send(response, 200, source.status());
-      } else if (path === '/' || path === '/index.html') {
+      } else if ((path === '/' || path === '/index.html') && source.status) {
         response.writeHead(200, {
           'content-type': 'text/html; charset=utf-8',
           'content-length': Buffer.byteLength(statusPageHtml),
@@ -95,7 +99,8 @@ export class HealthServer {
       } else if (path === '/metrics' && source.metrics) {
         source.metrics(request, response);
       } else {
-        send(response, 404, { error: `no such endpoint ${path}; try /healthz, /readyz, /status${source.metrics ? ' or /metrics' : ''}` });
+        const paths = ['/healthz', '/readyz', ...(source.status ? ['/status'] : []), ...(source.metrics ? ['/metrics'] : [])];
+        send(response, 404, { error: `no such endpoint ${path}; try ${paths.join(', ')}` });
       }
     } catch (error) {
       this.#log.error({ err: error, path }, 'health endpoint failed');

@@ -76,3 +76,31 @@ describe.skipIf(!existsSync(executablePath))('the status page at /', () => {
     expect(errors).toEqual([]);
   });
 });
+
+describe('http.status', () => {
+  it('summary hides the texts that can quote record values; off serves neither /status nor the page', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'orders');
+    const db = await database();
+    const table = uniqueName('orders');
+    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, qty int)`);
+    await kafka.produce(topic, [{ key: 'a', value: JSON.stringify({ qty: 'card 4111-1111' }) }, { key: 'b', value: JSON.stringify({ qty: 2 }) }]);
+    const routes = [{ topic, table, key: ['id'], columns: { id: { from: 'key' as const }, qty: 'qty' } }];
+    const { sluice, groupId } = testSluice({ routes, http: { port: 0, host: '127.0.0.1', status: 'summary' } });
+    await sluice.start();
+    await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic));
+    const origin = `http://127.0.0.1:${sluice.httpAddress!.port}`;
+    const summary = await (await fetch(`${origin}/status`)).text();
+    expect(JSON.parse(summary)).toMatchObject({ dlq: { sentRecords: 1, recent: [{ reason: '(hidden)', code: 'SLUICE_POISON_RECORD', sqlState: '22P02' }] } });
+    expect(summary).not.toContain('4111');
+    // The full document has it: that is what summary is for.
+    expect(JSON.stringify(sluice.status())).toContain('4111');
+
+    const off = testSluice({ routes, http: { port: 0, host: '127.0.0.1', status: 'off' } });
+    await off.sluice.start();
+    const offOrigin = `http://127.0.0.1:${off.sluice.httpAddress!.port}`;
+    expect((await fetch(`${offOrigin}/status`)).status).toBe(404);
+    expect((await fetch(`${offOrigin}/`)).status).toBe(404);
+    expect((await fetch(`${offOrigin}/readyz`)).status).toBe(200);
+  });
+});

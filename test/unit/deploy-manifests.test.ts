@@ -34,7 +34,11 @@ function render(dir: string): Obj[] {
   return parseAllDocuments(text).map((d) => d.toJS() as Obj);
 }
 
-/** Every object checked against the Kubernetes (and KEDA) schemas: validate() throws on an unknown or wrong field. */
+/**
+ * Every object checked against the Kubernetes (and KEDA) schemas: validate() throws on a field of the wrong type or
+ * shape, or a missing required one. It does not reject an unknown (misspelt) field name: the checks below read the
+ * fields that matter by name, so a misspelt one fails them instead.
+ */
 function validate(object: Obj): void {
   const models: Record<string, new (o: Any) => { validate(): void }> = {
     'apps/v1 Deployment': Deployment,
@@ -56,6 +60,10 @@ describe('the Dockerfile (checked statically: no Docker engine here)', () => {
     expect(from).toHaveLength(2); // build, then runtime
     for (const image of from) expect(image).toMatch(/^node:\d+\.\d+\.\d+-[a-z]+-slim$/);
     expect(dockerfile).toMatch(/npm prune --omit=dev/);
+    // The runtime stage has what dist/cli.js loads: dist, node_modules, and package.json one level up (version.ts).
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    expect(runtime).toMatch(/^WORKDIR \/app$/m);
+    for (const path of ['package.json', 'node_modules', 'dist']) expect(runtime).toMatch(new RegExp(`^COPY --from=build /app/${path} \\./${path}$`, 'm'));
     expect(dockerfile).toMatch(/^USER 1000:1000$/m);
     expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "dist\/cli\.js"\]$/m);
     expect(dockerfile).not.toMatch(/^(ENTRYPOINT|CMD).*npm/m);
@@ -133,10 +141,14 @@ describe.skipIf(!hasKubectl)('the Kubernetes manifests (kubectl kustomize)', () 
       expect(scaled.spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds).toBeGreaterThan(0);
       for (const trigger of scaled.spec.triggers) {
         expect(trigger.type).toBe('kafka');
-        expect(trigger.metadata).toMatchObject({ excludePersistentLag: 'true', consumerGroup: resolved.kafka.groupId });
+        expect(trigger.metadata).toMatchObject({ excludePersistentLag: 'true', consumerGroup: resolved.kafka.groupId, offsetResetPolicy: resolved.kafka.startFrom });
         expect(resolved.routes.map((r) => r.topic)).toContain(trigger.metadata.topic);
         expect(trigger.metadata.bootstrapServers.split(',')).toEqual(resolved.kafka.brokers);
+        expect(Number(trigger.metadata.lagThreshold)).toBeGreaterThan(0);
       }
+      // Every routed topic's lag counts.
+      expect(resolved.routes.map((r) => r.topic).sort()).toEqual(scaled.spec.triggers.map((t: Any) => t.metadata.topic).sort());
+      expect(scaled.spec.fallback.replicas).toBeGreaterThanOrEqual(scaled.spec.minReplicaCount);
     });
   }
 });

@@ -130,7 +130,7 @@ describe('library options', () => {
     expect(o.dlq).toEqual({ topic: '{topic}.dlq', createTopics: true, maxAttempts: 10 });
     expect(o.readiness).toEqual({ maxRetryingMs: 60_000 });
     expect(o.breaker).toEqual({ maxDlqRatio: 0.05, windowMs: 60_000, minRecords: 500 });
-    expect(o.http).toEqual({ enabled: true, port: 8080, host: '0.0.0.0' });
+    expect(o.http).toEqual({ enabled: true, port: 8080, host: '0.0.0.0', status: 'full' });
     const set = resolve(
       env({
         SLUICE_DLQ_TOPIC: 'dead.{topic}',

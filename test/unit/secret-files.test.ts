@@ -34,3 +34,34 @@ describe('secrets from files (<NAME>_FILE)', () => {
     expect((options as { landing?: unknown }).landing).toBeUndefined();
   });
 });
+
+describe('Kafka TLS and SASL files', () => {
+  it('are checked when settings load: a file missing, a CA file without a certificate, a key that cannot be used, an empty password', async () => {
+    const { checkKafkaSecurity } = await import('../../src/consumer/kafka-security.js');
+    const { resolveOptions } = await import('../../src/config/resolve-options.js');
+    const settings = (extra: Record<string, string>) => {
+      const { options, sources } = readConfig({ DATABASE_URL: 'postgres://a@b/c', SLUICE_TOPICS: 't', ...extra });
+      return resolveOptions(options, sources);
+    };
+    expect(() => checkKafkaSecurity(settings({ KAFKA_SSL_CA_FILE: join(dir, 'no-such-ca.pem') }))).toThrow(/cannot read KAFKA_SSL_CA_FILE=.*no-such-ca\.pem/);
+    const garbage = secret('garbage.pem', 'not a certificate');
+    expect(() => checkKafkaSecurity(settings({ KAFKA_SSL_CA_FILE: garbage }))).toThrow(/KAFKA_SSL_CA_FILE=.* is not a PEM CA certificate/);
+    expect(() => checkKafkaSecurity(settings({ KAFKA_SSL_CERT_FILE: garbage, KAFKA_SSL_KEY_FILE: garbage }))).toThrow(/the Kafka TLS files cannot be used/);
+    expect(() => checkKafkaSecurity(settings({ KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'a', KAFKA_SASL_PASSWORD_FILE: secret('pw-empty', '\n') }))).toThrow(/is empty/);
+    expect(() => checkKafkaSecurity(settings({ KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'a', KAFKA_SASL_PASSWORD_FILE: secret('pw', 'x\n') }))).not.toThrow();
+  });
+
+  it('a password file is read at every authentication, and its last good content stays if it goes missing', async () => {
+    const { saslOptions } = await import('../../src/consumer/kafka-security.js');
+    const { resolveOptions } = await import('../../src/config/resolve-options.js');
+    const path = secret('rotating', 'first\n');
+    const { options, sources } = readConfig({ DATABASE_URL: 'postgres://a@b/c', SLUICE_TOPICS: 't', KAFKA_SASL_MECHANISM: 'PLAIN', KAFKA_SASL_USERNAME: 'a', KAFKA_SASL_PASSWORD_FILE: path });
+    const sasl = saslOptions(resolveOptions(options, sources)) as { password: string };
+    expect(sasl.password).toBe('first');
+    writeFileSync(path, 'second\n');
+    expect(sasl.password).toBe('second');
+    const { rmSync } = await import('node:fs');
+    rmSync(path);
+    expect(sasl.password).toBe('second');
+  });
+});
