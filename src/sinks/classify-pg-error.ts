@@ -42,6 +42,15 @@ const fixes: Array<[RegExp, string]> = [
   [/^42/, 'the statement does not fit the table: correct the route or the table'],
 ];
 
+/** Node's TLS error codes met connecting: the fix, in terms of the database URL's libpq parameters. */
+const tlsFixes: Record<string, string> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the server's TLS certificate is not signed by the CA in the database URL's sslrootcert",
+  SELF_SIGNED_CERT_IN_CHAIN: "the server's TLS certificate is not signed by the CA in the database URL's sslrootcert",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "the server's TLS certificate is self-signed: put it (or its CA) in the database URL's sslrootcert",
+  ERR_TLS_CERT_ALTNAME_INVALID: "the server's TLS certificate does not name the host of the database URL: connect by a name it holds",
+  CERT_HAS_EXPIRED: "the server's TLS certificate has expired",
+};
+
 interface PgLikeError {
   code?: unknown;
   message?: unknown;
@@ -66,5 +75,6 @@ export function classifyPgError(error: unknown, what: string): SinkError {
     /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message);
   // pg-pool's wait for a free connection ran out: every connection is busy (a slow database), not gone.
   const poolBusy = /timeout exceeded when trying to connect/i.test(message);
-  return new SinkError(`${what} failed: ${message}`, { retriable: unavailable || poolBusy, unavailable, cause: error });
+  const tlsFix = typeof code === 'string' ? tlsFixes[code] : undefined;
+  return new SinkError(`${what} failed: ${message}${tlsFix ? `; ${tlsFix}` : ''}`, { retriable: unavailable || poolBusy, unavailable, cause: error });
 }
