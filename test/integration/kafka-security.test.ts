@@ -106,6 +106,7 @@ describe.skipIf(!canRunOwnBroker())('Kafka over TLS and SASL, on a real broker',
     await waitFor('500 rows landed through SASL_SSL', async () => (await rows()) === 500, { timeoutMs: 60_000 });
     proc.child.kill('SIGTERM');
     expect((await proc.exited).code).toBe(0);
+    expect(JSON.stringify(proc.logs) + proc.stderr()).not.toContain(password);
     for (const mechanism of ['PLAIN', 'SCRAM-SHA-256']) {
       const checked = await runCli(['check'], {
         ...env,
