@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { makeCa, signCertificate } from '../helpers/certificates.js';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,20 +17,14 @@ const dir = mkdtempSync(join(tmpdir(), 'sluice-tls-'));
 const file = (name: string) => join(dir, name);
 const password = 'alice-s3cret-pw';
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-}
-
 /** A CA, a broker certificate for 127.0.0.1 and localhost, a client certificate, and a CA that signed neither. */
 function makeCertificates(): void {
-  for (const ca of ['ca', 'other-ca']) openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${ca}.key`, '-out', `${ca}.crt`, '-days', '2', '-subj', `/CN=sluice test ${ca}`);
-  writeFileSync(file('broker.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  for (const [name, ext] of [['broker', ['-extfile', 'broker.ext']], ['client', []]] as const) {
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', ...ext);
-  }
+  makeCa(dir, 'ca');
+  makeCa(dir, 'other-ca');
+  signCertificate(dir, 'broker', 'ca', 'IP:127.0.0.1,DNS:localhost');
+  signCertificate(dir, 'client', 'ca');
   // Kafka's PEM keystore: the key, then the certificate chain.
-  writeFileSync(file('broker.pem'), execFileSync('cat', ['broker.key', 'broker.crt', 'ca.crt'], { cwd: dir }));
+  writeFileSync(file('broker.pem'), ['broker.key', 'broker.crt', 'ca.crt'].map((f) => readFileSync(file(f), 'utf8')).join(''));
   writeFileSync(
     file('server.properties'),
     [

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { makeCa, signCertificate } from '../helpers/certificates.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, spawnSluice } from '../helpers/process.js';
 import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
@@ -11,10 +12,6 @@ import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from
 const dir = '/var/lib/postgresql/sluice-test-tls';
 const isRoot = process.getuid?.() === 0;
 const localServer = /@(127\.0\.0\.1|localhost)(:5432)?\//.test(databaseUrl());
-
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-}
 
 /** A connection of the hooks' own (the helpers' are closed at the end of a test). */
 async function admin<T>(fn: (db: pg.Client) => Promise<T>): Promise<T> {
@@ -37,14 +34,11 @@ function tlsUrl(params: Record<string, string>): string {
 describe.skipIf(!isRoot || !localServer)('PostgreSQL over TLS, on the local server', () => {
   beforeAll(async () => {
     mkdirSync(dir, { recursive: true });
-    for (const ca of ['ca', 'other-ca']) openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${ca}.key`, '-out', `${ca}.crt`, '-days', '2', '-subj', `/CN=sluice test ${ca}`);
-    writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-    openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext');
-    const { uid, gid } = (() => {
-      const [u, g] = execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim().split('\n').concat(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-      return { uid: Number(u), gid: Number(g) };
-    })();
+    makeCa(dir, 'ca');
+    makeCa(dir, 'other-ca');
+    signCertificate(dir, 'server', 'ca', 'IP:127.0.0.1,DNS:localhost');
+    const idOf = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+    const [uid, gid] = [idOf('-u'), idOf('-g')];
     for (const f of ['server.crt', 'server.key']) chownSync(join(dir, f), uid, gid);
     chmodSync(join(dir, 'server.key'), 0o600);
     await admin(async (db) => {
