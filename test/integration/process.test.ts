@@ -107,6 +107,53 @@ describe('the sluice process', () => {
     expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(1);
   });
 
+  it("SIGTERM during a slow flush, inside a pod's budget: exits 0 once the flush lands, loses nothing, and the next member starts at the committed offset", async () => {
+    // The pod's budget as the manifests set it: terminationGracePeriodSeconds 45 > shutdownGraceMs 30 s; here 10 s.
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'slow');
+    const db = await database();
+    const table = uniqueName('events');
+    await db.query(`CREATE TABLE ${table} (row_id bigserial PRIMARY KEY, id text NOT NULL)`);
+    const groupId = uniqueName('group');
+    const env = {
+      KAFKA_BROKERS: brokers().join(','),
+      DATABASE_URL: databaseUrl(),
+      SLUICE_GROUP_ID: groupId,
+      SLUICE_ROUTES: JSON.stringify([{ topic, table, mode: 'append', columns: { id: 'id' } }]),
+      SLUICE_LINGER_MS: '50',
+      SLUICE_SHUTDOWN_GRACE_MS: '10000',
+    };
+    const first = spawnSluice(env);
+    await waitFor('sluice to join the group', () => first.logs.some((l) => l.msg === 'joined the group'));
+    await kafka.produce(topic, Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ id: `a${i}` }) })));
+    await waitFor('the first records written', async () => (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n === 200);
+    // A slow flush: the table locked under the next batch, SIGTERM while it waits, the lock gone 2 s later.
+    const lock = await lockTable(table);
+    await kafka.produce(topic, Array.from({ length: 300 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ id: `b${i}` }) })));
+    await waitForSluiceOnLock(groupId);
+    const stoppedAt = Date.now();
+    first.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // the slow part of the flush, not a wait for readiness
+    await lock.release();
+    const exit = await first.exited;
+    const tookMs = Date.now() - stoppedAt;
+    expect(exit.code).toBe(0);
+    expect(tookMs).toBeLessThan(10_000);
+    const written = (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n as number;
+    const committed = Number((await kafka.committedOffsets(groupId, topic)).get(0));
+    // Nothing committed that is not written, nothing written past what is committed (append: rows = records).
+    expect(written).toBe(committed);
+
+    await kafka.produce(topic, Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ id: `c${i}` }) })));
+    const second = spawnSluice(env);
+    await waitFor('every record written once', async () => (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n === 600);
+    await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic));
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    const ids = (await db.query(`SELECT id FROM ${table}`)).rows.map((r: { id: string }) => r.id);
+    expect(new Set(ids).size).toBe(600); // none twice
+  });
+
   it('refuses a bad configuration value with a message that names the variable, the value and what is allowed', async () => {
     const bad = spawnSluice({
       KAFKA_BROKERS: brokers().join(','),
