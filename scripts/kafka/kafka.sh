@@ -150,6 +150,12 @@ stop() {
   log "stopped"
 }
 
+# One of Kafka's own tools on the broker's jars, e.g. `tool kafka.admin.ConfigCommand --bootstrap-server … --alter …`.
+tool() {
+  fetch
+  java -Xmx256m "-Dlog4j2.configurationFile=$here/log4j2.properties" "-Dkafka.logs.dir=$home" -cp "$libs/*" "$@"
+}
+
 status() {
   local pid
   if pid=$(our_pid) && port_open "$port"; then
@@ -167,5 +173,6 @@ case "${1:-}" in
     start "${2:-}" ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 fetch|start [--keep-data]|stop|status" >&2; exit 2 ;;
+  tool) shift; tool "$@" ;;
+  *) echo "usage: $0 fetch|start [--keep-data]|stop|status|tool <main class> [args]" >&2; exit 2 ;;
 esac

@@ -1,5 +1,6 @@
 /** `sluice run`: the service, until SIGTERM or SIGINT (a second signal does not start a second shutdown). */
 import { ConfigError, errorMessage } from '../errors.js';
+import type { Logger } from 'pino';
 import { createLogger } from '../observability/logger.js';
 import { startTelemetry } from '../observability/telemetry.js';
 import { createSluice } from '../sluice.js';
@@ -45,5 +46,19 @@ export async function runService(settings: Settings): Promise<number> {
     code = ExitCodes.failed;
   }
   await telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'telemetry shutdown failed'));
+  exitIfHeldOpen(logger, code);
   return code;
+}
+
+/**
+ * Everything sluice opened is closed by now, and the process ends when nothing is left. Should a library leave a
+ * socket open all the same (seen: a kafkajs TLS connection made while reconnecting to a restarted broker), the
+ * process would outlive its shutdown until the orchestrator kills it: after a moment it exits anyway, and says what
+ * was still open. The timer does not itself keep the process alive.
+ */
+function exitIfHeldOpen(logger: Logger, code: number): void {
+  setTimeout(() => {
+    logger.warn({ open: process.getActiveResourcesInfo() }, 'sluice has stopped, but something still holds the process open: exiting anyway');
+    process.exit(code);
+  }, 2_000).unref();
 }

@@ -36,6 +36,11 @@ export class OwnBroker {
     this.#started = true;
   }
 
+  /** Runs one of Kafka's own tools (a main class on the broker's jars), such as kafka.admin.ConfigCommand. */
+  async tool(mainClass: string, ...args: string[]): Promise<void> {
+    await this.#run(['tool', mainClass, ...args]);
+  }
+
   /** Controlled shutdown, as `kafka-server-stop` does; returns once the process has ended. */
   async stop(): Promise<void> {
     await this.#run(['stop']);

@@ -55,6 +55,8 @@ const broker = new OwnBroker('security', port, {
 describe.skipIf(!canRunOwnBroker())('Kafka over TLS and SASL, on a real broker', () => {
   beforeAll(async () => {
     makeCertificates();
+    // A broker left running by an earlier, interrupted run has that run's certificates: start afresh.
+    await broker.stop();
     await broker.start();
   }, 180_000);
   afterAll(() => broker.stop());
@@ -112,6 +114,36 @@ describe.skipIf(!canRunOwnBroker())('Kafka over TLS and SASL, on a real broker',
       });
       expect(checked.stdout, mechanism).toMatch(/Kafka {10}127\.0\.0\.1:\d+: reachable/);
     }
+  });
+
+  it('a rotated SASL password file is used from the next connection on, without a restart', async () => {
+    const { env, rows } = await landing(100);
+    const passwordFile = file('rotating-password');
+    writeFileSync(passwordFile, `${password}\n`);
+    const proc = spawnSluice({
+      ...env,
+      KAFKA_BROKERS: saslSsl,
+      KAFKA_SSL_CA_FILE: file('ca.crt'),
+      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+      KAFKA_SASL_USERNAME: 'alice',
+      KAFKA_SASL_PASSWORD_FILE: passwordFile,
+    }, join(process.cwd(), '.local/test-logs/rotation.log'));
+    await waitFor('100 rows with the first password', async () => (await rows()) === 100, { timeoutMs: 60_000 });
+
+    // The rotation, as an operator (or Strimzi) does it: the broker's credential with Kafka's own tool, then the file.
+    const rotated = 'alice-rotated-pw-2';
+    await broker.tool('kafka.admin.ConfigCommand', '--bootstrap-server', plaintext, '--alter', '--entity-type', 'users', '--entity-name', 'alice', '--add-config', `SCRAM-SHA-512=[password=${rotated}]`);
+    writeFileSync(passwordFile, `${rotated}\n`);
+    // Every connection new: the broker restarted, sluice (still the same process) connects again.
+    await broker.stop();
+    await broker.start();
+    const kafka = await KafkaHelper.connect([plaintext]);
+    await kafka.produce(env.SLUICE_TOPICS!, Array.from({ length: 100 }, (_, i) => ({ key: `r${i}`, value: JSON.stringify({ i }) })));
+    await waitFor('100 more rows with the rotated password', async () => (await rows()) === 200, { timeoutMs: 120_000 });
+    expect(proc.child.exitCode).toBeNull(); // never restarted
+    proc.child.kill('SIGTERM');
+    expect((await proc.exited).code).toBe(0);
+    expect(JSON.stringify(proc.logs) + proc.stderr()).not.toContain(rotated);
   });
 
   it('refuses a broker signed by another CA, a wrong password, and a plaintext client on the TLS port, saying which', async () => {
