@@ -151,19 +151,13 @@ export function failureClass(error: unknown): FailureClass {
 
 /** Walks `cause` chains; the first {@link SluiceError} found decides. Unknown errors are not retriable. */
 export function isRetriable(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
-    if (e instanceof SluiceError) return e.retriable;
-    e = (e as { cause?: unknown }).cause;
-  }
+  for (const e of causeChain(error)) if (e instanceof SluiceError) return e.retriable;
   return false;
 }
 
 /** Walks `cause` chains for what an operator must do (see {@link SluiceErrorOptions.operatorFix}). */
 export function operatorFixOf(error: unknown): string | undefined {
-  for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
-    if (e instanceof SluiceError && e.operatorFix !== undefined) return e.operatorFix;
-    e = (e as { cause?: unknown }).cause;
-  }
+  for (const e of causeChain(error)) if (e instanceof SluiceError && e.operatorFix !== undefined) return e.operatorFix;
   return undefined;
 }
 
@@ -173,12 +167,19 @@ export function errorMessage(error: unknown): string {
 
 /** The SQLSTATE anywhere on the cause chain: a SinkError's, or that of the PostgreSQL error itself. */
 export function sqlStateOf(error: unknown): string | undefined {
-  for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
+  for (const e of causeChain(error)) {
     if (e instanceof SinkError && e.sqlState) return e.sqlState;
     // pg's DatabaseError: a five-character code and a severity.
     const { code, severity } = e as { code?: unknown; severity?: unknown };
     if (typeof code === 'string' && typeof severity === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
-    e = (e as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** `error`, then its `cause`, and so on (at most 16 deep: a cycle of causes ends there). */
+export function* causeChain(error: unknown): Generator<object> {
+  for (let e: unknown = error, depth = 0; e != null && typeof e === 'object' && depth < 16; depth++) {
+    yield e;
+    e = (e as { cause?: unknown }).cause;
+  }
 }

@@ -13,6 +13,21 @@ export interface SourceRecord {
   sizeBytes: number;
 }
 
+/** Headers as a record carries them: Buffers, several values of one name as an array. */
+export type RecordHeaders = SourceRecord['headers'];
+
+/** A header's last value (a name repeated, as a record dead-lettered twice has them), or undefined. */
+export function lastHeader(headers: RecordHeaders, name: string): Buffer | string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.at(-1) : value;
+}
+
+/** A header's last value as UTF-8 text, or undefined. */
+export function headerText(headers: RecordHeaders, name: string): string | undefined {
+  const value = lastHeader(headers, name);
+  return value === undefined ? undefined : Buffer.isBuffer(value) ? value.toString('utf8') : value;
+}
+
 /** `topic:partition`: how sluice keys per-partition state. */
 export function partitionKey(topic: string, partition: number): string {
   return `${topic}:${partition}`;

@@ -114,7 +114,6 @@ class SluicePipeline implements Sluice {
   readonly #claimsWaiting = new Set<Retrying>();
   /** A start-up step waiting for Kafka, for /readyz. */
   #startupRetrying: Retrying | undefined;
-  #lastStats = { at: Date.now(), flushed: 0 };
 
   constructor(options: ResolvedOptions, log: Logger, deps: SluiceDeps = {}) {
     this.#options = options;
@@ -171,14 +170,7 @@ class SluicePipeline implements Sluice {
     });
     this.#stopGauges = this.#metrics.observe({
       lag: () => this.#progress.partitions(),
-      buffered: () => {
-        const stats = this.#batcher.stats();
-        return { records: stats.bufferedRecords, bytes: stats.bufferedBytes };
-      },
-      partitions: () => {
-        const stats = this.#batcher.stats();
-        return { paused: stats.pausedPartitions, retrying: stats.retryingPartitions };
-      },
+      batching: () => this.#batcher.stats(),
       breaker: () => ({ open: this.#breaker.open, ratio: this.#breaker.window().ratio }),
     });
     this.#health = options.http.enabled
@@ -563,9 +555,8 @@ class SluicePipeline implements Sluice {
   #logStats(): void {
     const now = Date.now();
     const stats = this.#batcher.stats();
-    const seconds = Math.max(0.001, (now - this.#lastStats.at) / 1000);
-    const recordsPerSec = Math.round((stats.flushedRecords - this.#lastStats.flushed) / seconds);
-    this.#lastStats = { at: now, flushed: stats.flushedRecords };
+    // The same figure as /status, over the stats interval (a minute at most).
+    const recordsPerSec = Math.round(this.#throughput.perSecond(now, this.#options.statsIntervalMs));
     this.#log.info(
       {
         state: this.#lifecycle.state,

@@ -5,7 +5,7 @@
  * chain: never by message text.
  */
 
-import { KafkaError, errorMessage } from '../errors.js';
+import { KafkaError, causeChain, errorMessage } from '../errors.js';
 
 /** What a Kafka error was met doing, for the fix to name the right resource. */
 export interface KafkaErrorContext {
@@ -80,12 +80,11 @@ const fixesByCode: Record<string, Fix> = {
 
 /** What an operator must do about `error`, or undefined when it passes by itself. */
 export function kafkaOperatorFix(error: unknown, context: KafkaErrorContext): string | undefined {
-  for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
+  for (const e of causeChain(error)) {
     const { type, name, code } = e as { type?: unknown; name?: unknown; code?: unknown };
     if (typeof type === 'string' && fixesByType[type]) return fixesByType[type]!(context);
     if (typeof name === 'string' && fixesByName[name]) return fixesByName[name]!(context);
     if (typeof code === 'string' && fixesByCode[code]) return fixesByCode[code]!(context);
-    e = (e as { cause?: unknown }).cause;
   }
   return undefined;
 }
@@ -96,9 +95,8 @@ export function kafkaOperatorFix(error: unknown, context: KafkaErrorContext): st
  * whose root is not kafkajs' came from sluice's own batch handler, and is not retriable.
  */
 export function kafkaConsumerError(what: string, error: unknown, groupId: string): KafkaError {
-  let root: unknown = error;
-  for (let depth = 0; depth < 16 && (root as { cause?: unknown } | null)?.cause != null; depth++) root = (root as { cause: unknown }).cause;
-  const name = (root as { name?: unknown } | null)?.name;
+  const root = [...causeChain(error)].at(-1);
+  const name = (root as { name?: unknown } | undefined)?.name;
   const fix = kafkaOperatorFix(error, { groupId, access: 'read' });
   return new KafkaError(`${what}: ${errorMessage(error)}`, {
     cause: error,
@@ -113,7 +111,7 @@ export function kafkaConsumerError(what: string, error: unknown, groupId: string
  * points there.
  */
 export function kafkaConnectionHint(error: unknown, client: { tls: boolean; sasl: boolean }): string | undefined {
-  for (let e: unknown = error, depth = 0; e != null && depth < 16; depth++) {
+  for (const e of causeChain(error)) {
     const { name } = e as { name?: unknown };
     if (name === 'KafkaJSConnectionClosedError' || name === 'KafkaJSRequestTimeoutError') {
       const cause = 'the broker closed the connection (or never answered)';
@@ -121,7 +119,6 @@ export function kafkaConnectionHint(error: unknown, client: { tls: boolean; sasl
       if (!client.sasl) return `${cause}: if its listener expects SASL, set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and a password (kafka.sasl)`;
       return undefined;
     }
-    e = (e as { cause?: unknown }).cause;
   }
   return undefined;
 }

@@ -9,11 +9,12 @@
  * the headers twice (kafkajs hands repeated names as an array): the last one is the latest failure.
  */
 import { DlqHeaders, ReplayHeaders } from './dlq-headers.js';
+import { headerText, lastHeader, type RecordHeaders } from '../record.js';
 
 export type DlqDialect = 'sluice' | 'kafka-connect' | 'spring-kafka' | 'kafka-share-group' | 'x-original' | 'unknown';
 
 /** A record's headers as kafkajs hands them over. */
-export type RawHeaders = Record<string, Buffer | string | Array<Buffer | string> | undefined>;
+export type RawHeaders = RecordHeaders;
 
 export interface DlqOrigin {
   dialect: DlqDialect;
@@ -36,24 +37,15 @@ export interface DlqOrigin {
   replayCount: number;
 }
 
-function last(value: RawHeaders[string]): Buffer | string | undefined {
-  return Array.isArray(value) ? value.at(-1) : value;
-}
-
-function text(headers: RawHeaders, name: string): string | undefined {
-  const value = last(headers[name]);
-  return value === undefined ? undefined : Buffer.isBuffer(value) ? value.toString('utf8') : value;
-}
-
 function integer(headers: RawHeaders, name: string): number | undefined {
-  const value = text(headers, name);
+  const value = headerText(headers, name);
   if (value === undefined || !/^-?\d+$/.test(value.trim())) return undefined;
   return Number(value);
 }
 
 /** A Spring header: a big-endian binary number (4 or 8 bytes); text too, from producers that write it so. */
 function springNumber(headers: RawHeaders, name: string): string | undefined {
-  const value = last(headers[name]);
+  const value = lastHeader(headers, name);
   if (value === undefined) return undefined;
   if (Buffer.isBuffer(value)) {
     // Digits written as text (by a producer other than Spring) read as text, whatever their length.
@@ -75,23 +67,23 @@ export function readOrigin(headers: RawHeaders): DlqOrigin {
   if (headers[DlqHeaders.sourceTopic] !== undefined) {
     return {
       dialect: 'sluice',
-      topic: text(headers, DlqHeaders.sourceTopic),
+      topic: headerText(headers, DlqHeaders.sourceTopic),
       partition: integer(headers, DlqHeaders.sourcePartition),
-      offset: text(headers, DlqHeaders.sourceOffset),
+      offset: headerText(headers, DlqHeaders.sourceOffset),
       timestampMs: integer(headers, DlqHeaders.sourceTimestamp),
-      group: text(headers, DlqHeaders.consumerGroup),
-      errorCode: text(headers, DlqHeaders.errorCode),
-      errorClass: text(headers, DlqHeaders.errorClass),
-      errorMessage: text(headers, DlqHeaders.errorMessage),
-      sqlState: text(headers, DlqHeaders.sqlState),
+      group: headerText(headers, DlqHeaders.consumerGroup),
+      errorCode: headerText(headers, DlqHeaders.errorCode),
+      errorClass: headerText(headers, DlqHeaders.errorClass),
+      errorMessage: headerText(headers, DlqHeaders.errorMessage),
+      sqlState: headerText(headers, DlqHeaders.sqlState),
       attempts: integer(headers, DlqHeaders.attempts),
       replayCount,
     };
   }
   if (present(headers, '__connect.errors.')) {
-    const topic = text(headers, '__connect.errors.topic');
+    const topic = headerText(headers, '__connect.errors.topic');
     const partition = integer(headers, '__connect.errors.partition');
-    const offset = text(headers, '__connect.errors.offset');
+    const offset = headerText(headers, '__connect.errors.offset');
     return {
       ...empty,
       dialect: 'kafka-connect',
@@ -99,9 +91,9 @@ export function readOrigin(headers: RawHeaders): DlqOrigin {
       topic: topic ? topic : undefined,
       partition: partition !== undefined && partition >= 0 ? partition : undefined,
       offset: offset !== undefined && offset !== '-1' ? offset : undefined,
-      errorCode: text(headers, '__connect.errors.stage'),
-      errorClass: text(headers, '__connect.errors.exception.class.name'),
-      errorMessage: text(headers, '__connect.errors.exception.message'),
+      errorCode: headerText(headers, '__connect.errors.stage'),
+      errorClass: headerText(headers, '__connect.errors.exception.class.name'),
+      errorMessage: headerText(headers, '__connect.errors.exception.message'),
     };
   }
   if (present(headers, 'kafka_dlt-')) {
@@ -110,31 +102,31 @@ export function readOrigin(headers: RawHeaders): DlqOrigin {
     return {
       ...empty,
       dialect: 'spring-kafka',
-      topic: text(headers, 'kafka_dlt-original-topic'),
+      topic: headerText(headers, 'kafka_dlt-original-topic'),
       partition: partition === undefined ? undefined : Number(partition),
       offset: springNumber(headers, 'kafka_dlt-original-offset'),
       timestampMs: timestamp === undefined ? undefined : Number(timestamp),
-      group: text(headers, 'kafka_dlt-original-consumer-group'),
-      errorCode: text(headers, 'kafka_dlt-exception-cause-fqcn'),
-      errorClass: text(headers, 'kafka_dlt-exception-fqcn'),
-      errorMessage: text(headers, 'kafka_dlt-exception-message'),
+      group: headerText(headers, 'kafka_dlt-original-consumer-group'),
+      errorCode: headerText(headers, 'kafka_dlt-exception-cause-fqcn'),
+      errorClass: headerText(headers, 'kafka_dlt-exception-fqcn'),
+      errorMessage: headerText(headers, 'kafka_dlt-exception-message'),
     };
   }
   if (present(headers, '__dlq.errors.')) {
     return {
       ...empty,
       dialect: 'kafka-share-group',
-      topic: text(headers, '__dlq.errors.topic'),
+      topic: headerText(headers, '__dlq.errors.topic'),
       partition: integer(headers, '__dlq.errors.partition'),
-      offset: text(headers, '__dlq.errors.offset'),
-      group: text(headers, '__dlq.errors.group'),
+      offset: headerText(headers, '__dlq.errors.offset'),
+      group: headerText(headers, '__dlq.errors.group'),
       errorCode: undefined,
       errorClass: undefined,
-      errorMessage: text(headers, '__dlq.errors.message'),
+      errorMessage: headerText(headers, '__dlq.errors.message'),
       attempts: integer(headers, '__dlq.errors.delivery.count'),
     };
   }
-  const original = text(headers, 'x-original-topic');
+  const original = headerText(headers, 'x-original-topic');
   return {
     ...empty,
     dialect: original === undefined ? 'unknown' : 'x-original',

@@ -10,6 +10,7 @@
  * dashboard in deploy/ is written for the names on /metrics.
  */
 import { metrics, type Attributes, type BatchObservableResult, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
+import type { BatcherStats } from '../batcher/batcher-stats.js';
 import { sluiceVersion } from '../version.js';
 import { Attr, messagingSystem } from './semconv.js';
 
@@ -24,8 +25,7 @@ const batchByteBuckets = [1_024, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 
 export interface GaugeSource {
   /** Per assigned partition: records in Kafka not yet committed by sluice. */
   lag(): Array<{ topic: string; partition: number; lag: number }>;
-  buffered(): { records: number; bytes: number };
-  partitions(): { paused: number; retrying: number };
+  batching(): Pick<BatcherStats, 'bufferedRecords' | 'bufferedBytes' | 'pausedPartitions' | 'retryingPartitions'>;
   breaker(): { open: boolean; ratio: number };
 }
 
@@ -136,12 +136,11 @@ export class SluiceMetrics {
       }
       for (const [key, attributes] of lagReported) if (!lagNow.has(key)) result.observe(lag, 0, attributes);
       lagReported = lagNow;
-      const buffered = stopped ? { records: 0, bytes: 0 } : source.buffered();
-      result.observe(bufferedRecords, buffered.records, group);
-      result.observe(bufferedBytes, buffered.bytes, group);
-      const partitions = stopped ? { paused: 0, retrying: 0 } : source.partitions();
-      result.observe(paused, partitions.paused, group);
-      result.observe(retrying, partitions.retrying, group);
+      const batching = stopped ? { bufferedRecords: 0, bufferedBytes: 0, pausedPartitions: 0, retryingPartitions: 0 } : source.batching();
+      result.observe(bufferedRecords, batching.bufferedRecords, group);
+      result.observe(bufferedBytes, batching.bufferedBytes, group);
+      result.observe(paused, batching.pausedPartitions, group);
+      result.observe(retrying, batching.retryingPartitions, group);
       const breaker = stopped ? { open: false, ratio: 0 } : source.breaker();
       result.observe(breakerOpen, breaker.open ? 1 : 0, group);
       result.observe(breakerRatio, breaker.ratio, group);

@@ -48,12 +48,7 @@ export class Progress {
   }
 
   lag(): number {
-    let lag = 0n;
-    for (const [id, end] of this.#highWatermarks) {
-      const position = this.#committed.get(id) ?? this.#firstSeen.get(id) ?? end;
-      if (end > position) lag += end - position;
-    }
-    return Number(lag);
+    return this.partitions().reduce((sum, p) => sum + p.lag, 0);
   }
 
   committedOffsets(): Record<string, string> {

@@ -6,6 +6,7 @@
  */
 import { ROOT_CONTEXT, defaultTextMapGetter, defaultTextMapSetter, isSpanContextValid, trace, type Context, type Link, type Span } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { headerText, type RecordHeaders } from '../record.js';
 import { Attr } from './semconv.js';
 
 const w3c = new W3CTraceContextPropagator();
@@ -17,7 +18,7 @@ export function traceparentOf(context: Context): string | undefined {
   return carrier.traceparent;
 }
 
-type Headers = Record<string, Buffer | string | Array<Buffer | string> | undefined>;
+type Headers = RecordHeaders;
 
 /** The SDK's default cap on links per span. */
 const defaultLinkLimit = 128;
@@ -25,15 +26,6 @@ const defaultLinkLimit = 128;
 export function linkLimit(env: NodeJS.ProcessEnv = process.env): number {
   const limit = Number(env.OTEL_SPAN_LINK_COUNT_LIMIT);
   return env.OTEL_SPAN_LINK_COUNT_LIMIT !== undefined && Number.isInteger(limit) && limit >= 0 ? limit : defaultLinkLimit;
-}
-
-/** A header's text (the last value, when a name is repeated), or undefined. */
-function headerText(headers: Headers, name: string): string | undefined {
-  const value = headers[name];
-  if (value === undefined) return undefined;
-  const last = Array.isArray(value) ? value.at(-1) : value;
-  if (last === undefined) return undefined;
-  return typeof last === 'string' ? last : last.toString('latin1');
 }
 
 /**

@@ -61,6 +61,15 @@ describe.skipIf(!canRunOwnBroker())('Kafka over TLS and SASL, on a real broker',
   }, 180_000);
   afterAll(() => broker.stop());
 
+  /** alice over SASL_SSL with SCRAM-SHA-512, her password in `passwordFile`. */
+  const scramOverTls = (passwordFile: string) => ({
+    KAFKA_BROKERS: saslSsl,
+    KAFKA_SSL_CA_FILE: file('ca.crt'),
+    KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+    KAFKA_SASL_USERNAME: 'alice',
+    KAFKA_SASL_PASSWORD_FILE: passwordFile,
+  });
+
   /** A topic with records, and the environment of a sluice landing it into a table of its own. */
   async function landing(records: number): Promise<{ env: Record<string, string>; rows: () => Promise<number> }> {
     const kafka = await KafkaHelper.connect([plaintext]);
@@ -91,14 +100,7 @@ describe.skipIf(!canRunOwnBroker())('Kafka over TLS and SASL, on a real broker',
 
   it('consumes through SASL_SSL with SCRAM-SHA-512 and a password file; PLAIN and SCRAM-SHA-256 authenticate too', async () => {
     const { env, rows } = await landing(500);
-    const proc = spawnSluice({
-      ...env,
-      KAFKA_BROKERS: saslSsl,
-      KAFKA_SSL_CA_FILE: file('ca.crt'),
-      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
-      KAFKA_SASL_USERNAME: 'alice',
-      KAFKA_SASL_PASSWORD_FILE: file('password'),
-    });
+    const proc = spawnSluice({ ...env, ...scramOverTls(file('password')) });
     await waitFor('500 rows landed through SASL_SSL', async () => (await rows()) === 500, { timeoutMs: 60_000 });
     proc.child.kill('SIGTERM');
     expect((await proc.exited).code).toBe(0);
@@ -120,14 +122,7 @@ describe.skipIf(!canRunOwnBroker())('Kafka over TLS and SASL, on a real broker',
     const { env, rows } = await landing(100);
     const passwordFile = file('rotating-password');
     writeFileSync(passwordFile, `${password}\n`);
-    const proc = spawnSluice({
-      ...env,
-      KAFKA_BROKERS: saslSsl,
-      KAFKA_SSL_CA_FILE: file('ca.crt'),
-      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
-      KAFKA_SASL_USERNAME: 'alice',
-      KAFKA_SASL_PASSWORD_FILE: passwordFile,
-    }, join(process.cwd(), '.local/test-logs/rotation.log'));
+    const proc = spawnSluice({ ...env, ...scramOverTls(passwordFile) }, join(process.cwd(), '.local/test-logs/rotation.log'));
     await waitFor('100 rows with the first password', async () => (await rows()) === 100, { timeoutMs: 60_000 });
 
     // The rotation, as an operator (or Strimzi) does it: the broker's credential with Kafka's own tool, then the file.

@@ -70,20 +70,7 @@ describe('the sluice process', () => {
   });
 
   it('SIGTERM with a flush blocked on a lock: exits within shutdownGraceMs + 1 s, commits nothing more, and the next start writes it once', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(1, 'blocked');
-    const db = await database();
-    const table = uniqueName('events');
-    await db.query(`CREATE TABLE ${table} (row_id bigserial PRIMARY KEY, id text NOT NULL)`);
-    const groupId = uniqueName('group');
-    const env = {
-      KAFKA_BROKERS: brokers().join(','),
-      DATABASE_URL: databaseUrl(),
-      SLUICE_GROUP_ID: groupId,
-      SLUICE_ROUTES: JSON.stringify([{ topic, table, mode: 'append', columns: { id: 'id' } }]),
-      SLUICE_LINGER_MS: '50',
-      SLUICE_SHUTDOWN_GRACE_MS: '2000',
-    };
+    const { kafka, topic, db, table, groupId, env } = await appendRoute('blocked', 2_000);
     const first = spawnSluice(env);
     await waitFor('sluice to join the group', () => first.logs.some((l) => l.msg === 'joined the group'));
     const lock = await lockTable(table);
@@ -109,20 +96,7 @@ describe('the sluice process', () => {
 
   it("SIGTERM during a slow flush, inside a pod's budget: exits 0 once the flush lands, loses nothing, and the next member starts at the committed offset", async () => {
     // The pod's budget as the manifests set it: terminationGracePeriodSeconds 45 > shutdownGraceMs 30 s; here 10 s.
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(1, 'slow');
-    const db = await database();
-    const table = uniqueName('events');
-    await db.query(`CREATE TABLE ${table} (row_id bigserial PRIMARY KEY, id text NOT NULL)`);
-    const groupId = uniqueName('group');
-    const env = {
-      KAFKA_BROKERS: brokers().join(','),
-      DATABASE_URL: databaseUrl(),
-      SLUICE_GROUP_ID: groupId,
-      SLUICE_ROUTES: JSON.stringify([{ topic, table, mode: 'append', columns: { id: 'id' } }]),
-      SLUICE_LINGER_MS: '50',
-      SLUICE_SHUTDOWN_GRACE_MS: '10000',
-    };
+    const { kafka, topic, db, table, groupId, env } = await appendRoute('slow', 10_000);
     const first = spawnSluice(env);
     await waitFor('sluice to join the group', () => first.logs.some((l) => l.msg === 'joined the group'));
     await kafka.produce(topic, Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ id: `a${i}` }) })));
@@ -220,3 +194,22 @@ describe('the sluice process', () => {
     expect((await proc.exited).code).toBe(1);
   });
 });
+
+/** A topic and an append table (rows = records, so a record written twice shows), and a sluice's environment for them. */
+async function appendRoute(name: string, shutdownGraceMs: number) {
+  const kafka = await KafkaHelper.connect();
+  const topic = await kafka.createTopic(1, name);
+  const db = await database();
+  const table = uniqueName('events');
+  await db.query(`CREATE TABLE ${table} (row_id bigserial PRIMARY KEY, id text NOT NULL)`);
+  const groupId = uniqueName('group');
+  const env = {
+    KAFKA_BROKERS: brokers().join(','),
+    DATABASE_URL: databaseUrl(),
+    SLUICE_GROUP_ID: groupId,
+    SLUICE_ROUTES: JSON.stringify([{ topic, table, mode: 'append', columns: { id: 'id' } }]),
+    SLUICE_LINGER_MS: '50',
+    SLUICE_SHUTDOWN_GRACE_MS: String(shutdownGraceMs),
+  };
+  return { kafka, topic, db, table, groupId, env };
+}

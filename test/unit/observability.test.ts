@@ -30,8 +30,7 @@ describe('gauges', () => {
     let owned = [{ topic: 't', partition: 0, lag: 5 }, { topic: 't', partition: 1, lag: 7 }];
     const stop = m.observe({
       lag: () => owned,
-      buffered: () => ({ records: 3, bytes: 300 }),
-      partitions: () => ({ paused: 1, retrying: 0 }),
+      batching: () => ({ bufferedRecords: 3, bufferedBytes: 300, pausedPartitions: 1, retryingPartitions: 0 }),
       breaker: () => ({ open: true, ratio: 0.5 }),
     });
     const lagOf = async () =>
