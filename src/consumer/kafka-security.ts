@@ -10,9 +10,10 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type ConnectionOptions } from 'node:tls';
-import type { SASLOptions } from 'kafkajs';
+import type { Mechanism, SASLOptions } from 'kafkajs';
 import type { ResolvedOptions } from '../config/options.js';
 import { ConfigError, errorMessage } from '../errors.js';
+import { oauthBearerMechanism } from './oauth-bearer.js';
 
 /** A file read at each use, falling back on its last good content. */
 function liveFile(setting: string, path: string): () => Buffer {
@@ -50,10 +51,10 @@ export function tlsOptions(options: ResolvedOptions): ConnectionOptions | undefi
 }
 
 /** SASL options for kafkajs; a password file is read at each authentication. */
-export function saslOptions(options: ResolvedOptions): SASLOptions | undefined {
+export function saslOptions(options: ResolvedOptions): SASLOptions | Mechanism | undefined {
   const sasl = options.kafka.sasl;
   if (!sasl) return undefined;
-  if (sasl.mechanism === 'oauthbearer') return { mechanism: 'oauthbearer', oauthBearerProvider: sasl.oauthBearerProvider };
+  if (sasl.mechanism === 'oauthbearer') return oauthBearerMechanism(sasl.oauthBearerProvider);
   const { mechanism, username, password, passwordFile } = sasl;
   const file = passwordFile === undefined ? undefined : liveFile('KAFKA_SASL_PASSWORD_FILE', passwordFile);
   const credentials = { mechanism, username } as { mechanism: typeof mechanism; username: string; password: string };

@@ -27,7 +27,7 @@ export function testSluice(
   const sluice = createSluice(
     {
       ...rest,
-      kafka: { ...rest.kafka, brokers: brokers(), groupId },
+      kafka: { ...rest.kafka, brokers: rest.kafka?.brokers ?? brokers(), groupId },
       database: { ...rest.database, url: rest.database?.url ?? databaseUrl() },
       http: { port: 0, host: '127.0.0.1', ...rest.http },
       shutdownGraceMs: rest.shutdownGraceMs ?? 30_000,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OwnBroker, canRunOwnBroker } from '../helpers/own-broker.js';
 import { runCli, spawnSluice } from '../helpers/process.js';
+import { testSluice } from '../helpers/sluice.js';
 import { KafkaHelper, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
 
 // A broker of this file's own with four listeners: PLAINTEXT (the test's own admin and producer), the controller, SSL
@@ -36,10 +37,12 @@ function makeCertificates(): void {
       'ssl.truststore.type=PEM',
       `ssl.truststore.location=${file('ca.crt')}`,
       'listener.name.ssl.ssl.client.auth=required',
-      'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+      'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER',
       `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="${password}";`,
       'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
       'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+      // OAUTHBEARER with Kafka's validator of unsecured (unsigned) JWTs: the token's claims are checked, not a signature.
+      'listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";',
       '',
     ].join('\n'),
   );
@@ -139,6 +142,53 @@ describe.skipIf(!canRunOwnBroker())('Kafka over TLS and SASL, on a real broker',
     proc.child.kill('SIGTERM');
     expect((await proc.exited).code).toBe(0);
     expect(JSON.stringify(proc.logs) + proc.stderr()).not.toContain(rotated);
+  });
+
+  /** An unsigned JWT (`alg: none`) as Kafka's unsecured OAUTHBEARER validator accepts it, valid from now for `lifetimeS`. */
+  function unsecuredJwt(sub: string, lifetimeS: number): string {
+    const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    return `${part({ alg: 'none' })}.${part({ sub, iat: now, exp: now + lifetimeS })}.`;
+  }
+
+  it('consumes through SASL_SSL with OAUTHBEARER and a token provider given as a library option', async () => {
+    const { env, rows } = await landing(300);
+    let tokensAsked = 0;
+    const { sluice } = testSluice({
+      routes: [],
+      landing: { topics: [env.SLUICE_TOPICS!], table: env.SLUICE_LANDING_TABLE! },
+      kafka: {
+        brokers: [saslSsl],
+        ssl: { caFile: file('ca.crt') },
+        sasl: { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: unsecuredJwt(`alice-${++tokensAsked}`, 3600) }) },
+      },
+    });
+    await sluice.start();
+    await waitFor('300 rows landed through OAUTHBEARER', async () => (await rows()) === 300, { timeoutMs: 60_000 });
+    expect(tokensAsked).toBeGreaterThan(0);
+    await sluice.stop();
+
+    // An expired token is refused by the broker, and sluice says where to look.
+    const expired = testSluice({
+      routes: [],
+      landing: { topics: [env.SLUICE_TOPICS!], table: env.SLUICE_LANDING_TABLE! },
+      kafka: {
+        brokers: [saslSsl],
+        ssl: { caFile: file('ca.crt') },
+        retryBackoffMaxMs: 500,
+        sasl: { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: unsecuredJwt('alice', -60) }) },
+      },
+    });
+    const started = expired.sluice.start();
+    // Retried (a provider may have a fresh token next time), and reported with the broker's reason, not as a broker
+    // that cannot be reached.
+    await waitFor('the refusal reported', () =>
+      expired.logs.some((line) => JSON.stringify(line).includes('SASL OAUTHBEARER authentication with 127.0.0.1:29295 failed: the broker refused the token (invalid_token)')),
+    );
+    expect(JSON.stringify(expired.logs)).toContain("check the SASL user and password (or token) in sluice's Kafka settings");
+    expect(JSON.stringify(expired.logs)).not.toContain('No brokers in the broker pool');
+    await expired.sluice.stop();
+    await started.catch(() => undefined);
   });
 
   it('refuses a broker signed by another CA, a wrong password, and a plaintext client on the TLS port, saying which', async () => {
