@@ -51,10 +51,10 @@ export async function runService(settings: Settings): Promise<number> {
 }
 
 /**
- * Everything sluice opened is closed by now, and the process ends when nothing is left. Should a library leave a
- * socket open all the same (seen: a kafkajs TLS connection made while reconnecting to a restarted broker), the
- * process would outlive its shutdown until the orchestrator kills it: after a moment it exits anyway, and says what
- * was still open. The timer does not itself keep the process alive.
+ * Everything sluice opened is closed by now (the Kafka clients' leftover sockets too: closeLeftoverSockets), and the
+ * process ends when nothing is left. Should a library hold something open all the same, the process would outlive
+ * its shutdown until the orchestrator kills it: as a last resort it exits after a moment anyway, and says what was
+ * still open. The timer does not itself keep the process alive.
  */
 function exitIfHeldOpen(logger: Logger, code: number): void {
   setTimeout(() => {

@@ -21,7 +21,7 @@
  *   sluice's failure policy decides, and `restart()` runs the consumer again, under the member id it had
  *   (kafkajs-rejoin.ts), so that the coordinator does not wait for the old member's session to time out.
  */
-import type { Consumer, ConsumerRunConfig, EachBatchPayload } from 'kafkajs';
+import type { Consumer, ConsumerRunConfig, EachBatchPayload, Kafka as KafkaClient } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { errorMessage, type KafkaError } from '../errors.js';
@@ -29,7 +29,7 @@ import { partitionKey, type Assignment, type FetchedRange, type SourceRecord } f
 import { kafkaConsumerError } from './kafka-errors.js';
 import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
 import { rejoinWithMemberId } from './kafkajs-rejoin.js';
-import { createKafkaClient, kafkaRetry } from './kafka-client.js';
+import { closeLeftoverSockets, createKafkaClient, kafkaRetry } from './kafka-client.js';
 
 
 
@@ -92,10 +92,14 @@ export class KafkaSource {
   /** This member's id in the group, as of its last join: a restart after a crash rejoins under it. */
   #memberId: string | undefined;
 
+  /** The consumer's own client: nothing else connects through it. */
+  readonly #kafka: KafkaClient;
+
   constructor(options: ResolvedOptions, log: Logger) {
     this.#options = options;
     this.#log = log.child({ component: 'kafka' });
     const kafka = createKafkaClient(options, options.kafka.clientId, this.#log, 'warn');
+    this.#kafka = kafka;
     this.#consumer = kafka.consumer({
       groupId: options.kafka.groupId,
       sessionTimeout: options.kafka.sessionTimeoutMs,
@@ -372,6 +376,8 @@ export class KafkaSource {
       clearTimeout(timer);
     }
     await this.#consumer.disconnect();
+    const leftOpen = await closeLeftoverSockets(this.#kafka);
+    if (leftOpen > 0) this.#log.debug({ sockets: leftOpen }, 'closed connections the Kafka client left open after disconnecting');
   }
 }
 
