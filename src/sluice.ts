@@ -198,19 +198,21 @@ class SluicePipeline implements Sluice {
     return this.#httpAddress;
   }
 
+  /** Why sluice is not ready; error texts (which can quote record values) only with http.status=full. */
   #readiness(): Readiness {
     const reasons: string[] = [];
+    const withErrors = this.#options.http.status === 'full';
     const state = this.#lifecycle.state;
-    if (state === 'halted') reasons.push(`consumption stopped: ${this.#lifecycle.error?.message ?? 'halted'}`);
+    if (state === 'halted') reasons.push(`consumption stopped: ${withErrors ? (this.#lifecycle.error?.message ?? 'halted') : '(the error is in the logs)'}`);
     else if (state !== 'running') reasons.push(`sluice is ${state}`);
     if (this.#startupRetrying) {
       const { subject, attempts, lastError } = this.#startupRetrying;
-      reasons.push(`Kafka is unreachable: ${subject} failed ${attempts} time(s), last: ${errorMessage(lastError)}`);
+      reasons.push(`Kafka is unreachable: ${subject} failed ${attempts} time(s)${withErrors ? `, last: ${errorMessage(lastError)}` : ''}`);
     }
     if (!this.#sink.available) reasons.push('PostgreSQL is unreachable; batches are retried until it is back');
     const kafka = this.#source.unreachable(Date.now());
     if (kafka && state === 'running') reasons.push(kafka);
-    if (state === 'running') reasons.push(...this.#policy.unreadyReasons([...this.#batcher.retrying(), ...this.#claimsWaiting], Date.now()));
+    if (state === 'running') reasons.push(...this.#policy.unreadyReasons([...this.#batcher.retrying(), ...this.#claimsWaiting], Date.now(), withErrors));
     return { ready: reasons.length === 0, reasons };
   }
 

@@ -72,14 +72,17 @@ export class FailurePolicy {
     return { action: 'retry', delayMs: backoffMs(attempt, undefined, maxDelayMs) };
   }
 
-  /** Why sluice is not ready because of work that has been retrying for too long, if any. */
-  unreadyReasons(retrying: readonly Retrying[], nowMs: number): string[] {
+  /**
+   * Why sluice is not ready because of work that has been retrying for too long, if any; with the last error's text
+   * unless `withErrors` is false (it can quote record values).
+   */
+  unreadyReasons(retrying: readonly Retrying[], nowMs: number, withErrors = true): string[] {
     return retrying
       .filter((r) => nowMs - r.sinceMs > this.#settings.maxRetryingMs)
       .map(
         (r) =>
-          `${r.subject} has been retrying for ${Math.round((nowMs - r.sinceMs) / 1000)} s (${r.attempts} attempts): ` +
-          errorMessage(r.lastError),
+          `${r.subject} has been retrying for ${Math.round((nowMs - r.sinceMs) / 1000)} s (${r.attempts} attempts)` +
+          (withErrors ? `: ${errorMessage(r.lastError)}` : ''),
       );
   }
 }

@@ -102,5 +102,16 @@ describe('http.status', () => {
     expect((await fetch(`${offOrigin}/status`)).status).toBe(404);
     expect((await fetch(`${offOrigin}/`)).status).toBe(404);
     expect((await fetch(`${offOrigin}/readyz`)).status).toBe(200);
+
+    // /readyz follows the setting too: a halted sluice says it stopped, not the error (which can quote a record).
+    const halted = testSluice({ routes, http: { port: 0, host: '127.0.0.1', status: 'summary' }, breaker: { maxDlqRatio: 0, minRecords: 1, windowMs: 60_000 } });
+    await halted.sluice.start();
+    await waitFor('halted by the breaker', () => halted.sluice.state === 'halted');
+    const readyz = await fetch(`http://127.0.0.1:${halted.sluice.httpAddress!.port}/readyz`);
+    expect(readyz.status).toBe(503);
+    const reasons = await readyz.text();
+    expect(reasons).toContain('consumption stopped: (the error is in the logs)');
+    expect(halted.sluice.status().error).toContain('breaker opened');
+    expect(reasons).not.toContain('breaker opened');
   });
 });
