@@ -109,7 +109,11 @@ export const optionsSchema = z
                 keyPasswordFile: z.string().min(1).optional(),
                 insecureSkipVerify: flag.optional(),
               })
-              .strict(),
+              .strict()
+              .refine((tls) => tls.keyPassword === undefined || tls.keyPasswordFile === undefined, {
+                path: ['keyPassword'],
+                message: 'a key password or a key password file, not both (the file, for a mounted secret)',
+              }),
           ])
           .optional(),
         sasl: z

@@ -49,6 +49,11 @@ describe('Kafka TLS and SASL files', () => {
     expect(() => checkKafkaSecurity(settings({ KAFKA_SSL_CERT_FILE: garbage, KAFKA_SSL_KEY_FILE: garbage }))).toThrow(/the Kafka TLS files cannot be used/);
     expect(() => checkKafkaSecurity(settings({ KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'a', KAFKA_SASL_PASSWORD_FILE: secret('pw-empty', '\n') }))).toThrow(/is empty/);
     expect(() => checkKafkaSecurity(settings({ KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'a', KAFKA_SASL_PASSWORD_FILE: secret('pw', 'x\n') }))).not.toThrow();
+    // The key's passphrase and its file are one setting: both is a configuration error that names them.
+    expect(() => settings({ KAFKA_SSL_KEY_PASSWORD: 'p', KAFKA_SSL_KEY_PASSWORD_FILE: secret('key-pw', 'p\n') })).toThrow(ConfigError);
+    expect(() => settings({ KAFKA_SSL_KEY_PASSWORD: 'p', KAFKA_SSL_KEY_PASSWORD_FILE: secret('key-pw', 'p\n') })).toThrow(
+      /KAFKA_SSL_KEY_PASSWORD.*a key password or a key password file, not both/,
+    );
   });
 
   it('a password file is read at every authentication, and its last good content stays if it goes missing', async () => {
