@@ -41,9 +41,11 @@ export interface KafkaTlsOptions {
 export const SaslMechanisms = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer'] as const;
 export type SaslMechanism = (typeof SaslMechanisms)[number];
 
-/** A token for SASL OAUTHBEARER, as kafkajs asks a provider for one (before the previous one expires). */
+/** A token for SASL OAUTHBEARER, asked of the provider at every authentication (cache and refresh it there). */
 export interface OauthBearerToken {
   value: string;
+  /** SASL extensions sent with the token (Confluent Cloud's `logicalCluster` and `identityPoolId`, say). */
+  extensions?: Record<string, string>;
 }
 
 /**

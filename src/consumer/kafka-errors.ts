@@ -21,6 +21,8 @@ type Fix = (context: KafkaErrorContext) => string;
 const topicName = (c: KafkaErrorContext) =>
   c.topic === undefined ? 'the topics sluice uses' : `${c.access === 'write' ? 'DLQ topic' : 'topic'} ${c.topic}`;
 
+const saslRefused = "check the SASL user and password (or token) in sluice's Kafka settings";
+
 /** Broker error types (the Kafka protocol's error names). */
 const fixesByType: Record<string, Fix> = {
   MESSAGE_TOO_LARGE: (c) =>
@@ -36,7 +38,7 @@ const fixesByType: Record<string, Fix> = {
       ? `create ${topicName(c)} again (with at least the source topic's partitions), or let sluice create it at start-up`
       : `create ${topicName(c)}, or remove it from the routes`,
   POLICY_VIOLATION: (c) => `check the broker's create/alter policy for ${topicName(c)}`,
-  SASL_AUTHENTICATION_FAILED: () => "check the SASL user and password (or token) in sluice's Kafka settings",
+  SASL_AUTHENTICATION_FAILED: () => saslRefused,
   UNSUPPORTED_SASL_MECHANISM: () => 'use a SASL mechanism the brokers enable (sasl.enabled.mechanisms)',
   ILLEGAL_SASL_STATE: () => "check the brokers' listener: it expects a different SASL handshake",
   INCONSISTENT_GROUP_PROTOCOL: (c) =>
@@ -49,7 +51,7 @@ const fixesByType: Record<string, Fix> = {
 
 /** kafkajs' own error classes that no waiting fixes. */
 const fixesByName: Record<string, Fix> = {
-  KafkaJSSASLAuthenticationError: () => "check the SASL user and password (or token) in sluice's Kafka settings",
+  KafkaJSSASLAuthenticationError: () => saslRefused,
   KafkaJSNotImplemented: () => 'the brokers ask for something kafkajs does not implement; check the broker version and listener',
 };
 
