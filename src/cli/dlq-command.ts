@@ -4,7 +4,7 @@
  * DLQ on its own, and these commands only look.
  */
 import { pino } from 'pino';
-import { createKafkaClient } from '../consumer/kafka-client.js';
+import { closeKafkaClient, createKafkaClient } from '../consumer/kafka-client.js';
 import { scanTopic, type ScannedRecord } from '../consumer/topic-scan.js';
 import { selected, type DlqEntry, type DlqFilter } from '../dlq/dlq-filter.js';
 import { truncateUtf8 } from '../dlq/dlq-headers.js';
@@ -31,6 +31,7 @@ async function scanDlq(
     await scanTopic(kafka, topic, { ...range, ...(onProgress ? { onProgress } : {}) }, (records) => deliver(records));
   } finally {
     progress?.end();
+    await closeKafkaClient(kafka, async () => undefined); // the scan disconnected its consumer and admin
   }
   async function deliver(records: ScannedRecord[]): Promise<void> {
     const entries: DlqEntry[] = [];

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { routedTopics } from '../config/resolve-options.js';
 import { pino } from 'pino';
-import { createKafkaClient } from '../consumer/kafka-client.js';
+import { closeKafkaClient, createKafkaClient } from '../consumer/kafka-client.js';
 import { KafkaInspector } from '../consumer/kafka-inspector.js';
 import { scanTopic, type ScannedRecord } from '../consumer/topic-scan.js';
 import { selected, type DlqEntry, type DlqFilter } from '../dlq/dlq-filter.js';
@@ -336,6 +336,7 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
   } finally {
     await db.end();
     await inspector.close();
+    await closeKafkaClient(kafka, async () => undefined); // every scan disconnected its consumer and admin
   }
 }
 

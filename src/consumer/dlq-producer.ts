@@ -8,7 +8,7 @@ import type { ResolvedOptions } from '../config/options.js';
 import { KafkaError, errorMessage } from '../errors.js';
 import type { OutgoingRecord, RecordProducer } from '../dlq/record-producer.js';
 import { kafkaOperatorFix } from './kafka-errors.js';
-import { createKafkaClient, kafkaRetry } from './kafka-client.js';
+import { closeKafkaClient, createKafkaClient, kafkaRetry } from './kafka-client.js';
 
 const { ConfigResourceTypes } = kafkajs;
 
@@ -62,7 +62,9 @@ export async function connectDlqProducer(options: ResolvedOptions, topics: DlqTo
     },
     // Records, headers included, well under the topic's limit (batch framing aside), at most 512 KiB a request.
     maxSendBytes: (topic) => Math.min(512 * 1024, Math.floor(0.8 * (maxMessageBytes.get(topic) ?? 1024 * 1024))),
-    close: () => producer.disconnect(),
+    close: async () => {
+      await closeKafkaClient(kafka, () => producer.disconnect());
+    },
   };
 }
 

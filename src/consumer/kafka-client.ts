@@ -3,8 +3,8 @@
  * clients of the commands), so that every client reaches the brokers the same way: the same TLS and SASL, and the
  * same retry schedule.
  */
-import { isIP, connect as tcpConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
 import kafkajs, { type ISocketFactory, type Kafka as KafkaClient, type RetryOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
@@ -28,40 +28,59 @@ export function kafkaRetry(options: ResolvedOptions): RetryOptions {
   return { initialRetryTime, maxRetryTime, retries: Math.max(5, retries) };
 }
 
-/** Every socket a client has open, so that none outlives the client (see closeLeftoverSockets). */
-const openSockets = new WeakMap<KafkaClient, Set<Socket>>();
+/** kafkajs' own socket factory (TLS with the host as server name unless it is an address, TCP keep-alive). */
+const kafkajsSocketFactory = (createRequire(import.meta.url)('kafkajs/src/network/socketFactory') as () => ISocketFactory)();
 
-/**
- * kafkajs' own way of connecting (TLS with the host as server name unless it is an address, TCP keep-alive), with
- * each socket remembered until it closes.
- */
-function trackingSocketFactory(sockets: Set<Socket>): ISocketFactory {
-  return ({ host, port, ssl, onConnect }) => {
-    const socket = ssl ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...ssl }, onConnect) : tcpConnect({ host, port }, onConnect);
-    socket.setKeepAlive(true, 60_000);
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+/** The sockets of one client, and whether it was closed (then it opens none). */
+interface ClientSockets {
+  open: Set<Socket>;
+  closed: boolean;
+}
+
+const clientSockets = new WeakMap<KafkaClient, ClientSockets>();
+
+/** kafkajs' way of connecting, with each socket remembered until it closes, and none opened once the client is closed. */
+function trackingSocketFactory(tracked: ClientSockets): ISocketFactory {
+  return (args) => {
+    // Thrown inside kafkajs' connect, which turns it into a failed connection.
+    if (tracked.closed) throw new Error('the Kafka client is closed');
+    const socket = kafkajsSocketFactory(args);
+    tracked.open.add(socket);
+    socket.once('close', () => tracked.open.delete(socket));
     return socket;
   };
 }
 
 /**
- * Closes what a client's consumers, producers and admins left open after all of them disconnected; resolves to how
- * many.
+ * Disconnects a client's consumers, producers and admins, then closes what they left open; resolves to how many
+ * connections were left. The client opens no connection after this.
  *
  * kafkajs does not always close every connection it made: when a connection to a broker fails, it drops that broker
  * from its pool, but a consumer keeps it as its group coordinator and its heartbeats open a new connection through
  * it once the broker is back; nothing disconnects that one, and it (with its request-timeout timer) would keep the
  * process alive after shutdown. Each is ended as if the broker had closed it, so that kafkajs tears down what hangs
- * on it too; one still open after `graceMs` is destroyed. Sockets already closing are left to finish.
+ * on it too; one still open after `graceMs` is destroyed with an error, which kafkajs handles the same way. Sockets
+ * already closing are left to finish.
  */
-export async function closeLeftoverSockets(kafka: KafkaClient, graceMs = 1_000): Promise<number> {
-  const leftOpen = [...(openSockets.get(kafka) ?? [])].filter((socket) => !socket.writableEnded);
+export async function closeKafkaClient(kafka: KafkaClient, disconnect: () => Promise<void>, graceMs = 1_000): Promise<number> {
+  const tracked = clientSockets.get(kafka);
+  let failure: { error: unknown } | undefined;
+  try {
+    await disconnect();
+  } catch (error) {
+    failure = { error }; // thrown once the connections are closed all the same
+  }
+  if (!tracked) {
+    if (failure) throw failure.error;
+    return 0;
+  }
+  tracked.closed = true;
+  const leftOpen = [...tracked.open].filter((socket) => !socket.writableEnded);
   await Promise.all(
     leftOpen.map(
       (socket) =>
         new Promise<void>((resolve) => {
-          const timer = setTimeout(() => socket.destroy(), graceMs);
+          const timer = setTimeout(() => socket.destroy(new Error('closed with its Kafka client')), graceMs);
           socket.once('close', () => {
             clearTimeout(timer);
             resolve();
@@ -70,6 +89,7 @@ export async function closeLeftoverSockets(kafka: KafkaClient, graceMs = 1_000):
         }),
     ),
   );
+  if (failure) throw failure.error;
   return leftOpen.length;
 }
 
@@ -77,10 +97,10 @@ export async function closeLeftoverSockets(kafka: KafkaClient, graceMs = 1_000):
 export function createKafkaClient(options: ResolvedOptions, clientId: string, log: Logger, level: 'warn' | 'error'): KafkaClient {
   const ssl = tlsOptions(options);
   const sasl = saslOptions(options);
-  const sockets = new Set<Socket>();
+  const tracked: ClientSockets = { open: new Set(), closed: false };
   const kafka = new Kafka({
     clientId,
-    socketFactory: trackingSocketFactory(sockets),
+    socketFactory: trackingSocketFactory(tracked),
     brokers: options.kafka.brokers,
     ...(ssl ? { ssl } : {}),
     ...(sasl ? { sasl } : {}),
@@ -88,6 +108,6 @@ export function createKafkaClient(options: ResolvedOptions, clientId: string, lo
     logCreator: kafkajsLogCreator(log),
     retry: kafkaRetry(options),
   });
-  openSockets.set(kafka, sockets);
+  clientSockets.set(kafka, tracked);
   return kafka;
 }

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { KafkaError, errorMessage } from '../errors.js';
-import { createKafkaClient } from './kafka-client.js';
+import { closeKafkaClient, createKafkaClient } from './kafka-client.js';
 import { kafkaOperatorFix } from './kafka-errors.js';
 
 export interface TopicFound {
@@ -31,23 +31,26 @@ export interface PartitionOffsets {
 }
 
 export class KafkaInspector {
+  readonly #kafka: ReturnType<typeof createKafkaClient>;
   readonly #admin;
   readonly #options: ResolvedOptions;
 
-  private constructor(admin: ReturnType<ReturnType<typeof createKafkaClient>['admin']>, options: ResolvedOptions) {
+  private constructor(kafka: ReturnType<typeof createKafkaClient>, admin: ReturnType<ReturnType<typeof createKafkaClient>['admin']>, options: ResolvedOptions) {
+    this.#kafka = kafka;
     this.#admin = admin;
     this.#options = options;
   }
 
   /** Connects an admin client; a KafkaError names the brokers when they cannot be reached. */
   static async connect(options: ResolvedOptions, log: Logger): Promise<KafkaInspector> {
-    const admin = createKafkaClient(options, `${options.kafka.clientId}-admin`, log, 'error').admin();
+    const kafka = createKafkaClient(options, `${options.kafka.clientId}-admin`, log, 'error');
+    const admin = kafka.admin();
     try {
       await admin.connect();
     } catch (error) {
       throw kafkaError(`cannot reach Kafka at ${options.kafka.brokers.join(',')}`, error);
     }
-    return new KafkaInspector(admin, options);
+    return new KafkaInspector(kafka, admin, options);
   }
 
   async topics(names: string[]): Promise<TopicFound[]> {
@@ -89,8 +92,8 @@ export class KafkaInspector {
     );
   }
 
-  close(): Promise<void> {
-    return this.#admin.disconnect();
+  async close(): Promise<void> {
+    await closeKafkaClient(this.#kafka, () => this.#admin.disconnect());
   }
 
   async #call<T>(what: string, call: () => Promise<T>): Promise<T> {

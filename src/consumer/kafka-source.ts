@@ -29,7 +29,7 @@ import { partitionKey, type Assignment, type FetchedRange, type SourceRecord } f
 import { kafkaConsumerError } from './kafka-errors.js';
 import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
 import { rejoinWithMemberId } from './kafkajs-rejoin.js';
-import { closeLeftoverSockets, createKafkaClient, kafkaRetry } from './kafka-client.js';
+import { closeKafkaClient, createKafkaClient, kafkaRetry } from './kafka-client.js';
 
 
 
@@ -375,8 +375,7 @@ export class KafkaSource {
       await Promise.race([run.catch((error: unknown) => this.#log.debug({ err: error }, 'the run being joined failed')), waited]);
       clearTimeout(timer);
     }
-    await this.#consumer.disconnect();
-    const leftOpen = await closeLeftoverSockets(this.#kafka);
+    const leftOpen = await closeKafkaClient(this.#kafka, () => this.#consumer.disconnect());
     if (leftOpen > 0) this.#log.debug({ sockets: leftOpen }, 'closed connections the Kafka client left open after disconnecting');
   }
 }

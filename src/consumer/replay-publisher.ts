@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { KafkaError, errorMessage } from '../errors.js';
 import type { OutgoingRecord } from '../dlq/record-producer.js';
-import { createKafkaClient } from './kafka-client.js';
+import { closeKafkaClient, createKafkaClient } from './kafka-client.js';
 import { kafkaOperatorFix } from './kafka-errors.js';
 
 export interface ReplayPublisher {
@@ -58,6 +58,8 @@ export async function connectReplayPublisher(options: ResolvedOptions, transacti
         throw new KafkaError(`publishing replayed records failed: ${errorMessage(error)}${fix ? ` (${fix})` : ''}`, { cause: error, retriable: true });
       }
     },
-    close: () => producer.disconnect(),
+    close: async () => {
+      await closeKafkaClient(kafka, () => producer.disconnect());
+    },
   };
 }
