@@ -134,7 +134,7 @@ class SluicePipeline implements Sluice {
       observer: new FlushObserver(this.#metrics),
       log: log.child({ component: 'batcher' }),
       emitter: this.events,
-      isCurrent: (epoch) => this.#source.isCurrent(epoch),
+      isCurrent: (topic, partition, epoch) => this.#source.isCurrent(topic, partition, epoch),
       commit: (topic, partition, offset, epoch) => this.#source.commit(topic, partition, offset, epoch),
       pause: (topic, partition) => this.#source.pause(topic, partition),
       resume: (topic, partition) => this.#source.resume(topic, partition),
@@ -304,9 +304,9 @@ class SluicePipeline implements Sluice {
           this.#progress.observeCommit(topic, partition, offset);
           this.events.emit('commit', { topic, partition, offset });
         },
-        ...(this.#options.delivery === 'exactly-once' ? { position: (assigned, epoch, resume) => this.#claimPositions(assigned, epoch, resume) } : {}),
+        ...(this.#options.delivery === 'exactly-once' ? { position: (assigned, generation, resume) => this.#claimPositions(assigned, generation, resume) } : {}),
         onRebalance: (assigned) => {
-          this.#batcher.discardBuffers();
+          this.#batcher.discardStale();
           // Lag and /status cover the partitions this member owns now, and no others.
           this.#progress.retain(assigned);
           if (assigned.length > 0) this.events.emit('rebalance', { assigned });
@@ -341,7 +341,7 @@ class SluicePipeline implements Sluice {
    * brokers back within about that long) or sluice halts (an error of sluice's own, or an operator fix not made).
    */
   #onConsumerCrash(error: KafkaError): void {
-    this.#batcher.discardBuffers();
+    this.#batcher.discardStale();
     // Disconnecting while kafkajs is still joining crashes that join; a stopping sluice expected as much.
     if (this.#stopping || this.#lifecycle.isFinal()) {
       this.#log.debug({ err: error }, 'Kafka consumer ended while stopping');
@@ -448,7 +448,7 @@ class SluicePipeline implements Sluice {
    * session holds (a member frozen inside its flush, until idleInTransactionTimeoutMs ends its transaction) is
    * claimed again shortly, without holding up the others.
    */
-  async #claimPositions(assigned: Assignment[], epoch: number, resume: (positions: PartitionPosition[]) => void): Promise<void> {
+  async #claimPositions(assigned: Assignment[], generation: number, resume: (positions: PartitionPosition[]) => void): Promise<void> {
     const retrying: Retrying = startRetrying('claiming the assigned partitions');
     let pending = assigned;
     let seen = new Map<string, string>();
@@ -457,10 +457,10 @@ class SluicePipeline implements Sluice {
     let warned = false;
     try {
       for (let busyRounds = 0; ; ) {
-        if (!this.#source.isCurrent(epoch) || this.#lifecycle.isFinal()) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended before its partitions were claimed');
+        if (!this.#source.isCurrentAssignment(generation) || this.#lifecycle.isFinal()) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended before its partitions were claimed');
         let claimed;
         try {
-          claimed = await this.#sink.claim(pending, () => this.#source.isCurrent(epoch), seen);
+          claimed = await this.#sink.claim(pending, () => this.#source.isCurrentAssignment(generation), seen);
         } catch (error) {
           const decision = this.#policy.decide(error, retrying);
           if (decision.action === 'halt') {
@@ -472,10 +472,16 @@ class SluicePipeline implements Sluice {
           await sleep(decision.delayMs, this.#closing.signal);
           continue;
         }
-        if (!claimed || !this.#source.isCurrent(epoch)) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended while its partitions were claimed');
-        // The batcher owns each partition's claim and position from here; fetching resumes there.
-        for (const { topic, partition, claim, nextOffset } of claimed.claims) this.#batcher.claimed(topic, partition, epoch, claim, nextOffset);
-        if (claimed.claims.length > 0) resume(claimed.claims.map(({ topic, partition, nextOffset }) => ({ topic, partition, offset: nextOffset })));
+        if (!claimed || !this.#source.isCurrentAssignment(generation)) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended while its partitions were claimed');
+        // The batcher owns each partition's claim and position from here: it says where fetching resumes (the end
+        // of a buffer kept through the rebalance, or where the stored offsets end).
+        const positions: PartitionPosition[] = [];
+        for (const { topic, partition, claim, nextOffset } of claimed.claims) {
+          const epoch = this.#source.epochOf(topic, partition);
+          if (epoch === undefined) continue;
+          positions.push({ topic, partition, offset: nextOffset, fetchFrom: this.#batcher.claimed(topic, partition, epoch, claim, nextOffset) });
+        }
+        if (positions.length > 0) resume(positions);
         if (claimed.taken.length > 0) {
           this.#log.warn(
             { taken: claimed.taken },

@@ -32,8 +32,8 @@ export interface BatcherDeps {
   observer: FlushObserver;
   log: Logger;
   emitter: SluiceEmitter;
-  /** Whether records fetched under `epoch` still belong to this member (no rebalance since). */
-  isCurrent(epoch: number): boolean;
+  /** Whether records of the partition fetched under `epoch` still belong to this member. */
+  isCurrent(topic: string, partition: number, epoch: number): boolean;
   /** Commits `nextOffset` for the partition to the group, if `epoch` is still current. */
   commit(topic: string, partition: number, nextOffset: string, epoch: number): Promise<boolean>;
   pause(topic: string, partition: number): void;
@@ -90,7 +90,7 @@ class PartitionWorker {
    * The batch in flight: its bytes, since when, where it ends (where the buffer starts again if its tail is shed),
    * and the epoch it was fetched under (one of an earlier assignment says nothing of the buffer's).
    */
-  inFlight: { bytes: number; sinceMs: number; toOffset: string; epoch: number } | undefined;
+  inFlight: { bytes: number; sinceMs: number; fromOffset: string; toOffset: string; epoch: number } | undefined;
   /** Buffered plus in flight: what backpressure counts for this partition. */
   get heldBytes(): number {
     return this.buffer.bytes + (this.inFlight?.bytes ?? 0);
@@ -150,16 +150,26 @@ export class Batcher {
 
   /**
    * Exactly-once delivery: this member claimed the partition in `epoch`; its batches start at `nextOffset`, where the
-   * offsets stored with the data end (undefined: the group never wrote it, and the first fetch decides).
+   * offsets stored with the data end (undefined: the group never wrote it, and the first fetch decides). Returns
+   * where fetching resumes.
+   *
+   * A partition kept through a rebalance (same epoch) keeps its buffer, and its batch in flight, when they continue
+   * exactly where the stored offsets end: nobody wrote it in between, so its records are still the next to write, and
+   * fetching goes on from the buffer's end. Otherwise the buffer starts again at `nextOffset`.
    */
-  claimed(topic: string, partition: number, epoch: number, claim: string, nextOffset: string | undefined): void {
+  claimed(topic: string, partition: number, epoch: number, claim: string, nextOffset: string | undefined): string | undefined {
     const worker = this.#worker(topic, partition);
-    if (worker.epoch > epoch) return; // a claim of an assignment that is already over
-    this.#totalBytes -= worker.buffer.reset(nextOffset);
+    if (worker.epoch > epoch) return undefined; // a claim of an assignment that is already over
+    const continues =
+      worker.epoch === epoch &&
+      nextOffset !== undefined &&
+      (worker.buffer.start === nextOffset || worker.inFlight?.fromOffset === nextOffset);
+    if (!continues) this.#totalBytes -= worker.buffer.reset(nextOffset);
     worker.epoch = epoch;
     worker.claim = claim;
     worker.claimRefusedSince = undefined;
     worker.repositions = 0;
+    return continues ? (worker.buffer.position ?? nextOffset) : nextOffset;
   }
 
   /** Buffers one fetched range of a partition. */
@@ -253,11 +263,13 @@ export class Batcher {
   }
 
   /**
-   * After a rebalance every buffer is dropped: its records were never committed, so whoever owns the partition
-   * now reads them again from the committed offset. Flushes in flight finish, but roll back (isCurrent is false).
+   * After a rebalance or a crash, the buffers of partitions whose epoch ended are dropped: their records were never
+   * committed, so whoever owns the partition now reads them again from the committed offset. Their flushes in flight
+   * finish, but roll back (isCurrent is false). Partitions kept through the rebalance keep theirs.
    */
-  discardBuffers(): void {
+  discardStale(): void {
     for (const worker of this.#workers.values()) {
+      if (this.#deps.isCurrent(worker.topic, worker.partition, worker.epoch)) continue;
       clearTimeout(worker.timer);
       worker.timer = undefined;
       this.#totalBytes -= worker.buffer.reset();
@@ -404,7 +416,7 @@ export class Batcher {
       if (!reason) return;
       const epoch = worker.epoch;
       const cut = worker.buffer.take(this.#deps.limits);
-      worker.inFlight = { bytes: cut.bytes, sinceMs: Date.now(), toOffset: cut.toOffset, epoch };
+      worker.inFlight = { bytes: cut.bytes, sinceMs: Date.now(), fromOffset: cut.fromOffset, toOffset: cut.toOffset, epoch };
       try {
         const { topic, partition } = worker;
         const observed = { topic, partition, records: cut.records, fromOffset: cut.fromOffset, toOffset: cut.toOffset, bytes: cut.bytes, reason };
@@ -421,8 +433,6 @@ export class Batcher {
   async #flush(worker: PartitionWorker, batch: BufferedBatch, epoch: number, reason: FlushReason, observation: FlushObservation) {
     const { topic, partition } = worker;
     const { records, fromOffset, toOffset, oldestArrivalMs } = batch;
-    // The claim made in this batch's epoch: a batch of an older epoch has none and is refused.
-    const claim = worker.epoch === epoch ? worker.claim : undefined;
     const signal = this.#abort.signal;
     const waitedMs = Date.now() - oldestArrivalMs;
     /** Records of this batch the DLQ has acknowledged: later attempts leave them out. */
@@ -445,14 +455,17 @@ export class Batcher {
     };
     try {
       for (let attempt = 0; ; attempt++) {
-        if (!this.#deps.isCurrent(epoch)) return; // revoked: the new owner reads these again
+        if (!this.#deps.isCurrent(topic, partition, epoch)) return; // revoked: the new owner reads these again
+        // The claim made in this batch's epoch (claimed again after a rebalance that kept the partition): a batch of
+        // an older epoch has none and is refused.
+        const claim = worker.epoch === epoch ? worker.claim : undefined;
         const startedAt = performance.now();
         let result;
         try {
           result = await this.#deps.sink.write(
             { topic, partition, records, fromOffset, toOffset, epoch, ...(this.#deps.exactlyOnce ? { claim } : {}) },
             {
-              isCurrent: () => this.#deps.isCurrent(epoch),
+              isCurrent: () => this.#deps.isCurrent(topic, partition, epoch),
               signal,
               excluded,
               deadLetter: (poison) => deadLetter(poison, attempt + 1),

@@ -50,6 +50,11 @@ export class PartitionBuffer {
     return this.#bytes;
   }
 
+  /** Where what is buffered starts (where the last batch taken ended), if known. */
+  get start(): string | undefined {
+    return this.#start?.toString();
+  }
+
   /** Where the next fetched range must start, if known. */
   get position(): string | undefined {
     return this.#end?.toString();

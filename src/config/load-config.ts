@@ -14,6 +14,7 @@ export const environmentSettings = {
   SLUICE_HEARTBEAT_INTERVAL_MS: 'kafka.heartbeatIntervalMs',
   SLUICE_METADATA_MAX_AGE_MS: 'kafka.metadataMaxAgeMs',
   SLUICE_KAFKA_RETRY_BACKOFF_MAX_MS: 'kafka.retryBackoffMaxMs',
+  SLUICE_ASSIGNOR: 'kafka.assignor',
   KAFKA_SSL: 'kafka.ssl.enabled',
   KAFKA_SSL_CA_FILE: 'kafka.ssl.caFile',
   KAFKA_SSL_CERT_FILE: 'kafka.ssl.certFile',

@@ -38,6 +38,9 @@ export interface KafkaTlsOptions {
   insecureSkipVerify?: boolean;
 }
 
+export const Assignors = ['sticky', 'round-robin'] as const;
+export type Assignor = (typeof Assignors)[number];
+
 export const SaslMechanisms = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer'] as const;
 export type SaslMechanism = (typeof SaslMechanisms)[number];
 
@@ -77,6 +80,13 @@ export interface SluiceOptions {
      * stopped): once the brokers are back, consuming resumes within about this long.
      */
     retryBackoffMaxMs?: number;
+    /**
+     * How the group's partitions are spread over its members at a rebalance. `sticky`: evenly, each partition staying
+     * with its member unless the balance needs it elsewhere, so that a member joining or leaving moves only the
+     * partitions it must and everything else keeps its buffers. `round-robin`: kafkajs' own, which moves almost every
+     * partition at every change of membership. Members on different settings agree on round-robin.
+     */
+    assignor?: Assignor;
     /** TLS to the brokers: `true` for verification against Node's bundled CAs, or the details. */
     ssl?: boolean | KafkaTlsOptions;
     sasl?: KafkaSaslOptions;
@@ -166,6 +176,7 @@ export const defaults = {
   heartbeatIntervalMs: 3_000,
   metadataMaxAgeMs: 30_000,
   retryBackoffMaxMs: 2_000,
+  assignor: 'sticky',
   poolSize: 4,
   statementTimeoutMs: 30_000,
   idleInTransactionTimeoutMs: 10_000,

@@ -115,6 +115,7 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
       heartbeatIntervalMs: o.kafka.heartbeatIntervalMs ?? defaults.heartbeatIntervalMs,
       metadataMaxAgeMs: o.kafka.metadataMaxAgeMs ?? defaults.metadataMaxAgeMs,
       retryBackoffMaxMs: o.kafka.retryBackoffMaxMs ?? defaults.retryBackoffMaxMs,
+      assignor: o.kafka.assignor ?? defaults.assignor,
       tls: resolveTls(o.kafka.ssl),
       // The caller's own object: an oauthbearer provider stays the function it gave (the schema's copy wraps it).
       sasl: input.kafka.sasl,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ColumnSources, TombstonePolicies, ValueFormats, WriteModes } from './route-options.js';
-import { DeliveryModes, LogLevels, SaslMechanisms, StartPositions, StatusDetails } from './options.js';
+import { Assignors, DeliveryModes, LogLevels, SaslMechanisms, StartPositions, StatusDetails } from './options.js';
 
 /** Allowed ranges, in one place so that messages and checks agree. */
 export const limits = {
@@ -96,6 +96,7 @@ export const optionsSchema = z
         heartbeatIntervalMs: int('heartbeatIntervalMs').optional(),
         metadataMaxAgeMs: int('metadataMaxAgeMs').optional(),
         retryBackoffMaxMs: int('retryBackoffMaxMs').optional(),
+        assignor: choice(Assignors).optional(),
         ssl: z
           .union([
             flag,

@@ -13,15 +13,21 @@
  *   from (kafkajs' `batch.fetchedOffset`) to `batch.lastOffset()`, which counts filtered records; batches with
  *   nothing but filtered records are handed over too (kafkajs-filtered-batches.ts).
  * - kafkajs has no revoke callback, and an explicit commit after a rebalance uses the new generation, so the broker
- *   would accept it for a partition another member now owns. Every rebalance, rejoin or crash starts a new local
- *   epoch; a commit or flush carrying an older epoch is refused.
+ *   would accept it for a partition another member now owns. Each partition carries a local epoch, which a commit or
+ *   flush must match: a partition lost (a rebalance that gives it elsewhere, a crash) takes its epoch along, and one
+ *   assigned anew gets a new one. Under exactly-once a partition this member keeps through a rebalance keeps its
+ *   epoch, and with it its buffer and its flush in flight: the offsets stored with the data prove, when it is claimed
+ *   again, whether the buffer still starts where they end (the batcher decides). Under at-least-once nothing can
+ *   prove that, so every rebalance ends every epoch.
+ * - kafkajs speaks only the eager protocol: every member rejoins at every rebalance. The sticky assigner
+ *   (kafkajs-sticky-assigner.ts) keeps partitions with their members so that most of them are kept.
  * - When its retries run out (the brokers unreachable, the coordinator gone), the consumer crashes: kafkajs leaves
  *   the group and disconnects (consumer/index.js onCrash), and would restart by itself only for errors it deems
  *   retriable, after a wait that grows to its maxRetryTime. It never restarts by itself here: the crash is reported,
  *   sluice's failure policy decides, and `restart()` runs the consumer again, under the member id it had
  *   (kafkajs-rejoin.ts), so that the coordinator does not wait for the old member's session to time out.
  */
-import type { Consumer, ConsumerRunConfig, EachBatchPayload, Kafka as KafkaClient } from 'kafkajs';
+import kafkajs, { type Consumer, type ConsumerRunConfig, type EachBatchPayload, type Kafka as KafkaClient } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { errorMessage, type KafkaError } from '../errors.js';
@@ -30,6 +36,7 @@ import { kafkaConsumerError } from './kafka-errors.js';
 import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
 import { rejoinWithMemberId } from './kafkajs-rejoin.js';
 import { closeKafkaClient, createKafkaClient, kafkaRetry } from './kafka-client.js';
+import { stickyAssigner, type Ownership } from './kafkajs-sticky-assigner.js';
 
 
 
@@ -37,7 +44,10 @@ import { closeKafkaClient, createKafkaClient, kafkaRetry } from './kafka-client.
 export interface PartitionPosition {
   topic: string;
   partition: number;
+  /** Where the offsets stored with the data end: committed to the group. */
   offset: string | undefined;
+  /** Where fetching resumes, when not there: the end of a buffer kept through the rebalance. */
+  fetchFrom?: string | undefined;
 }
 
 export interface SourceHandlers {
@@ -47,7 +57,7 @@ export interface SourceHandlers {
   onHighWatermark(topic: string, partition: number, highWatermark: string): void;
   /** An offset reached the group (after a flush, or where a claimed partition resumes). */
   onCommitted(topic: string, partition: number, nextOffset: string): void;
-  /** A rebalance started or completed: buffered records of the previous epoch are void. */
+  /** A rebalance started or completed: buffered records of partitions whose epoch ended are void. */
   onRebalance(assigned: Assignment[]): void;
   /** The consumer is a member of the group again (after a start, a rebalance or a restart). */
   onJoined(): void;
@@ -57,19 +67,23 @@ export interface SourceHandlers {
    */
   onCrash(error: KafkaError): void;
   /**
-   * Exactly-once delivery: where each newly assigned partition resumes, from the offsets stored with the data, given
-   * to `resume` (possibly in several goes: a partition whose stored offsets are locked comes later). A partition is
-   * not fetched until its position is given. Settles once every partition has one, or the assignment is over.
+   * Exactly-once delivery: where each assigned partition resumes, from the offsets stored with the data, given to
+   * `resume` (possibly in several goes: a partition whose stored offsets are locked comes later). A partition is not
+   * fetched until its position is given. Settles once every partition has one, or the assignment (`generation`) is over.
    */
-  position?(assigned: Assignment[], epoch: number, resume: (positions: PartitionPosition[]) => void): Promise<void>;
+  position?(assigned: Assignment[], generation: number, resume: (positions: PartitionPosition[]) => void): Promise<void>;
 }
 
 export class KafkaSource {
   readonly #options: ResolvedOptions;
   readonly #log: Logger;
   readonly #consumer: Consumer;
-  #epoch = 0;
-  #assigned = new Set<string>();
+  /** Counts assignments (every rebalance, join and crash): a claim round belongs to one. */
+  #generation = 0;
+  /** The partitions this member owns, each with the epoch of its ownership (see the header). */
+  #epochs = new Map<string, number>();
+  /** What this member owned at its last join, for the sticky assigner's next round. */
+  #owned: Ownership = { partitions: [], joinedAtMs: 0 };
   #fetching = true;
   /** Partitions waiting for their start position: not fetched, their records not handed over. */
   #gated = new Set<string>();
@@ -117,6 +131,12 @@ export class KafkaSource {
       maxWaitTimeInMs: 100,
       // sluice decides about every restart (see onCrash), kafkajs about none.
       retry: { ...kafkaRetry(options), restartOnFailure: async () => false },
+      // Round-robin stays listed: a group whose members do not all offer the sticky assigner (a rolling upgrade)
+      // agrees on it.
+      partitionAssigners:
+        options.kafka.assignor === 'sticky'
+          ? [stickyAssigner(() => this.#owned), kafkajs.PartitionAssigners.roundRobin]
+          : [kafkajs.PartitionAssigners.roundRobin],
     });
   }
 
@@ -138,9 +158,19 @@ export class KafkaSource {
     return undefined;
   }
 
-  /** Whether records fetched under `epoch` still belong to this member. */
-  isCurrent(epoch: number): boolean {
-    return epoch === this.#epoch;
+  /** Whether records of a partition fetched under `epoch` still belong to this member. */
+  isCurrent(topic: string, partition: number, epoch: number): boolean {
+    return this.#epochs.get(partitionKey(topic, partition)) === epoch;
+  }
+
+  /** The epoch of this member's ownership of a partition; undefined when it does not own it. */
+  epochOf(topic: string, partition: number): number | undefined {
+    return this.#epochs.get(partitionKey(topic, partition));
+  }
+
+  /** Whether no rebalance, join or crash happened since `generation`. */
+  isCurrentAssignment(generation: number): boolean {
+    return generation === this.#generation;
   }
 
   /**
@@ -177,20 +207,32 @@ export class KafkaSource {
     this.#consumer.on(REQUEST, () => {
       this.#lastResponseMs = Date.now();
     });
+    // Exactly-once (positions from the data): what this member keeps through a rebalance keeps its epoch.
+    const keepsThroughRebalance = handlers.position !== undefined;
     this.#consumer.on(REBALANCING, () => {
       this.#rebalancing = true;
-      this.#epoch++;
-      this.#assigned.clear();
+      this.#generation++;
+      if (!keepsThroughRebalance) this.#epochs.clear();
       this.#gated.clear();
       handlers.onRebalance([]);
     });
     this.#consumer.on(GROUP_JOIN, (event) => {
-      this.#epoch++;
-      const epoch = this.#epoch;
+      const generation = ++this.#generation;
       const assigned = Object.entries(event.payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
-      this.#assigned = new Set(assigned.flatMap(({ topic, partitions }) => partitions.map((p) => partitionKey(topic, p))));
+      const epochs = new Map<string, number>();
+      const kept: string[] = [];
+      for (const { topic, partitions } of assigned) {
+        for (const p of partitions) {
+          const key = partitionKey(topic, p);
+          const before = keepsThroughRebalance ? this.#epochs.get(key) : undefined;
+          if (before !== undefined) kept.push(key);
+          epochs.set(key, before ?? generation);
+        }
+      }
+      this.#epochs = epochs;
+      this.#owned = { partitions: assigned.flatMap(({ topic, partitions }) => partitions.map((partition) => ({ topic, partition }))), joinedAtMs: Date.now() };
       this.#memberId = event.payload.memberId;
-      this.#log.info({ assigned, epoch, memberId: this.#memberId }, 'joined the group');
+      this.#log.info({ assigned, kept, generation, memberId: this.#memberId, protocol: event.payload.groupProtocol }, 'joined the group');
       this.#down = undefined;
       this.#rebalancing = false;
       this.#lastResponseMs = Date.now();
@@ -198,11 +240,11 @@ export class KafkaSource {
       handlers.onRebalance(assigned);
       // A consumer run again after a crash starts unpaused: a stopped one must stay stopped.
       if (!this.#fetching) this.#guard('pause', () => this.#consumer.pause(assigned.map(({ topic }) => ({ topic }))));
-      if (handlers.position && this.#fetching) this.#gate(assigned, epoch, handlers.position);
+      if (handlers.position && this.#fetching) this.#gate(assigned, generation, handlers.position);
     });
     this.#consumer.on(CRASH, (event) => {
-      this.#epoch++;
-      this.#assigned.clear();
+      this.#generation++;
+      this.#epochs.clear();
       this.#gated.clear();
       const error = kafkaConsumerError('the Kafka consumer left the group', event.payload.error, this.#options.kafka.groupId);
       this.#down ??= { sinceMs: Date.now(), error };
@@ -226,33 +268,33 @@ export class KafkaSource {
    * first fetch of the new assignment, so pausing here means nothing is fetched from the wrong place; a fetch that
    * slips through anyway is dropped in #onBatch, and the stored-offset check in the sink refuses a wrong start.
    */
-  #gate(assigned: Assignment[], epoch: number, position: NonNullable<SourceHandlers['position']>): void {
+  #gate(assigned: Assignment[], generation: number, position: NonNullable<SourceHandlers['position']>): void {
     for (const { topic, partitions } of assigned) for (const p of partitions) this.#gated.add(partitionKey(topic, p));
     if (assigned.length > 0) this.#guard('pause', () => this.#consumer.pause(assigned));
     const resume = (positions: PartitionPosition[]) => {
-      if (!this.isCurrent(epoch)) return;
-      for (const { topic, partition, offset } of positions) {
-        if (offset !== undefined) {
-          this.#guard('seek', () => this.#consumer.seek({ topic, partition, offset }));
-          // The group's committed offset follows, so that lag and autoscalers see where sluice really is.
-          void this.commit(topic, partition, offset, epoch);
-        }
+      if (!this.isCurrentAssignment(generation)) return;
+      for (const { topic, partition, offset, fetchFrom } of positions) {
+        const from = fetchFrom ?? offset;
+        if (from !== undefined) this.#guard('seek', () => this.#consumer.seek({ topic, partition, offset: from }));
+        const epoch = this.epochOf(topic, partition);
+        // The group's committed offset follows, so that lag and autoscalers see where sluice really is.
+        if (offset !== undefined && epoch !== undefined) void this.commit(topic, partition, offset, epoch);
         this.#gated.delete(partitionKey(topic, partition));
         this.#applyPause(topic, partition);
       }
       this.#log.info(
-        { epoch, positions: Object.fromEntries(positions.map((p) => [partitionKey(p.topic, p.partition), p.offset])) },
+        { generation, positions: Object.fromEntries(positions.map((p) => [partitionKey(p.topic, p.partition), p.fetchFrom ?? p.offset])) },
         'assigned partitions resume from the offsets stored with the data',
       );
     };
-    position(assigned, epoch, resume).catch((error: unknown) =>
-      this.#log.debug({ err: error, epoch }, `positioning the assignment ended: ${errorMessage(error)}`),
+    position(assigned, generation, resume).catch((error: unknown) =>
+      this.#log.debug({ err: error, generation }, `positioning the assignment ended: ${errorMessage(error)}`),
     );
   }
 
   /** Moves the fetch position of a partition (exactly-once: back to the offsets stored with the data). */
   reposition(topic: string, partition: number, offset: string, epoch: number): void {
-    if (!this.isCurrent(epoch) || !this.#running) return;
+    if (!this.isCurrent(topic, partition, epoch) || !this.#running) return;
     this.#guard('seek', () => this.#consumer.seek({ topic, partition, offset }));
   }
 
@@ -260,8 +302,10 @@ export class KafkaSource {
     const { batch } = payload;
     if (!this.#fetching || !payload.isRunning() || payload.isStale()) return;
     // Not resolved: the partition is fetched again from its position once its gate opens.
-    if (this.#gated.has(partitionKey(batch.topic, batch.partition))) return;
-    const epoch = this.#epoch;
+    const key = partitionKey(batch.topic, batch.partition);
+    if (this.#gated.has(key)) return;
+    const epoch = this.#epochs.get(key);
+    if (epoch === undefined || this.#rebalancing) return; // not this member's (any more): not resolved either
     const records: SourceRecord[] = new Array(batch.messages.length);
     for (let i = 0; i < batch.messages.length; i++) {
       const m = batch.messages[i]!;
@@ -287,10 +331,13 @@ export class KafkaSource {
     await payload.heartbeat();
   }
 
-  /** Commits `nextOffset` for a partition, unless a rebalance happened since `epoch`. Failures are logged, not thrown. */
+  /**
+   * Commits `nextOffset` for a partition while this member owns it under `epoch`; not during a rebalance (the broker
+   * would refuse it: the claim after the rejoin commits where the stored offsets end). Failures are logged, not thrown.
+   */
   async commit(topic: string, partition: number, nextOffset: string, epoch: number): Promise<boolean> {
-    if (!this.isCurrent(epoch) || !this.#assigned.has(partitionKey(topic, partition))) {
-      this.#log.debug({ topic, partition, nextOffset }, 'commit skipped: partition no longer owned');
+    if (!this.isCurrent(topic, partition, epoch) || this.#rebalancing) {
+      this.#log.debug({ topic, partition, nextOffset }, 'commit skipped: partition no longer owned, or the group is rebalancing');
       return false;
     }
     try {
@@ -367,7 +414,8 @@ export class KafkaSource {
    */
   async disconnect(joinWaitMs = 5_000): Promise<void> {
     this.#closed = true;
-    this.#epoch++;
+    this.#generation++;
+    this.#epochs.clear();
     const run = this.#runInProgress;
     if (run) {
       let timer: NodeJS.Timeout | undefined;
