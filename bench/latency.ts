@@ -34,6 +34,7 @@ export interface LatencyOptions {
 
 const tickMs = 5;
 const maxPerSend = 1000;
+const maxInFlight = 8;
 
 export async function measureLatency(o: LatencyOptions): Promise<LatencyResult> {
   const { stack } = o;
@@ -45,20 +46,35 @@ export async function measureLatency(o: LatencyOptions): Promise<LatencyResult> 
     let sent = 0;
     let seq = 0;
     const total = Math.round(o.rate * o.seconds);
+    // Sends overlap (up to maxInFlight), so that the offered rate is the one asked for: one send at a time offered
+    // only what the round trips allowed (about 45k of 60k records/s asked, here).
+    const inFlight = new Set<Promise<void>>();
+    let sendError: unknown;
     while (sent < total) {
       if (child.hasExited()) throw new Error(`sluice exited during the latency run; last lines:\n${child.tail()}`);
+      if (sendError !== undefined) throw sendError;
       // At most maxPerSend per request, so a late tick cannot build a produce request past the broker's size limit.
       const due = Math.min(total, sent + maxPerSend, Math.floor(((Date.now() - started) * o.rate) / 1000));
-      if (due > sent) {
+      if (due > sent && inFlight.size < maxInFlight) {
         const now = Date.now();
         const records: Array<{ partition: number; order: Order }> = [];
         for (; sent < due; sent++, seq++) {
           records.push({ partition: seq % o.partitions, order: latencyOrder(seq, now) });
         }
-        await stack.send(o.topic, records);
+        const send: Promise<void> = stack.send(o.topic, records).then(
+          () => void inFlight.delete(send),
+          (error: unknown) => {
+            sendError = error;
+            inFlight.delete(send);
+          },
+        );
+        inFlight.add(send);
+        continue; // more may be due already
       }
-      await new Promise((resolve) => setTimeout(resolve, tickMs));
+      await (inFlight.size >= maxInFlight ? Promise.race(inFlight) : new Promise((resolve) => setTimeout(resolve, tickMs)));
     }
+    await Promise.all(inFlight);
+    if (sendError !== undefined) throw sendError;
     const producedMs = Date.now() - started;
     await waitUntil(
       `all ${total} latency records to land`,
