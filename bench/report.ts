@@ -5,6 +5,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { LatencyResult } from './latency.js';
 import type { ThroughputResult } from './measure.js';
+import type { RebalanceResult } from './rebalance.js';
 
 export interface LimitResult {
   name: string;
@@ -26,6 +27,7 @@ export interface BenchReport {
   contenders: ThroughputResult[];
   memory: Array<{ backlog: number; peakRssBytes: number | null }>;
   latency: LatencyResult[];
+  rebalance: RebalanceResult[];
 }
 
 const int = (n: number) => Math.round(n).toLocaleString('en');
@@ -104,6 +106,20 @@ export function markdown(r: BenchReport): string {
       const target = l.lingerMs + 100;
       lines.push(
         `| ${l.lingerMs} | ${Math.round(l.loadShare * 100)} % | ${int(l.achievedRate)} | ${ms(l.p50Ms)} | ${ms(l.p99Ms)} | ${ms(l.maxMs)} | ${l.p99Ms <= target ? 'met' : 'missed'} (${target} ms) |`,
+      );
+    }
+    lines.push('');
+  }
+  if ((r.rebalance ?? []).length > 0) {
+    lines.push('Under rebalances (a second member joins and leaves every few seconds; lingerMs 200 for the latency run):');
+    lines.push('');
+    lines.push('| variant | drain records/s | joins | load offered | p50 | p99 | max | joins | p99 target (2 × lingerMs + 1 s) |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---|');
+    for (const b of r.rebalance) {
+      const l = b.latency;
+      const target = l ? 2 * l.lingerMs + 1_000 : undefined;
+      lines.push(
+        `| ${b.variant} | ${int(b.recordsPerSec)} | ${b.joins} | ${l ? int(l.achievedRate) : '—'} | ${l ? ms(l.p50Ms) : '—'} | ${l ? ms(l.p99Ms) : '—'} | ${l ? ms(l.maxMs) : '—'} | ${l ? l.joins : '—'} | ${l && target ? `${l.p99Ms <= target ? 'met' : 'missed'} (${target} ms)` : ''} |`,
       );
     }
     lines.push('');

@@ -18,14 +18,18 @@ import { startChild, type Child } from './child.js';
 import { defaultShape, expectationOf, ordersTableDdl, orderColumns, type DatasetShape } from './dataset.js';
 import { measureLatency, type LatencyResult } from './latency.js';
 import { measureThroughput, type ThroughputResult } from './measure.js';
+import { baselineCli, churn, type Churn, type RebalanceResult } from './rebalance.js';
 import { cpuBetween, localBrokerPid, sampleCpu, type CpuSample } from './proc-stats.js';
 import { writeReport, type BenchReport, type LimitResult } from './report.js';
 import { connectStack, type BenchStack } from './stack.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const benchDist = resolve(import.meta.dirname);
-const sections = ['limits', 'sluice', 'tracing', 'memory', 'naive', 'connect', 'latency'] as const;
+const sections = ['limits', 'sluice', 'tracing', 'memory', 'naive', 'connect', 'latency', 'rebalance'] as const;
 type Section = (typeof sections)[number];
+
+/** The last commit before rebalances kept anything (round-robin assignor, every buffer dropped at each rebalance). */
+const baselineRefDefault = '21b07b6';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,6 +41,8 @@ const { values: args } = parseArgs({
     loads: { type: 'string' },
     rate: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    'baseline-ref': { type: 'string', default: baselineRefDefault },
+    'churn-ms': { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -52,6 +58,8 @@ if (args.help) {
   --rate N               sluice's maximum rate (records/s) for the latency loads, instead of measuring it
   --naive-seconds S      how long the naive consumer runs (it is too slow to drain the topic)
   --profile              run sluice with --cpu-prof (profiles in .local/bench/profiles)
+  --baseline-ref REF     the rebalance section's baseline: sluice built from this commit (default ${baselineRefDefault})
+  --churn-ms MS          the rebalance section: a second member joins, stays MS, leaves, stays away MS (default 2000)
   --out DIR              where results go (default bench/results)
 `);
   process.exit(0);
@@ -83,6 +91,7 @@ const stackEnv = { KAFKA_BROKERS: brokers.join(','), DATABASE_URL: databaseUrl }
 
 const topic = 'bench-orders';
 const smallTopic = 'bench-orders-small';
+const rebalanceTopic = 'bench-orders-rebalance';
 const latencyTopic = 'bench-latency';
 const table = 'bench_orders';
 const latencyTable = 'bench_latency';
@@ -102,12 +111,12 @@ function sluiceRoute(routeTopic: string, routeTable: string) {
   ];
 }
 
-function startSluice(name: string, routeTopic: string, routeTable: string, groupId: string, extraEnv: NodeJS.ProcessEnv = {}): Child {
+function startSluice(name: string, routeTopic: string, routeTable: string, groupId: string, extraEnv: NodeJS.ProcessEnv = {}, cli = join(root, 'dist/cli.js')): Child {
   const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, '.local/bench/profiles')}`] : [];
   return startChild(
     name,
     process.execPath,
-    [...nodeArgs, join(root, 'dist/cli.js')],
+    [...nodeArgs, cli],
     {
       ...stackEnv,
       SLUICE_GROUP_ID: groupId,
@@ -190,6 +199,7 @@ const report: BenchReport = {
   contenders: [],
   memory: [],
   latency: [],
+  rebalance: [],
 };
 
 mkdirSync(outDir, { recursive: true });
@@ -352,6 +362,74 @@ try {
         say(`  p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms, max ${result.maxMs.toFixed(0)} ms`);
         await save();
       }
+    }
+  }
+
+  if (only.has('rebalance')) {
+    const churnMs = positive('churn-ms', args['churn-ms'], 2_000);
+    // A topic of its own, long enough for several rebalances during the drain, with partitions to spread.
+    const rebalanceShape: DatasetShape = { ...defaultShape(records * 3), partitions: 8 };
+    say(`rebalance: preloading ${rebalanceTopic} with ${fmt(rebalanceShape.records)} records in ${rebalanceShape.partitions} partitions …`);
+    await stack.recreateTopic(rebalanceTopic, rebalanceShape.partitions);
+    await stack.preload(rebalanceTopic, rebalanceShape);
+    const churnDrain = { stack, table, topic: rebalanceTopic, records: rebalanceShape.records, expectation: expectationOf(rebalanceShape), brokerPid };
+    const variants = [
+      { variant: `before (${args['baseline-ref']}): round-robin, every buffer dropped`, cli: baselineCli(root, args['baseline-ref']!), env: {} },
+      { variant: 'round-robin, kept partitions keep their buffers', cli: join(root, 'dist/cli.js'), env: { SLUICE_ASSIGNOR: 'round-robin' } },
+      { variant: 'sticky, kept partitions keep their buffers', cli: join(root, 'dist/cli.js'), env: { SLUICE_ASSIGNOR: 'sticky' } },
+    ];
+    for (const [i, v] of variants.entries()) {
+      say(`rebalance: ${v.variant}: draining while a second member joins and leaves every ${churnMs} ms`);
+      const groupId = `bench-rebalance-${i}-${Date.now()}`;
+      let churning: Churn | undefined;
+      let joins = 0;
+      const drained = await measureThroughput({
+        ...churnDrain,
+        name: `sluice under rebalances: ${v.variant}`,
+        commitGroup: groupId,
+        start: () => {
+          const first = startSluice(`rebalance-${i}-a`, rebalanceTopic, table, groupId, v.env, v.cli);
+          first.watch(/joined the group/, () => joins++);
+          churning = churn((n) => startSluice(`rebalance-${i}-b${n}`, rebalanceTopic, table, groupId, v.env, v.cli), churnMs);
+          return first;
+        },
+      }).finally(() => churning?.stop());
+      const result: RebalanceResult = { variant: v.variant, recordsPerSec: drained.recordsPerSec, seconds: drained.seconds, joins, latency: undefined };
+      say(`  ${fmt(drained.recordsPerSec)} records/s over ${drained.seconds.toFixed(1)} s, ${joins} joins of the first member`);
+      if (sluiceRate !== undefined) {
+        const lingerMs = 200;
+        const rate = Math.round(sluiceRate * 0.5);
+        let latencyJoins = 0;
+        const latency = await measureLatency({
+          stack,
+          topic: latencyTopic,
+          table: latencyTable,
+          partitions: 4,
+          lingerMs,
+          loadShare: 0.5,
+          rate,
+          seconds: latencySeconds,
+          startSluice: async (linger) => {
+            const latencyGroup = `bench-rebalance-latency-${i}-${Date.now()}`;
+            const env = { ...v.env, SLUICE_LINGER_MS: String(linger), SLUICE_START_FROM: 'earliest' };
+            const first = startSluice(`rebalance-latency-${i}-a`, latencyTopic, latencyTable, latencyGroup, env, v.cli);
+            first.watch(/joined the group/, () => latencyJoins++);
+            await first.waitForLine(/joined the group/, 60_000);
+            const second = churn((n) => startSluice(`rebalance-latency-${i}-b${n}`, latencyTopic, latencyTable, latencyGroup, env, v.cli), churnMs);
+            return {
+              ...first,
+              stop: async (graceMs?: number) => {
+                await second.stop();
+                return first.stop(graceMs);
+              },
+            };
+          },
+        });
+        result.latency = { rate, achievedRate: latency.achievedRate, lingerMs, p50Ms: latency.p50Ms, p99Ms: latency.p99Ms, maxMs: latency.maxMs, joins: latencyJoins };
+        say(`  at ${fmt(latency.achievedRate)} records/s (lingerMs ${lingerMs}): p50 ${latency.p50Ms.toFixed(0)} ms, p99 ${latency.p99Ms.toFixed(0)} ms, ${latencyJoins} joins`);
+      }
+      report.rebalance.push(result);
+      await save();
     }
   }
 
