@@ -460,7 +460,16 @@ class SluicePipeline implements Sluice {
         if (!this.#source.isCurrentAssignment(generation) || this.#lifecycle.isFinal()) throw new SluiceError(ErrorCodes.lifecycle, 'the assignment ended before its partitions were claimed');
         let claimed;
         try {
-          claimed = await this.#sink.claim(pending, () => this.#source.isCurrentAssignment(generation), seen);
+          // Partitions kept through the rebalance, under the claim this member holds: kept as they are if still latest.
+          const held = new Map<string, string>();
+          for (const { topic, partitions } of pending) {
+            for (const p of partitions) {
+              const epoch = this.#source.epochOf(topic, p);
+              const claim = epoch === undefined ? undefined : this.#batcher.heldClaim(topic, p, epoch);
+              if (claim !== undefined) held.set(partitionKey(topic, p), claim);
+            }
+          }
+          claimed = await this.#sink.claim(pending, () => this.#source.isCurrentAssignment(generation), seen, held);
         } catch (error) {
           const decision = this.#policy.decide(error, retrying);
           if (decision.action === 'halt') {

@@ -160,16 +160,26 @@ export class Batcher {
   claimed(topic: string, partition: number, epoch: number, claim: string, nextOffset: string | undefined): string | undefined {
     const worker = this.#worker(topic, partition);
     if (worker.epoch > epoch) return undefined; // a claim of an assignment that is already over
+    // The claim this member held is still the latest (held through the rebalance): nobody wrote the partition since,
+    // and what this member buffered continues what it wrote, wherever its own flushes have got to.
+    const held = worker.epoch === epoch && worker.claim !== undefined && worker.claim === claim;
     const continues =
-      worker.epoch === epoch &&
-      nextOffset !== undefined &&
-      (worker.buffer.start === nextOffset || worker.inFlight?.fromOffset === nextOffset);
+      held ||
+      (worker.epoch === epoch &&
+        nextOffset !== undefined &&
+        (worker.buffer.start === nextOffset || (worker.inFlight?.epoch === epoch && worker.inFlight.fromOffset === nextOffset)));
     if (!continues) this.#totalBytes -= worker.buffer.reset(nextOffset);
     worker.epoch = epoch;
     worker.claim = claim;
     worker.claimRefusedSince = undefined;
     worker.repositions = 0;
     return continues ? (worker.buffer.position ?? nextOffset) : nextOffset;
+  }
+
+  /** The claim this member holds on a partition under `epoch`, if it made one: for keeping it through a rebalance. */
+  heldClaim(topic: string, partition: number, epoch: number): string | undefined {
+    const worker = this.#workers.get(`${topic}\u0000${partition}`);
+    return worker?.epoch === epoch ? worker.claim : undefined;
   }
 
   /** Buffers one fetched range of a partition. */

@@ -294,7 +294,9 @@ export class KafkaSource {
 
   /** Moves the fetch position of a partition (exactly-once: back to the offsets stored with the data). */
   reposition(topic: string, partition: number, offset: string, epoch: number): void {
-    if (!this.isCurrent(topic, partition, epoch) || !this.#running) return;
+    // Not during a rebalance: kafkajs would keep the seek for a partition that moves; the claim after the rejoin
+    // positions every partition anyway, from the batcher's position.
+    if (!this.isCurrent(topic, partition, epoch) || !this.#running || this.#rebalancing) return;
     this.#guard('seek', () => this.#consumer.seek({ topic, partition, offset }));
   }
 

@@ -35,9 +35,10 @@ function ownershipOf(memberId: string, metadata: Buffer): MemberOwnership {
     const owned = Object.entries(userData.owned ?? {}).flatMap(([topic, partitions]) =>
       Array.isArray(partitions) ? partitions.filter((p) => Number.isInteger(p)).map((partition) => ({ topic, partition })) : [],
     );
-    return { memberId, owned, generation: typeof userData.joinedAtMs === 'number' ? userData.joinedAtMs : 0 };
+    const topics = Array.isArray(decoded?.topics) ? decoded.topics : undefined;
+    return { memberId, owned, generation: typeof userData.joinedAtMs === 'number' ? userData.joinedAtMs : 0, ...(topics ? { topics } : {}) };
   } catch {
-    // Not sluice's metadata: a member that owns nothing it can tell of.
+    // Not sluice's metadata: a member that owns nothing it can tell of, subscribing to the leader's topics.
     return { memberId, owned: [], generation: 0 };
   }
 }
@@ -47,11 +48,12 @@ export function stickyAssigner(ownership: () => Ownership): PartitionAssigner {
     name: stickyAssignerName,
     version,
     async assign({ members, topics }) {
-      const partitions = topics.flatMap((topic) => cluster.findTopicPartitionMetadata(topic).map((m) => ({ topic, partition: m.partitionId })));
-      const assignment = stickyAssignment(
-        members.map(({ memberId, memberMetadata }) => ownershipOf(memberId, memberMetadata)),
-        partitions,
-      );
+      // Every member's topics, not only the leader's (during a rolling deploy that adds a route, they differ).
+      const ownership = members.map(({ memberId, memberMetadata }) => ownershipOf(memberId, memberMetadata));
+      const allTopics = [...new Set([...topics, ...ownership.flatMap((m) => m.topics ?? [])])];
+      if (allTopics.length > topics.length) await cluster.addMultipleTargetTopics(allTopics);
+      const partitions = allTopics.flatMap((topic) => cluster.findTopicPartitionMetadata(topic).map((m) => ({ topic, partition: m.partitionId })));
+      const assignment = stickyAssignment(ownership, partitions);
       return [...assignment].map(([memberId, assigned]) => ({
         memberId,
         memberAssignment: AssignerProtocol.MemberAssignment.encode({ version, assignment: byTopic(assigned), userData: Buffer.alloc(0) }),

@@ -18,11 +18,15 @@ export interface TopicPartition {
 export interface MemberOwnership {
   memberId: string;
   owned: TopicPartition[];
+  /** The topics it subscribes to; undefined: every topic. A partition only goes to a member subscribing to it. */
+  topics?: readonly string[];
   /** The generation of that ownership: when two members claim one partition, the later generation keeps it. */
   generation: number;
 }
 
 const byPartition = (a: TopicPartition, b: TopicPartition) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition);
+/** Partition 0 of every topic, then partition 1 of every topic, …: what a member keeps and hands out in this order spreads each topic. */
+const spread = (a: TopicPartition, b: TopicPartition) => a.partition - b.partition || (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0);
 
 /** memberId → its partitions, sorted; every member present (possibly with none), every partition given once. */
 export function stickyAssignment(members: MemberOwnership[], partitions: TopicPartition[]): Map<string, TopicPartition[]> {
@@ -30,37 +34,54 @@ export function stickyAssignment(members: MemberOwnership[], partitions: TopicPa
   if (members.length === 0) return result;
   const memberIds = [...new Set(members.map((m) => m.memberId))].sort();
   for (const id of memberIds) result.set(id, []);
+  const subscriptions = new Map(members.map((m) => [m.memberId, m.topics === undefined ? undefined : new Set(m.topics)]));
+  const subscribes = (memberId: string, topic: string) => subscriptions.get(memberId)?.has(topic) ?? true;
 
-  const all = [...partitions].sort(byPartition);
+  const all = [...partitions].sort(spread);
   const exists = new Set(all.map((p) => partitionKey(p.topic, p.partition)));
   const ceiling = Math.ceil(all.length / memberIds.length);
 
-  // 1. Each member keeps what it owned (that still exists, and that no later generation claims), up to ⌈n/m⌉.
+  // 1. Each member keeps what it owned (that still exists, that it still subscribes to, and that no later
+  //    generation claims), up to ⌈n/m⌉, spread over its topics.
   const taken = new Set<string>();
   const claimants = [...members].sort((a, b) => b.generation - a.generation || (a.memberId < b.memberId ? -1 : 1));
   for (const { memberId, owned } of claimants) {
     const kept = result.get(memberId)!;
-    for (const p of [...owned].sort(byPartition)) {
+    for (const p of [...owned].sort(spread)) {
       const key = partitionKey(p.topic, p.partition);
-      if (kept.length >= ceiling || !exists.has(key) || taken.has(key)) continue;
+      if (kept.length >= ceiling || !exists.has(key) || taken.has(key) || !subscribes(memberId, p.topic)) continue;
       taken.add(key);
       kept.push({ topic: p.topic, partition: p.partition });
     }
   }
 
-  // 2. Partitions nobody kept go, one by one, to the member with the fewest.
-  const fewest = () => memberIds.reduce((best, id) => (result.get(id)!.length < result.get(best)!.length ? id : best), memberIds[0]!);
+  // 2. Partitions nobody kept go, one by one, to the subscribing member with the fewest (a partition no member
+  //    subscribes to stays unassigned).
+  const count = (id: string) => result.get(id)!.length;
   for (const p of all) {
     if (taken.has(partitionKey(p.topic, p.partition))) continue;
-    result.get(fewest())!.push(p);
+    const eligible = memberIds.filter((id) => subscribes(id, p.topic));
+    if (eligible.length === 0) continue;
+    result.get(eligible.reduce((best, id) => (count(id) < count(best) ? id : best)))!.push(p);
   }
 
-  // 3. Balance: while one member has two more than another, the fullest hands one partition to the emptiest.
-  for (;;) {
-    const most = memberIds.reduce((best, id) => (result.get(id)!.length > result.get(best)!.length ? id : best), memberIds[0]!);
-    const least = fewest();
-    if (result.get(most)!.length - result.get(least)!.length <= 1) break;
-    result.get(least)!.push(result.get(most)!.pop()!);
+  // 3. Balance: while a member has two more than another that could take one of its partitions, it hands over the
+  //    last it keeps (in spread order, so each topic stays spread).
+  for (let moved = true; moved; ) {
+    moved = false;
+    const byCount = [...memberIds].sort((a, b) => count(b) - count(a) || (a < b ? -1 : 1));
+    for (const most of byCount) {
+      for (const least of [...byCount].reverse()) {
+        if (count(most) - count(least) <= 1) break;
+        const list = result.get(most)!;
+        const at = list.findLastIndex((p) => subscribes(least, p.topic));
+        if (at < 0) continue;
+        result.get(least)!.push(list.splice(at, 1)[0]!);
+        moved = true;
+        break;
+      }
+      if (moved) break;
+    }
   }
 
   for (const list of result.values()) list.sort(byPartition);

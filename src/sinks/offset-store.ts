@@ -70,22 +70,33 @@ export class OffsetStore {
    * one seen then. A partition claimed by someone else meanwhile is answered in `taken`, not claimed: its new owner
    * came after this member's assignment, which is then over, and claiming it again would fence that owner.
    * Answers, for busy partitions, the claim they hold now (read without a lock), for the next attempt's `seen`.
+   *
+   * `held` (partition → claim), for partitions this member kept through a rebalance under the claim it made before:
+   * where the row still holds that claim, nobody has claimed the partition since, so there is nothing to fence. It
+   * is answered as claimed, unchanged, with the next offset read without a lock, and without waiting for this
+   * member's own flush of it, which may hold the row right now.
    */
   async claim(
     client: pg.ClientBase,
     topic: string,
     partitions: number[],
     seen: ReadonlyMap<number, string> = new Map(),
+    held: ReadonlyMap<number, string> = new Map(),
   ): Promise<{ claims: PartitionClaim[]; busy: Map<number, string | undefined>; taken: number[] }> {
     const result = await client.query<{ partition: number; outcome: 'claimed' | 'busy' | 'taken'; claim: string; next_offset: string | null }>(
       `WITH seen AS (
          SELECT * FROM unnest($4::int[], $5::bigint[]) AS s(partition, claim)
+       ), held AS (
+         SELECT * FROM unnest($6::int[], $7::bigint[]) AS h(partition, claim)
        ), present AS (
-         SELECT partition, claim FROM ${this.#table} WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])
+         SELECT partition, claim, next_offset FROM ${this.#table} WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])
+       ), kept AS (
+         SELECT present.partition, present.claim, present.next_offset FROM present JOIN held ON held.partition = present.partition AND held.claim = present.claim
        ), free AS (
          SELECT o.partition FROM ${this.#table} AS o
           WHERE o.group_id = $1 AND o.topic = $2 AND o.partition = ANY($3::int[])
             AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.partition = o.partition AND seen.claim <> o.claim)
+            AND o.partition NOT IN (SELECT partition FROM kept)
          FOR UPDATE OF o SKIP LOCKED
        ), claimed AS (
          UPDATE ${this.#table} AS o SET claim = o.claim + 1, claimed_at = now() FROM free
@@ -101,11 +112,13 @@ export class OffsetStore {
        UNION ALL
        SELECT partition, 'claimed', claim::text, next_offset::text FROM created
        UNION ALL
+       SELECT partition, 'claimed', claim::text, next_offset::text FROM kept
+       UNION ALL
        SELECT present.partition, CASE WHEN seen.claim IS NOT NULL AND seen.claim <> present.claim THEN 'taken' ELSE 'busy' END,
               present.claim::text, NULL
          FROM present LEFT JOIN seen ON seen.partition = present.partition
-        WHERE present.partition NOT IN (SELECT partition FROM claimed)`,
-      [this.#groupId, topic, partitions, [...seen.keys()], [...seen.values()]],
+        WHERE present.partition NOT IN (SELECT partition FROM claimed) AND present.partition NOT IN (SELECT partition FROM kept)`,
+      [this.#groupId, topic, partitions, [...seen.keys()], [...seen.values()], [...held.keys()], [...held.values()]],
     );
     const claims: PartitionClaim[] = [];
     const busy = new Map<number, string | undefined>();

@@ -210,7 +210,7 @@ export class PostgresSink implements Sink {
    * further, once `isCurrent` says the assignment is over (a claim made for an assignment that has ended would fence
    * its new owner).
    */
-  async claim(assigned: Assignment[], isCurrent: () => boolean = () => true, seen: ClaimsSeen = new Map()): Promise<ClaimRound | undefined> {
+  async claim(assigned: Assignment[], isCurrent: () => boolean = () => true, seen: ClaimsSeen = new Map(), held: ClaimsSeen = new Map()): Promise<ClaimRound | undefined> {
     if (!this.#offsets) return { claims: [], busy: [], taken: [], seen: new Map() };
     const client = await this.#connect();
     this.#inUse.add(client);
@@ -220,11 +220,14 @@ export class PostgresSink implements Sink {
         if (!isCurrent()) return undefined;
         if (partitions.length === 0) continue;
         const seenHere = new Map<number, string>();
+        const heldHere = new Map<number, string>();
         for (const p of partitions) {
           const claim = seen.get(partitionKey(topic, p));
           if (claim !== undefined) seenHere.set(p, claim);
+          const own = held.get(partitionKey(topic, p));
+          if (own !== undefined) heldHere.set(p, own);
         }
-        const claimed = await this.#offsets.claim(client, topic, partitions, seenHere);
+        const claimed = await this.#offsets.claim(client, topic, partitions, seenHere, heldHere);
         round.claims.push(...claimed.claims);
         if (claimed.busy.size > 0) round.busy.push({ topic, partitions: [...claimed.busy.keys()] });
         if (claimed.taken.length > 0) round.taken.push({ topic, partitions: claimed.taken });

@@ -64,10 +64,12 @@ export interface Sink {
   start(): Promise<void>;
   write(batch: Batch, context: WriteContext): Promise<WriteResult>;
   /**
-   * Exactly-once delivery: claims newly assigned partitions (topic → partitions) without waiting on a row lock.
-   * Undefined once the assignment is over. `seen`: what an earlier round answered for busy partitions.
+   * Exactly-once delivery: claims assigned partitions (topic → partitions) without waiting on a row lock. Undefined
+   * once the assignment is over. `seen`: what an earlier round answered for busy partitions. `held`: partitions kept
+   * through a rebalance, with the claim this member made before; where it is still the latest, it is answered
+   * unchanged (see OffsetStore.claim).
    */
-  claim?(assigned: Assignment[], isCurrent?: () => boolean, seen?: ClaimsSeen): Promise<ClaimRound | undefined>;
+  claim?(assigned: Assignment[], isCurrent?: () => boolean, seen?: ClaimsSeen, held?: ClaimsSeen): Promise<ClaimRound | undefined>;
   close(): Promise<void>;
 }
 

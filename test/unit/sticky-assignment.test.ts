@@ -64,6 +64,33 @@ describe('sticky assignment', () => {
     expect(keys(result.get('old')!)).not.toContain('gone-0');
   });
 
+  it('spreads each topic over the members when one joins, instead of handing over whole topics', () => {
+    const all = [...partitions('a', 4), ...partitions('b', 4)];
+    const alone = stickyAssignment([{ memberId: 'm1', owned: [], generation: 0 }], all);
+    const after = stickyAssignment([...ownership(alone), { memberId: 'm2', owned: [], generation: 0 }], all);
+    expectValid(after, all);
+    for (const member of ['m1', 'm2']) {
+      expect(after.get(member)!.filter((p) => p.topic === 'a')).toHaveLength(2);
+      expect(after.get(member)!.filter((p) => p.topic === 'b')).toHaveLength(2);
+    }
+  });
+
+  it("gives a partition only to members subscribing to its topic, the other members' topics included", () => {
+    const all = [...partitions('old', 4), ...partitions('new', 2)];
+    const result = stickyAssignment(
+      [
+        { memberId: 'm1', owned: [], generation: 0, topics: ['old'] },
+        { memberId: 'm2', owned: [], generation: 0, topics: ['old', 'new'] },
+        { memberId: 'm3', owned: [{ topic: 'new', partition: 0 }], generation: 0, topics: ['old'] }, // unsubscribed since
+      ],
+      all,
+    );
+    expect(keys(result.get('m2')!)).toEqual(expect.arrayContaining(['new-0', 'new-1']));
+    expect(keys(result.get('m1')!).some((k) => k.startsWith('new'))).toBe(false);
+    expect(keys(result.get('m3')!).some((k) => k.startsWith('new'))).toBe(false);
+    expect([...result.values()].flatMap(keys).sort()).toEqual(keys(all).sort());
+  });
+
   it('stays valid and moves no more than balance needs, over many random groups', () => {
     let seed = 7;
     const random = (n: number) => {
