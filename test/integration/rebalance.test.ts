@@ -33,6 +33,32 @@ const joins = (logs: Array<Record<string, unknown>>) => logs.filter((line) => li
 const falseAlarms = (logs: Array<Record<string, unknown>>) =>
   logs.filter((line) => /held by another session|claimed the partition since|batch refused/.test(String(line.msg)));
 
+/** A member draining `routes` and, once it has written `flushesFirst` batches, a second joining its group. */
+async function secondJoinsMidStream(routes: ReturnType<typeof routesFor>, flushesFirst: number) {
+  const first = testSluice({ routes, batching });
+  const flushes: FlushEvent[] = [];
+  first.sluice.events.on('flush', (event) => flushes.push(event));
+  await first.sluice.start();
+  await waitFor('the first batches written', () => flushes.length >= flushesFirst);
+  const second = testSluice({ routes, batching, groupId: first.groupId });
+  const secondFlushes: FlushEvent[] = [];
+  second.sluice.events.on('flush', (event) => secondFlushes.push(event));
+  await second.sluice.start();
+  await waitFor('the first member rejoined', () => joins(first.logs).length >= 2);
+  return { first, second, flushes, secondFlushes, rejoin: joins(first.logs)[1]! };
+}
+
+/** A partition's batches, each starting where the previous ended, written at the first try, up to `end`. */
+function expectOneWriterInOrder(flushes: FlushEvent[], end: bigint): void {
+  let next = 0n;
+  for (const flush of flushes) {
+    expect(BigInt(flush.fromOffset)).toBe(next);
+    expect(flush.attempts).toBe(1);
+    next = BigInt(flush.toOffset);
+  }
+  expect(next).toBe(end);
+}
+
 async function exactRows(table: string): Promise<{ rows: number; distinct: number }> {
   const db = await database();
   return (await db.query(`SELECT count(*)::int AS rows, count(DISTINCT (src_partition, src_offset))::int AS distinct FROM ${table}`)).rows[0];
@@ -44,18 +70,7 @@ describe('rebalances keep what did not move', () => {
     const topic = await kafka.createTopic(1, 'kept');
     const table = await slowAppendTable(0.2); // batches are buffered and in flight while the group rebalances
     await produce(kafka, topic, 0, 3_000);
-    const routes = routesFor(topic, table);
-
-    const first = testSluice({ routes, batching });
-    const flushes: FlushEvent[] = [];
-    first.sluice.events.on('flush', (event) => flushes.push(event));
-    await first.sluice.start();
-    await waitFor('the first batches written', () => flushes.length >= 2);
-
-    const second = testSluice({ routes, batching, groupId: first.groupId });
-    await second.sluice.start();
-    await waitFor('the first member rejoined', () => joins(first.logs).length >= 2);
-    const rejoin = joins(first.logs)[1]!;
+    const { first, second, flushes, rejoin } = await secondJoinsMidStream(routesFor(topic, table), 2);
     expect(rejoin.protocol).toBe('SluiceStickyAssigner');
     expect(rejoin.kept).toEqual([`${topic}:0`]);
     expect(joins(second.logs)[0]?.assigned).toEqual([]);
@@ -71,13 +86,7 @@ describe('rebalances keep what did not move', () => {
     // Fetched once: the buffer was kept, not dropped and read again. Written in order, each batch once, at the first try.
     expect(first.sluice.status().batching.consumedRecords).toBe(3_500);
     expect(second.sluice.status().batching.consumedRecords).toBe(0);
-    let next = 0n;
-    for (const flush of flushes) {
-      expect(BigInt(flush.fromOffset)).toBe(next);
-      expect(flush.attempts).toBe(1);
-      next = BigInt(flush.toOffset);
-    }
-    expect(next).toBe(3_500n);
+    expectOneWriterInOrder(flushes, 3_500n);
     expect(falseAlarms(first.logs)).toEqual([]);
   });
 
@@ -86,19 +95,8 @@ describe('rebalances keep what did not move', () => {
     const topic = await kafka.createTopic(2, 'moved');
     const table = await slowAppendTable(0.2);
     await produce(kafka, topic, 0, 6_000, 2);
-    const routes = routesFor(topic, table);
-
-    const first = testSluice({ routes, batching });
-    const flushes: FlushEvent[] = [];
-    first.sluice.events.on('flush', (event) => flushes.push(event));
-    await first.sluice.start();
-    await waitFor('the first batches written', () => flushes.length >= 4);
-    const second = testSluice({ routes, batching, groupId: first.groupId });
-    const secondFlushes: FlushEvent[] = [];
-    second.sluice.events.on('flush', (event) => secondFlushes.push(event));
-    await second.sluice.start();
-    await waitFor('the first member rejoined', () => joins(first.logs).length >= 2);
-    const kept = joins(first.logs)[1]!.kept as string[];
+    const { first, second, flushes, secondFlushes, rejoin } = await secondJoinsMidStream(routesFor(topic, table), 4);
+    const kept = rejoin.kept as string[];
     expect(kept).toHaveLength(1);
     const moved = kept[0] === `${topic}:0` ? 1 : 0;
     expect(joins(second.logs)[0]!.assigned).toEqual([{ topic, partitions: [moved] }]);
@@ -106,14 +104,7 @@ describe('rebalances keep what did not move', () => {
     await waitFor('every record committed', () => kafka.isFullyCommitted(first.groupId, topic), { timeoutMs: 60_000 });
     expect(await exactRows(table)).toEqual({ rows: 6_000, distinct: 6_000 });
     // The kept partition: one writer, in order, each batch at the first try.
-    const keptFlushes = flushes.filter((f) => f.partition !== moved);
-    let next = 0n;
-    for (const flush of keptFlushes) {
-      expect(BigInt(flush.fromOffset)).toBe(next);
-      expect(flush.attempts).toBe(1);
-      next = BigInt(flush.toOffset);
-    }
-    expect(next).toBe(3_000n);
+    expectOneWriterInOrder(flushes.filter((f) => f.partition !== moved), 3_000n);
     // The moved one: the new owner's first batch starts where the first member's last committed batch ended.
     const lastBefore = flushes.filter((f) => f.partition === moved).at(-1);
     expect(secondFlushes.length).toBeGreaterThan(0);
