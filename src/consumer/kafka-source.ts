@@ -82,6 +82,8 @@ export class KafkaSource {
   #generation = 0;
   /** The partitions this member owns, each with the epoch of its ownership (see the header). */
   #epochs = new Map<string, number>();
+  /** The highest offset asked to be committed per partition, in the epoch it was asked in. */
+  readonly #committedFloor = new Map<string, { epoch: number; offset: bigint }>();
   /** What this member owned at its last join, for the sticky assigner's next round. */
   #owned: Ownership = { partitions: [], joinedAtMs: 0 };
   #fetching = true;
@@ -342,6 +344,16 @@ export class KafkaSource {
       this.#log.debug({ topic, partition, nextOffset }, 'commit skipped: partition no longer owned, or the group is rebalancing');
       return false;
     }
+    // Within one ownership the group's offset only moves forward: the position a kept partition resumes from was read
+    // without a lock, and may be older than a flush of this member's that committed meanwhile.
+    const key = partitionKey(topic, partition);
+    const floor = this.#committedFloor.get(key);
+    const offset = BigInt(nextOffset);
+    if (floor && floor.epoch === epoch && offset < floor.offset) {
+      this.#log.debug({ topic, partition, nextOffset, committed: floor.offset.toString() }, 'commit skipped: the group is already past it');
+      return true;
+    }
+    this.#committedFloor.set(key, { epoch, offset });
     try {
       await this.#consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
       this.#handlers?.onCommitted(topic, partition, nextOffset);

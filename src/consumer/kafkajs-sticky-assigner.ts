@@ -38,7 +38,7 @@ function ownershipOf(memberId: string, metadata: Buffer): MemberOwnership {
     const topics = Array.isArray(decoded?.topics) ? decoded.topics : undefined;
     return { memberId, owned, generation: typeof userData.joinedAtMs === 'number' ? userData.joinedAtMs : 0, ...(topics ? { topics } : {}) };
   } catch {
-    // Not sluice's metadata: a member that owns nothing it can tell of, subscribing to the leader's topics.
+    // Not sluice's metadata: a member that owns nothing it can tell of, taken to subscribe to every topic.
     return { memberId, owned: [], generation: 0 };
   }
 }
@@ -48,11 +48,19 @@ export function stickyAssigner(ownership: () => Ownership): PartitionAssigner {
     name: stickyAssignerName,
     version,
     async assign({ members, topics }) {
-      // Every member's topics, not only the leader's (during a rolling deploy that adds a route, they differ).
+      // The leader's topics, and those of other members' that its metadata already holds: a topic only other members
+      // subscribe to (a rolling deploy adding a route) waits for a leader that subscribes to it, as with kafkajs' own
+      // assigner. Fetching metadata for other members' topics would add them to the leader's own for good.
       const ownership = members.map(({ memberId, memberMetadata }) => ownershipOf(memberId, memberMetadata));
       const allTopics = [...new Set([...topics, ...ownership.flatMap((m) => m.topics ?? [])])];
-      if (allTopics.length > topics.length) await cluster.addMultipleTargetTopics(allTopics);
-      const partitions = allTopics.flatMap((topic) => cluster.findTopicPartitionMetadata(topic).map((m) => ({ topic, partition: m.partitionId })));
+      const partitionsOf = (topic: string) => {
+        try {
+          return cluster.findTopicPartitionMetadata(topic).map((m) => ({ topic, partition: m.partitionId }));
+        } catch {
+          return []; // no metadata for it here
+        }
+      };
+      const partitions = allTopics.flatMap(partitionsOf);
       const assignment = stickyAssignment(ownership, partitions);
       return [...assignment].map(([memberId, assigned]) => ({
         memberId,

@@ -39,17 +39,17 @@ export function stickyAssignment(members: MemberOwnership[], partitions: TopicPa
 
   const all = [...partitions].sort(spread);
   const exists = new Set(all.map((p) => partitionKey(p.topic, p.partition)));
-  const ceiling = Math.ceil(all.length / memberIds.length);
 
   // 1. Each member keeps what it owned (that still exists, that it still subscribes to, and that no later
-  //    generation claims), up to ⌈n/m⌉, spread over its topics.
+  //    generation claims); step 3 takes away what balance needs, so an unchanged group moves nothing, even where
+  //    subscriptions differ and a member must stay above the average.
   const taken = new Set<string>();
   const claimants = [...members].sort((a, b) => b.generation - a.generation || (a.memberId < b.memberId ? -1 : 1));
   for (const { memberId, owned } of claimants) {
     const kept = result.get(memberId)!;
     for (const p of [...owned].sort(spread)) {
       const key = partitionKey(p.topic, p.partition);
-      if (kept.length >= ceiling || !exists.has(key) || taken.has(key) || !subscribes(memberId, p.topic)) continue;
+      if (!exists.has(key) || taken.has(key) || !subscribes(memberId, p.topic)) continue;
       taken.add(key);
       kept.push({ topic: p.topic, partition: p.partition });
     }

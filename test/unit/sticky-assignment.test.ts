@@ -91,6 +91,19 @@ describe('sticky assignment', () => {
     expect([...result.values()].flatMap(keys).sort()).toEqual(keys(all).sort());
   });
 
+  it('an unchanged group moves nothing, mixed subscriptions included', () => {
+    const all = [...partitions('t0', 1), ...partitions('t1', 3)];
+    const members = [
+      { memberId: 'm0', topics: ['t0', 't1'] },
+      { memberId: 'm1', topics: ['t0', 't1'] },
+      { memberId: 'm2', topics: ['t0'] },
+      { memberId: 'm3', topics: ['t0'] },
+    ];
+    const first = stickyAssignment(members.map((m) => ({ ...m, owned: [], generation: 0 })), all);
+    const again = stickyAssignment(members.map((m) => ({ ...m, owned: first.get(m.memberId)!, generation: 1 })), all);
+    expect(again).toEqual(first);
+  });
+
   it('stays valid and moves no more than balance needs, over many random groups', () => {
     let seed = 7;
     const random = (n: number) => {
