@@ -112,8 +112,6 @@ class SluicePipeline implements Sluice {
   #restartTimer: NodeJS.Timeout | undefined;
   /** Claims waiting for offsets rows another session holds, for /readyz. */
   readonly #claimsWaiting = new Set<Retrying>();
-  /** The member's claim statements, one after another (see #claimPositions). */
-  #claimStatements: Promise<unknown> = Promise.resolve();
   /** A start-up step waiting for Kafka, for /readyz. */
   #startupRetrying: Retrying | undefined;
 
@@ -471,12 +469,7 @@ class SluicePipeline implements Sluice {
               if (claim !== undefined) held.set(partitionKey(topic, p), claim);
             }
           }
-          // One claim statement at a time for the whole member: a round of an assignment that just ended finishes
-          // its statement before the next round reads the rows, so that round never mistakes this member's own
-          // discarded claim for another member's.
-          const round = this.#claimStatements.then(() => this.#sink.claim(pending, () => this.#source.isCurrentAssignment(generation), seen, held));
-          this.#claimStatements = round.catch(() => undefined);
-          claimed = await round;
+          claimed = await this.#sink.claim(pending, () => this.#source.isCurrentAssignment(generation), seen, held);
         } catch (error) {
           const decision = this.#policy.decide(error, retrying);
           if (decision.action === 'halt') {
