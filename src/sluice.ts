@@ -488,7 +488,8 @@ class SluicePipeline implements Sluice {
         for (const { topic, partition, claim, nextOffset } of claimed.claims) {
           const epoch = this.#source.epochOf(topic, partition);
           if (epoch === undefined) continue;
-          positions.push({ topic, partition, offset: nextOffset, fetchFrom: this.#batcher.claimed(topic, partition, epoch, claim, nextOffset) });
+          const { fetchFrom, held } = this.#batcher.claimed(topic, partition, epoch, claim, nextOffset);
+          positions.push({ topic, partition, offset: nextOffset, fetchFrom, onlyForward: held });
         }
         if (positions.length > 0) resume(positions);
         if (claimed.taken.length > 0) {

@@ -151,15 +151,16 @@ export class Batcher {
   /**
    * Exactly-once delivery: this member claimed the partition in `epoch`; its batches start at `nextOffset`, where the
    * offsets stored with the data end (undefined: the group never wrote it, and the first fetch decides). Returns
-   * where fetching resumes.
+   * where fetching resumes, and whether the claim was the one this member already held (then `nextOffset` was read
+   * without a lock, and may lag behind this member's own flushes).
    *
    * A partition kept through a rebalance (same epoch) keeps its buffer, and its batch in flight, when they continue
    * exactly where the stored offsets end: nobody wrote it in between, so its records are still the next to write, and
    * fetching goes on from the buffer's end. Otherwise the buffer starts again at `nextOffset`.
    */
-  claimed(topic: string, partition: number, epoch: number, claim: string, nextOffset: string | undefined): string | undefined {
+  claimed(topic: string, partition: number, epoch: number, claim: string, nextOffset: string | undefined): { fetchFrom: string | undefined; held: boolean } {
     const worker = this.#worker(topic, partition);
-    if (worker.epoch > epoch) return undefined; // a claim of an assignment that is already over
+    if (worker.epoch > epoch) return { fetchFrom: undefined, held: false }; // a claim of an assignment that is already over
     // The claim this member held is still the latest (held through the rebalance): nobody wrote the partition since,
     // and what this member buffered continues what it wrote, wherever its own flushes have got to.
     const held = worker.epoch === epoch && worker.claim !== undefined && worker.claim === claim;
@@ -173,7 +174,7 @@ export class Batcher {
     worker.claim = claim;
     worker.claimRefusedSince = undefined;
     worker.repositions = 0;
-    return continues ? (worker.buffer.position ?? nextOffset) : nextOffset;
+    return { fetchFrom: continues ? (worker.buffer.position ?? nextOffset) : nextOffset, held };
   }
 
   /** The claim this member holds on a partition under `epoch`, if it made one: for keeping it through a rebalance. */

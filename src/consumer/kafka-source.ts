@@ -48,6 +48,8 @@ export interface PartitionPosition {
   offset: string | undefined;
   /** Where fetching resumes, when not there: the end of a buffer kept through the rebalance. */
   fetchFrom?: string | undefined;
+  /** `offset` was read without a lock and may lag this member's own flushes: committed only if not below them. */
+  onlyForward?: boolean;
 }
 
 export interface SourceHandlers {
@@ -82,8 +84,8 @@ export class KafkaSource {
   #generation = 0;
   /** The partitions this member owns, each with the epoch of its ownership (see the header). */
   #epochs = new Map<string, number>();
-  /** The highest offset asked to be committed per partition, in the epoch it was asked in. */
-  readonly #committedFloor = new Map<string, { epoch: number; offset: bigint }>();
+  /** The offset last committed (or, for a flush, asked to be) per partition, and the epoch it was in. */
+  readonly #lastCommitted = new Map<string, { epoch: number; offset: bigint }>();
   /** What this member owned at its last join, for the sticky assigner's next round. */
   #owned: Ownership = { partitions: [], joinedAtMs: 0 };
   #fetching = true;
@@ -275,12 +277,12 @@ export class KafkaSource {
     if (assigned.length > 0) this.#guard('pause', () => this.#consumer.pause(assigned));
     const resume = (positions: PartitionPosition[]) => {
       if (!this.isCurrentAssignment(generation)) return;
-      for (const { topic, partition, offset, fetchFrom } of positions) {
+      for (const { topic, partition, offset, fetchFrom, onlyForward } of positions) {
         const from = fetchFrom ?? offset;
         if (from !== undefined) this.#guard('seek', () => this.#consumer.seek({ topic, partition, offset: from }));
         const epoch = this.epochOf(topic, partition);
         // The group's committed offset follows, so that lag and autoscalers see where sluice really is.
-        if (offset !== undefined && epoch !== undefined) void this.commit(topic, partition, offset, epoch);
+        if (offset !== undefined && epoch !== undefined) void this.commit(topic, partition, offset, epoch, onlyForward);
         this.#gated.delete(partitionKey(topic, partition));
         this.#applyPause(topic, partition);
       }
@@ -339,23 +341,24 @@ export class KafkaSource {
    * Commits `nextOffset` for a partition while this member owns it under `epoch`; not during a rebalance (the broker
    * would refuse it: the claim after the rejoin commits where the stored offsets end). Failures are logged, not thrown.
    */
-  async commit(topic: string, partition: number, nextOffset: string, epoch: number): Promise<boolean> {
+  async commit(topic: string, partition: number, nextOffset: string, epoch: number, onlyForward = false): Promise<boolean> {
     if (!this.isCurrent(topic, partition, epoch) || this.#rebalancing) {
       this.#log.debug({ topic, partition, nextOffset }, 'commit skipped: partition no longer owned, or the group is rebalancing');
       return false;
     }
-    // Within one ownership the group's offset only moves forward: the position a kept partition resumes from was read
-    // without a lock, and may be older than a flush of this member's that committed meanwhile.
+    // A position read without a lock (a kept partition's) may be older than a flush of this member's that committed
+    // meanwhile: it is not committed below what this ownership last committed.
     const key = partitionKey(topic, partition);
-    const floor = this.#committedFloor.get(key);
-    const offset = BigInt(nextOffset);
-    if (floor && floor.epoch === epoch && offset < floor.offset) {
-      this.#log.debug({ topic, partition, nextOffset, committed: floor.offset.toString() }, 'commit skipped: the group is already past it');
-      return true;
+    const last = this.#lastCommitted.get(key);
+    if (onlyForward && last?.epoch === epoch && BigInt(nextOffset) < last.offset) {
+      this.#log.debug({ topic, partition, nextOffset, committed: last.offset.toString() }, 'commit skipped: the group is already past it');
+      return false;
     }
-    this.#committedFloor.set(key, { epoch, offset });
+    // Noted when asked (a flush's commit may still be on its way when a resume position is committed).
+    if (!onlyForward) this.#lastCommitted.set(key, { epoch, offset: BigInt(nextOffset) });
     try {
       await this.#consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
+      if (onlyForward) this.#lastCommitted.set(key, { epoch, offset: BigInt(nextOffset) });
       this.#handlers?.onCommitted(topic, partition, nextOffset);
       return true;
     } catch (error) {

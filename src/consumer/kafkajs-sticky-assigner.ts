@@ -48,19 +48,12 @@ export function stickyAssigner(ownership: () => Ownership): PartitionAssigner {
     name: stickyAssignerName,
     version,
     async assign({ members, topics }) {
-      // The leader's topics, and those of other members' that its metadata already holds: a topic only other members
-      // subscribe to (a rolling deploy adding a route) waits for a leader that subscribes to it, as with kafkajs' own
-      // assigner. Fetching metadata for other members' topics would add them to the leader's own for good.
+      // The leader's own topics (its client holds metadata for no others): a topic only other members subscribe to
+      // (a rolling deploy adding a route) waits for a leader that subscribes to it. Fetching metadata for other
+      // members' topics would add them to the leader's consumer for good. Within these topics, a partition only
+      // goes to members subscribing to it.
       const ownership = members.map(({ memberId, memberMetadata }) => ownershipOf(memberId, memberMetadata));
-      const allTopics = [...new Set([...topics, ...ownership.flatMap((m) => m.topics ?? [])])];
-      const partitionsOf = (topic: string) => {
-        try {
-          return cluster.findTopicPartitionMetadata(topic).map((m) => ({ topic, partition: m.partitionId }));
-        } catch {
-          return []; // no metadata for it here
-        }
-      };
-      const partitions = allTopics.flatMap(partitionsOf);
+      const partitions = topics.flatMap((topic) => cluster.findTopicPartitionMetadata(topic).map((m) => ({ topic, partition: m.partitionId })));
       const assignment = stickyAssignment(ownership, partitions);
       return [...assignment].map(([memberId, assigned]) => ({
         memberId,

@@ -66,7 +66,8 @@ export function stickyAssignment(members: MemberOwnership[], partitions: TopicPa
   }
 
   // 3. Balance: while a member has two more than another that could take one of its partitions, it hands over the
-  //    last it keeps (in spread order, so each topic stays spread).
+  //    last it keeps (in spread order, so each topic stays spread), one partition at a time from the fullest to the
+  //    emptiest, so that nothing moves twice.
   for (let moved = true; moved; ) {
     moved = false;
     const byCount = [...memberIds].sort((a, b) => count(b) - count(a) || (a < b ? -1 : 1));
