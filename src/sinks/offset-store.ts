@@ -91,7 +91,11 @@ export class OffsetStore {
        ), present AS (
          SELECT partition, claim, next_offset FROM ${this.#table} WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])
        ), kept AS (
-         SELECT present.partition, present.claim, present.next_offset FROM present JOIN held ON held.partition = present.partition AND held.claim = present.claim
+         -- KEY SHARE does not wait for this member's own flush (which updates no key), but skips a row whose claim
+         -- another session is changing right now: that row is then busy, and taken if the change commits.
+         SELECT o.partition, o.claim, o.next_offset FROM ${this.#table} AS o JOIN held ON held.partition = o.partition AND held.claim = o.claim
+          WHERE o.group_id = $1 AND o.topic = $2 AND o.partition = ANY($3::int[])
+         FOR KEY SHARE OF o SKIP LOCKED
        ), free AS (
          SELECT o.partition FROM ${this.#table} AS o
           WHERE o.group_id = $1 AND o.topic = $2 AND o.partition = ANY($3::int[])
