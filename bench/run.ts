@@ -43,6 +43,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     'baseline-ref': { type: 'string', default: baselineRefDefault },
     'churn-ms': { type: 'string' },
+    'sink-delay-ms': { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -60,6 +61,8 @@ if (args.help) {
   --profile              run sluice with --cpu-prof (profiles in .local/bench/profiles)
   --baseline-ref REF     the rebalance section's baseline: sluice built from this commit (default ${baselineRefDefault})
   --churn-ms MS          the rebalance section: a second member joins, stays MS, leaves, stays away MS (default 2000)
+  --sink-delay-ms MS     the rebalance section: every insert statement into the table waits MS (a slow or remote
+                         database, where a flush rolled back at a rebalance costs more)
   --out DIR              where results go (default bench/results)
 `);
   process.exit(0);
@@ -373,6 +376,12 @@ try {
     await stack.recreateTopic(rebalanceTopic, rebalanceShape.partitions);
     await stack.preload(rebalanceTopic, rebalanceShape);
     const churnDrain = { stack, table, topic: rebalanceTopic, records: rebalanceShape.records, expectation: expectationOf(rebalanceShape), brokerPid };
+    const sinkDelayMs = args['sink-delay-ms'] === undefined ? 0 : positive('sink-delay-ms', args['sink-delay-ms'], 0);
+    if (sinkDelayMs > 0) {
+      say(`rebalance: every insert statement into ${table} waits ${sinkDelayMs} ms`);
+      await stack.db.query(`CREATE OR REPLACE FUNCTION bench_slow_sink() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(${sinkDelayMs / 1000}); RETURN NULL; END $$`);
+      await stack.db.query(`CREATE TRIGGER bench_slow_sink AFTER INSERT ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION bench_slow_sink()`);
+    }
     const variants = [
       { variant: `before (${args['baseline-ref']}): round-robin, every buffer dropped`, cli: baselineCli(root, args['baseline-ref']!), env: {} },
       { variant: 'round-robin, kept partitions keep their buffers', cli: join(root, 'dist/cli.js'), env: { SLUICE_ASSIGNOR: 'round-robin' } },
@@ -431,6 +440,7 @@ try {
       report.rebalance.push(result);
       await save();
     }
+    if (sinkDelayMs > 0) await stack.db.query(`DROP TRIGGER IF EXISTS bench_slow_sink ON ${table}`);
   }
 
   const written = await save();
