@@ -71,6 +71,9 @@ export interface BatcherDeps {
   onFatal(error: Error): void;
 }
 
+/** How the batcher keys its partition workers. */
+const workerId = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
 class PartitionWorker {
   readonly buffer = new PartitionBuffer();
   /** The running flush loop; at most one per partition, across rebalances, so writes never reorder. */
@@ -179,7 +182,7 @@ export class Batcher {
 
   /** The claim this member holds on a partition under `epoch`, if it made one: for keeping it through a rebalance. */
   heldClaim(topic: string, partition: number, epoch: number): string | undefined {
-    const worker = this.#workers.get(`${topic}\u0000${partition}`);
+    const worker = this.#workers.get(workerId(topic, partition));
     return worker?.epoch === epoch ? worker.claim : undefined;
   }
 
@@ -371,7 +374,7 @@ export class Batcher {
   }
 
   #worker(topic: string, partition: number): PartitionWorker {
-    const id = `${topic}\u0000${partition}`;
+    const id = workerId(topic, partition);
     let worker = this.#workers.get(id);
     if (!worker) {
       worker = new PartitionWorker(topic, partition);

@@ -31,7 +31,7 @@ async function scanDlq(
     await scanTopic(kafka, topic, { ...range, ...(onProgress ? { onProgress } : {}) }, (records) => deliver(records));
   } finally {
     progress?.end();
-    await closeKafkaClient(kafka, async () => undefined); // the scan disconnected its consumer and admin
+    await closeKafkaClient(kafka); // the scan disconnected its consumer and admin
   }
   async function deliver(records: ScannedRecord[]): Promise<void> {
     const entries: DlqEntry[] = [];

@@ -336,7 +336,7 @@ export async function replay(settings: Settings, request: ReplayRequest, progres
   } finally {
     await db.end();
     await inspector.close();
-    await closeKafkaClient(kafka, async () => undefined); // every scan disconnected its consumer and admin
+    await closeKafkaClient(kafka); // every scan disconnected its consumer and admin
   }
 }
 

@@ -51,7 +51,7 @@ export async function runService(settings: Settings): Promise<number> {
 }
 
 /**
- * Everything sluice opened is closed by now (the Kafka clients' leftover sockets too: closeLeftoverSockets), and the
+ * Everything sluice opened is closed by now (the Kafka clients' leftover sockets too: closeKafkaClient), and the
  * process ends when nothing is left. Should a library hold something open all the same, the process would outlive
  * its shutdown until the orchestrator kills it: as a last resort it exits after a moment anyway, and says what was
  * still open. The timer does not itself keep the process alive.

@@ -71,10 +71,13 @@ const lowerCaseSettings = new Set(['kafka.sasl.mechanism']);
 
 const listSettings = new Set(['kafka.brokers', 'landing.topics']);
 
-/** A secret's value from `<NAME>_FILE`: the file's text without its trailing newline. */
+/** A secret file's text: without the trailing newline editors and `kubectl create secret --from-file` leave. */
+export const secretText = (bytes: Buffer) => bytes.toString('utf8').replace(/\r?\n$/, '');
+
+/** A secret's value from `<NAME>_FILE`. */
 function readSecretFile(variable: string, path: string): string {
   try {
-    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+    return secretText(readFileSync(path));
   } catch (error) {
     throw new ConfigError(variable, `cannot read ${variable}_FILE=${path}: ${errorMessage(error)}`);
   }

@@ -62,18 +62,20 @@ function trackingSocketFactory(tracked: ClientSockets): ISocketFactory {
  * on it too; one still open after `graceMs` is destroyed with an error, which kafkajs handles the same way. Sockets
  * already closing are left to finish.
  */
-export async function closeKafkaClient(kafka: KafkaClient, disconnect: () => Promise<void>, graceMs = 1_000): Promise<number> {
-  const tracked = clientSockets.get(kafka);
-  let failure: { error: unknown } | undefined;
+export async function closeKafkaClient(kafka: KafkaClient, disconnect: () => Promise<void> = async () => undefined, graceMs = 1_000): Promise<number> {
+  let leftOpen = 0;
   try {
     await disconnect();
-  } catch (error) {
-    failure = { error }; // thrown once the connections are closed all the same
+  } finally {
+    // Even when disconnecting failed (its error is thrown after).
+    const tracked = clientSockets.get(kafka);
+    if (tracked) leftOpen = await endLeftovers(tracked, graceMs);
   }
-  if (!tracked) {
-    if (failure) throw failure.error;
-    return 0;
-  }
+  return leftOpen;
+}
+
+/** Ends what is still open of a client, which opens nothing more; resolves to how many it ended. */
+async function endLeftovers(tracked: ClientSockets, graceMs: number): Promise<number> {
   tracked.closed = true;
   const leftOpen = [...tracked.open].filter((socket) => !socket.writableEnded);
   await Promise.all(
@@ -89,7 +91,6 @@ export async function closeKafkaClient(kafka: KafkaClient, disconnect: () => Pro
         }),
     ),
   );
-  if (failure) throw failure.error;
   return leftOpen.length;
 }
 

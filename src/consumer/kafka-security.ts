@@ -11,6 +11,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type ConnectionOptions } from 'node:tls';
 import type { Mechanism, SASLOptions } from 'kafkajs';
+import { secretText } from '../config/load-config.js';
 import type { ResolvedOptions } from '../config/options.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { oauthBearerMechanism } from './oauth-bearer.js';
@@ -28,8 +29,6 @@ function liveFile(setting: string, path: string): () => Buffer {
   };
 }
 
-/** A secret's text: without the trailing newline editors and `kubectl create secret --from-file` leave. */
-const text = (bytes: Buffer) => bytes.toString('utf8').replace(/\r?\n$/, '');
 
 /** TLS options for Node's tls.connect, whose files are read when a connection is made. */
 export function tlsOptions(options: ResolvedOptions): ConnectionOptions | undefined {
@@ -44,7 +43,7 @@ export function tlsOptions(options: ResolvedOptions): ConnectionOptions | undefi
   live('ca', 'KAFKA_SSL_CA_FILE', tls.caFile);
   live('cert', 'KAFKA_SSL_CERT_FILE', tls.certFile);
   live('key', 'KAFKA_SSL_KEY_FILE', tls.keyFile);
-  live('passphrase', 'KAFKA_SSL_KEY_PASSWORD_FILE', tls.keyPasswordFile, text);
+  live('passphrase', 'KAFKA_SSL_KEY_PASSWORD_FILE', tls.keyPasswordFile, secretText);
   if (tls.keyPassword !== undefined) ssl.passphrase = tls.keyPassword;
   if (tls.insecureSkipVerify) ssl.rejectUnauthorized = false;
   return ssl;
@@ -58,7 +57,7 @@ export function saslOptions(options: ResolvedOptions): SASLOptions | Mechanism |
   const { mechanism, username, password, passwordFile } = sasl;
   const file = passwordFile === undefined ? undefined : liveFile('KAFKA_SASL_PASSWORD_FILE', passwordFile);
   const credentials = { mechanism, username } as { mechanism: typeof mechanism; username: string; password: string };
-  Object.defineProperty(credentials, 'password', { enumerable: true, get: () => (file ? text(file()) : password) });
+  Object.defineProperty(credentials, 'password', { enumerable: true, get: () => (file ? secretText(file()) : password) });
   return credentials as SASLOptions;
 }
 

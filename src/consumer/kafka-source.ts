@@ -164,7 +164,7 @@ export class KafkaSource {
 
   /** Whether records of a partition fetched under `epoch` still belong to this member. */
   isCurrent(topic: string, partition: number, epoch: number): boolean {
-    return this.#epochs.get(partitionKey(topic, partition)) === epoch;
+    return this.epochOf(topic, partition) === epoch;
   }
 
   /** The epoch of this member's ownership of a partition; undefined when it does not own it. */

@@ -2,7 +2,8 @@
  * Which DLQ records an operator's command selects. The same filters for every `sluice dlq` command, so that what
  * `list` shows is what `stats` counts and what a replay would take.
  */
-import { readOrigin, type DlqOrigin, type RawHeaders } from './dlq-origin.js';
+import { readOrigin, type DlqOrigin } from './dlq-origin.js';
+import type { RecordHeaders } from '../record.js';
 
 /** A DLQ record with its origin read from its headers. */
 export interface DlqEntry {
@@ -12,7 +13,7 @@ export interface DlqEntry {
   timestamp: string;
   key: Buffer | null;
   value: Buffer | null;
-  headers: RawHeaders;
+  headers: RecordHeaders;
   origin: DlqOrigin;
 }
 
@@ -65,7 +66,7 @@ export function parseOffsetRange(text: string): OffsetRange | undefined {
 /** A record read from a DLQ topic, with its origin, if the filter selects it. */
 export function selected(
   filter: DlqFilter,
-  record: { partition: number; offset: string; timestamp: string; key: Buffer | null; value: Buffer | null; headers: RawHeaders },
+  record: { partition: number; offset: string; timestamp: string; key: Buffer | null; value: Buffer | null; headers: RecordHeaders },
 ): DlqEntry | undefined {
   const entry: DlqEntry = { ...record, origin: readOrigin(record.headers) };
   return matches(filter, entry) ? entry : undefined;

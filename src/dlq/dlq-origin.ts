@@ -13,8 +13,6 @@ import { headerText, lastHeader, type RecordHeaders } from '../record.js';
 
 export type DlqDialect = 'sluice' | 'kafka-connect' | 'spring-kafka' | 'kafka-share-group' | 'x-original' | 'unknown';
 
-/** A record's headers as kafkajs hands them over. */
-export type RawHeaders = RecordHeaders;
 
 export interface DlqOrigin {
   dialect: DlqDialect;
@@ -37,14 +35,14 @@ export interface DlqOrigin {
   replayCount: number;
 }
 
-function integer(headers: RawHeaders, name: string): number | undefined {
+function integer(headers: RecordHeaders, name: string): number | undefined {
   const value = headerText(headers, name);
   if (value === undefined || !/^-?\d+$/.test(value.trim())) return undefined;
   return Number(value);
 }
 
 /** A Spring header: a big-endian binary number (4 or 8 bytes); text too, from producers that write it so. */
-function springNumber(headers: RawHeaders, name: string): string | undefined {
+function springNumber(headers: RecordHeaders, name: string): string | undefined {
   const value = lastHeader(headers, name);
   if (value === undefined) return undefined;
   if (Buffer.isBuffer(value)) {
@@ -58,10 +56,10 @@ function springNumber(headers: RawHeaders, name: string): string | undefined {
   return /^-?\d+$/.test(value) ? value : undefined;
 }
 
-const present = (headers: RawHeaders, prefix: string) => Object.keys(headers).some((name) => name.startsWith(prefix));
+const present = (headers: RecordHeaders, prefix: string) => Object.keys(headers).some((name) => name.startsWith(prefix));
 
 /** The record's origin; fields a dialect does not carry are undefined. */
-export function readOrigin(headers: RawHeaders): DlqOrigin {
+export function readOrigin(headers: RecordHeaders): DlqOrigin {
   const replayCount = integer(headers, ReplayHeaders.replayCount) ?? 0;
   const empty = { sqlState: undefined, attempts: undefined, group: undefined, timestampMs: undefined, replayCount };
   if (headers[DlqHeaders.sourceTopic] !== undefined) {

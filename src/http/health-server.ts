@@ -33,15 +33,12 @@ export interface HealthSource {
 export class HealthServer {
   readonly #server: Server;
   readonly #log: Logger;
-  /** Whether /metrics is served. */
-  readonly #metrics: boolean;
-  /** Whether /status and the status page are served. */
-  readonly #status: boolean;
+  /** The endpoints served, for the start-up log and a 404's hint. */
+  readonly #paths: string[];
 
   constructor(source: HealthSource, log: Logger) {
     this.#log = log;
-    this.#metrics = source.metrics !== undefined;
-    this.#status = source.status !== undefined;
+    this.#paths = ['/healthz', '/readyz', ...(source.status ? ['/', '/status'] : []), ...(source.metrics ? ['/metrics'] : [])];
     this.#server = createServer((request, response) => this.#handle(source, request, response));
   }
 
@@ -53,8 +50,7 @@ export class HealthServer {
       this.#server.listen(port, host, () => {
         this.#server.off('error', onError);
         const address = this.#server.address() as AddressInfo;
-        const paths = ['/healthz', '/readyz', ...(this.#status ? ['/', '/status'] : []), ...(this.#metrics ? ['/metrics'] : [])];
-        this.#log.info({ host: address.address, port: address.port, paths }, 'HTTP endpoints listening');
+        this.#log.info({ host: address.address, port: address.port, paths: this.#paths }, 'HTTP endpoints listening');
         resolve(address);
       });
     });
@@ -99,8 +95,7 @@ export class HealthServer {
       } else if (path === '/metrics' && source.metrics) {
         source.metrics(request, response);
       } else {
-        const paths = ['/healthz', '/readyz', ...(source.status ? ['/status'] : []), ...(source.metrics ? ['/metrics'] : [])];
-        send(response, 404, { error: `no such endpoint ${path}; try ${paths.join(', ')}` });
+        send(response, 404, { error: `no such endpoint ${path}; try ${this.#paths.filter((p) => p !== '/').join(', ')}` });
       }
     } catch (error) {
       this.#log.error({ err: error, path }, 'health endpoint failed');

@@ -18,8 +18,6 @@ export function traceparentOf(context: Context): string | undefined {
   return carrier.traceparent;
 }
 
-type Headers = RecordHeaders;
-
 /** The SDK's default cap on links per span. */
 const defaultLinkLimit = 128;
 
@@ -33,7 +31,7 @@ export function linkLimit(env: NodeJS.ProcessEnv = process.env): number {
  * `tracestate` when the header is the standard one.
  */
 export function linksFromHeaders(
-  records: Iterable<{ headers: Headers }>,
+  records: Iterable<{ headers: RecordHeaders }>,
   limit: number,
   headerNames: readonly string[] = ['traceparent'],
 ): { links: Link[]; dropped: number } {
@@ -63,7 +61,7 @@ export function linksFromHeaders(
  * Links a recording span to the contexts in the records' headers, and counts in `sluice.links.dropped` those beyond
  * the link limit. Nothing is read for a span that does not record.
  */
-export function linkToRecords(span: Span, records: Iterable<{ headers: Headers }>, headerNames: readonly string[] = ['traceparent'], limit = linkLimit()): void {
+export function linkToRecords(span: Span, records: Iterable<{ headers: RecordHeaders }>, headerNames: readonly string[] = ['traceparent'], limit = linkLimit()): void {
   if (!span.isRecording()) return;
   const { links, dropped } = linksFromHeaders(records, limit, headerNames);
   if (links.length > 0) span.addLinks(links);

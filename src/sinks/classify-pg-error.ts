@@ -43,9 +43,10 @@ const fixes: Array<[RegExp, string]> = [
 ];
 
 /** Node's TLS error codes met connecting: the fix, in terms of the database URL's libpq parameters. */
+const untrustedCertificate = "the server's TLS certificate is not signed by the CA in the database URL's sslrootcert";
 const tlsFixes: Record<string, string> = {
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the server's TLS certificate is not signed by the CA in the database URL's sslrootcert",
-  SELF_SIGNED_CERT_IN_CHAIN: "the server's TLS certificate is not signed by the CA in the database URL's sslrootcert",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: untrustedCertificate,
+  SELF_SIGNED_CERT_IN_CHAIN: untrustedCertificate,
   DEPTH_ZERO_SELF_SIGNED_CERT: "the server's TLS certificate is self-signed: put it (or its CA) in the database URL's sslrootcert",
   ERR_TLS_CERT_ALTNAME_INVALID: "the server's TLS certificate does not name the host of the database URL: connect by a name it holds",
   CERT_HAS_EXPIRED: "the server's TLS certificate has expired",
