@@ -45,6 +45,16 @@ export async function database(): Promise<pg.Client> {
 }
 
 /** Holds `table` in SHARE mode, so that every INSERT into it waits, until `release` is called (or the test ends). */
+/** A fresh topic and a fresh table (`CREATE TABLE <name> (<columns>)`), with the clients that reach them. */
+export async function topicAndTable(o: { partitions: number; topic: string; table: string; columns: string }) {
+  const kafka = await KafkaHelper.connect();
+  const topic = await kafka.createTopic(o.partitions, o.topic);
+  const db = await database();
+  const table = uniqueName(o.table);
+  await db.query(`CREATE TABLE ${table} (${o.columns})`);
+  return { kafka, topic, db, table };
+}
+
 export async function lockTable(table: string): Promise<{ release(): Promise<void> }> {
   const locker = await database();
   await locker.query('BEGIN');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KafkaHelper, database, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, database, uniqueName, waitFor, topicAndTable } from '../helpers/stack.js';
 import { testSluice } from '../helpers/sluice.js';
 
 describe('backpressure', () => {
@@ -45,11 +45,7 @@ describe('backpressure', () => {
   });
 
   it('a partition stuck on a row lock holds at most half the buffer cap: the other partitions keep flowing', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(3, 'stuck');
-    const db = await database();
-    const table = uniqueName('stuck');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, body text NOT NULL)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 3, topic: 'stuck', table: 'stuck', columns: 'id text PRIMARY KEY, body text NOT NULL' });
     await db.query(`INSERT INTO ${table} VALUES ('p0-0', 'old')`);
     const body = 'x'.repeat(1_000);
     const records = (partition: number, count: number) =>
@@ -82,11 +78,7 @@ describe('backpressure', () => {
   });
 
   it('two partitions stuck on row locks together never starve the others, and what they buffered is fetched again', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(4, 'stuck2');
-    const db = await database();
-    const table = uniqueName('stuck');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, body text NOT NULL)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 4, topic: 'stuck2', table: 'stuck', columns: 'id text PRIMARY KEY, body text NOT NULL' });
     await db.query(`INSERT INTO ${table} VALUES ('p0-0', 'old'), ('p1-0', 'old')`);
     const body = 'x'.repeat(1_000);
     const records = (partition: number, count: number) =>

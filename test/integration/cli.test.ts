@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaults } from '../../src/config/options.js';
 import { sluiceVersion } from '../../src/version.js';
-import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor, topicAndTable } from '../helpers/stack.js';
 import { runCli as sluice } from '../helpers/process.js';
 import { testSluice } from '../helpers/sluice.js';
 
@@ -25,11 +25,7 @@ describe('the command line', () => {
   });
 
   it('check: exit 0 on a good configuration; 1 naming a missing column, a missing topic or an unreachable broker', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(2, 'check');
-    const db = await database();
-    const table = uniqueName('orders');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 2, topic: 'check', table: 'orders', columns: 'id text PRIMARY KEY, name text' });
     const env = (routes: unknown, extra: Record<string, string> = {}) => ({
       KAFKA_BROKERS: brokers().join(','),
       DATABASE_URL: databaseUrl(),
@@ -88,11 +84,7 @@ describe('the command line', () => {
   });
 
   it('offsets rewind --to-time, then run: exactly the records from that time are written again; refused while a member is active', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(1, 'rewind');
-    const db = await database();
-    const table = uniqueName('events');
-    await db.query(`CREATE TABLE ${table} (row_id bigserial PRIMARY KEY, id text NOT NULL, src_offset bigint NOT NULL)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 1, topic: 'rewind', table: 'events', columns: 'row_id bigserial PRIMARY KEY, id text NOT NULL, src_offset bigint NOT NULL' });
     const routes = [{ topic, table, mode: 'append' as const, columns: { id: 'id', src_offset: { from: 'offset' as const } } }];
     const t0 = Date.parse('2026-01-01T00:00:00Z');
     await kafka.produce(topic, Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ id: `id-${i}` }), timestamp: String(t0 + i * 60_000) })));

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { spawnSluice } from '../helpers/process.js';
 import { prometheusPath, startPrometheus } from '../helpers/prometheus.js';
-import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor, topicAndTable } from '../helpers/stack.js';
 
 const dashboardFile = fileURLToPath(new URL('../../deploy/observability/grafana/dashboards/sluice.json', import.meta.url));
 
@@ -26,11 +26,7 @@ describe.skipIf(!existsSync(prometheusPath))('the Grafana dashboard, against a r
     expect(targets.length).toBeGreaterThan(20);
 
     // A run that exercises every metric: records written, poison sent to the DLQ, a stale record of a versioned route.
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(2, 'orders');
-    const db = await database();
-    const table = uniqueName('orders');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL, version int NOT NULL)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 2, topic: 'orders', table: 'orders', columns: 'id text PRIMARY KEY, name text NOT NULL, version int NOT NULL' });
     const routes = [{ topic, table, key: ['id'], version: 'version', columns: { id: { from: 'key' }, name: 'name', version: 'version' } }];
     const groupId = uniqueName('group');
     const queries = targets.map((t) => ({ ...t, expr: asGrafanaSendsIt(t.expr, 'sluice', groupId) }));

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { KafkaHelper, brokers, database, databaseUrl, lockTable, uniqueName, waitFor, waitForSluiceOnLock } from '../helpers/stack.js';
+import { KafkaHelper, brokers, database, databaseUrl, lockTable, uniqueName, waitFor, waitForSluiceOnLock, topicAndTable } from '../helpers/stack.js';
 import { hasTerminal, runCli as sluice, runCliOnTerminal } from '../helpers/process.js';
 import { testSluice } from '../helpers/sluice.js';
 
@@ -61,11 +61,7 @@ describe('sluice dlq replay', () => {
   });
 
   it('poison lands in the DLQ, the table is fixed, the replay writes the rows; the same replay again publishes nothing', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(2, 'orders');
-    const db = await database();
-    const table = uniqueName('orders');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 2, topic: 'orders', table: 'orders', columns: 'id text PRIMARY KEY, name text NOT NULL' });
     const routes = [{ topic, table, key: ['id'], columns: { id: { from: 'key' as const }, name: 'name' } }];
     const records = Array.from({ length: 30 }, (_, i) => ({ key: `o${i}`, value: JSON.stringify(i % 3 === 0 ? { note: 'no name' } : { name: `n${i}` }) }));
     await kafka.produce(topic, records);
@@ -193,11 +189,7 @@ describe('sluice dlq replay', () => {
   });
 
   it('a replayed record older than the stored row (versioned route) does not overwrite it', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(1, 'accounts');
-    const db = await database();
-    const table = uniqueName('accounts');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, balance int NOT NULL, version int NOT NULL)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 1, topic: 'accounts', table: 'accounts', columns: 'id text PRIMARY KEY, balance int NOT NULL, version int NOT NULL' });
     const routes = [{ topic, table, key: ['id'], version: 'version', columns: { id: { from: 'key' as const }, balance: 'balance', version: 'version' } }];
     // Version 1 arrives without a balance (poison); version 2 comes later, in a batch of its own.
     await kafka.produce(topic, [{ key: 'a', value: JSON.stringify({ version: 1 }) }]);

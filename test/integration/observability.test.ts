@@ -6,7 +6,7 @@ import { node, tracing } from '@opentelemetry/sdk-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { FlushEvent } from '../../src/index.js';
 import { runCli, spawnSluice } from '../helpers/process.js';
-import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor, topicAndTable } from '../helpers/stack.js';
 import { testSluice } from '../helpers/sluice.js';
 
 // Spans of this file's pipelines, kept in memory. Registered once for the file (each test file runs in its own worker).
@@ -21,11 +21,7 @@ const parentOf = (s: tracing.ReadableSpan) => s.parentSpanContext?.spanId;
 
 describe('traces', () => {
   it('one process span per flush, linked to every producer, with the PostgreSQL write, the poison isolation, the DLQ send and the commit under it', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(2, 'orders');
-    const db = await database();
-    const table = uniqueName('orders');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 2, topic: 'orders', table: 'orders', columns: 'id text PRIMARY KEY, name text NOT NULL' });
     // 60 records, each from a producer span of its own; o7 has no name (NOT NULL): poison.
     const parents = new Map<string, string>();
     const messages = Array.from({ length: 60 }, (_, i) => {
@@ -103,11 +99,7 @@ describe('traces', () => {
   });
 
   it('a batch with more producer contexts than the link limit links up to the limit and counts the rest', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(1, 'events');
-    const db = await database();
-    const table = uniqueName('events');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, n int)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 1, topic: 'events', table: 'events', columns: 'id text PRIMARY KEY, n int' });
     const messages = Array.from({ length: 300 }, (_, i) => ({ key: `e${i}`, value: JSON.stringify({ n: i }), headers: { traceparent: traceparent() } }));
     await kafka.producer.send({ topic, messages });
     // All 300 are in Kafka before the start: one fetch, and one batch of them.
@@ -147,11 +139,7 @@ async function otlpReceiver(): Promise<{ url: string; spans: Array<{ name: strin
 
 describe('a replay', () => {
   it("links each record's producer and the flush that dead-lettered it", async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(1, 'orders');
-    const db = await database();
-    const table = uniqueName('orders');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 1, topic: 'orders', table: 'orders', columns: 'id text PRIMARY KEY, name text NOT NULL' });
     const routes = [{ topic, table, key: ['id'], columns: { id: { from: 'key' as const }, name: 'name' } }];
     const producer = traceparent();
     await kafka.producer.send({ topic, messages: [{ key: 'a', value: '{"name": "x"}' }, { key: 'b', value: '{}', headers: { traceparent: producer } }] });
@@ -185,11 +173,7 @@ describe('a replay', () => {
 
 describe('metrics on /metrics', () => {
   it('after a known run the counters equal the known counts, and the latency histogram counts every record', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(3, 'orders');
-    const db = await database();
-    const table = uniqueName('orders');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 3, topic: 'orders', table: 'orders', columns: 'id text PRIMARY KEY, name text NOT NULL' });
     const groupId = uniqueName('group');
     // 1,000 records, 10 of them poison (no name).
     await kafka.produce(topic, Array.from({ length: 1_000 }, (_, i) => ({ key: `o${i}`, value: JSON.stringify(i % 100 === 3 ? {} : { name: `n${i}` }) })));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FlushEvent, RouteOptions } from '../../src/index.js';
-import { KafkaHelper, database, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, database, uniqueName, waitFor, topicAndTable } from '../helpers/stack.js';
 import { testSluice } from '../helpers/sluice.js';
 
 interface Order {
@@ -173,11 +173,7 @@ describe('pipeline: consumer group → micro-batches → idempotent upserts → 
   });
 
   it('writes the rows a library transform returns, several per record, reduced to the last per key', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(1, 'transform');
-    const db = await database();
-    const table = uniqueName('lines');
-    await db.query(`CREATE TABLE ${table} (order_id text, line int, sku text NOT NULL, PRIMARY KEY (order_id, line))`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 1, topic: 'transform', table: 'lines', columns: 'order_id text, line int, sku text NOT NULL, PRIMARY KEY (order_id, line)' });
     const order = (id: string, skus: string[]) => ({ key: id, value: JSON.stringify({ id, skus }) });
     await kafka.produce(topic, [order('o1', ['a', 'b']), order('o2', ['c']), order('o1', ['d', 'e', 'f']), { key: 'skip', value: null }]);
     const { sluice, groupId } = testSluice({
@@ -206,11 +202,7 @@ describe('pipeline: consumer group → micro-batches → idempotent upserts → 
   });
 
   it('reads Kafka Connect JsonConverter envelopes (schemas.enable=true): fields and the stored value come from the payload', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(1, 'connect');
-    const db = await database();
-    const table = uniqueName('connect_orders');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, amount double precision NOT NULL, payload jsonb)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 1, topic: 'connect', table: 'connect_orders', columns: 'id text PRIMARY KEY, amount double precision NOT NULL, payload jsonb' });
     const schema = {
       type: 'struct',
       name: 'orders.Order',

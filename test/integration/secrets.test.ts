@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runCli, spawnSluice } from '../helpers/process.js';
-import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, brokers, database, databaseUrl, uniqueName, waitFor, topicAndTable } from '../helpers/stack.js';
 
 /**
  * A run with secrets in its settings, and everything it emitted grepped for them: logs, stderr, /status, /metrics, the
@@ -13,11 +13,7 @@ describe('secrets never leave sluice', () => {
     const saslPassword = 'Sasl-S3cret-2b8c1';
     const url = new URL(databaseUrl());
     url.password = dbPassword;
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(1, 'orders');
-    const db = await database();
-    const table = uniqueName('orders');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, qty int NOT NULL)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 1, topic: 'orders', table: 'orders', columns: 'id text PRIMARY KEY, qty int NOT NULL' });
     await kafka.produce(topic, [{ key: 'a', value: '{"qty": 1}' }, { key: 'b', value: '{}' }, { key: 'c', value: 'not json' }]);
     const groupId = uniqueName('group');
     const routes = [{ topic, table, key: ['id'], columns: { id: { from: 'key' }, qty: 'qty' } }];

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KafkaHelper, database, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, database, uniqueName, waitFor, topicAndTable } from '../helpers/stack.js';
 import { testSluice } from '../helpers/sluice.js';
 
 /** Debian's Chromium (scripts/tools.sh installs it for CI); elsewhere CHROMIUM_PATH, or the test is skipped. */
@@ -14,11 +14,7 @@ afterAll(() => browser?.close());
 
 describe.skipIf(!existsSync(executablePath))('the status page at /', () => {
   it('shows a real run live in Chromium: state, partitions with their offsets and lag, throughput, and the records sent to the DLQ with their reason', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(3, 'orders');
-    const db = await database();
-    const table = uniqueName('orders');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, name text NOT NULL, qty int)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 3, topic: 'orders', table: 'orders', columns: 'id text PRIMARY KEY, name text NOT NULL, qty int' });
     // 3,000 records, 3 of them without a name: poison (NOT NULL); and one whose qty is markup, which PostgreSQL's
     // error quotes back: the page must show it as text.
     const markup = '<img src=x onerror="document.title=1">';
@@ -79,11 +75,7 @@ describe.skipIf(!existsSync(executablePath))('the status page at /', () => {
 
 describe('http.status', () => {
   it('summary hides the texts that can quote record values; off serves neither /status nor the page', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(1, 'orders');
-    const db = await database();
-    const table = uniqueName('orders');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, qty int)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 1, topic: 'orders', table: 'orders', columns: 'id text PRIMARY KEY, qty int' });
     await kafka.produce(topic, [{ key: 'a', value: JSON.stringify({ qty: 'card 4111-1111' }) }, { key: 'b', value: JSON.stringify({ qty: 2 }) }]);
     const routes = [{ topic, table, key: ['id'], columns: { id: { from: 'key' as const }, qty: 'qty' } }];
     const { sluice, groupId } = testSluice({ routes, http: { port: 0, host: '127.0.0.1', status: 'summary' } });

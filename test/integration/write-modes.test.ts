@@ -1,14 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { KafkaHelper, database, uniqueName, waitFor } from '../helpers/stack.js';
+import { KafkaHelper, database, uniqueName, waitFor, topicAndTable } from '../helpers/stack.js';
 import { testSluice } from '../helpers/sluice.js';
 
 describe('write modes: append, and versioned upserts', () => {
   it('append: every record becomes exactly one row, repeated keys and all', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(2, 'events');
-    const db = await database();
-    const table = uniqueName('events');
-    await db.query(`CREATE TABLE ${table} (id bigserial PRIMARY KEY, name text, src_partition int, src_offset bigint)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 2, topic: 'events', table: 'events', columns: 'id bigserial PRIMARY KEY, name text, src_partition int, src_offset bigint' });
     const records = Array.from({ length: 1_000 }, (_, i) => ({ key: `k${i % 10}`, value: JSON.stringify({ name: `n${i}` }) }));
     await kafka.produce(topic, records);
     const { sluice, groupId } = testSluice({
@@ -25,11 +21,7 @@ describe('write modes: append, and versioned upserts', () => {
   });
 
   it('versioned upsert: a late or replayed older record never overwrites newer data, and is counted as stale', async () => {
-    const kafka = await KafkaHelper.connect();
-    const topic = await kafka.createTopic(1, 'versioned');
-    const db = await database();
-    const table = uniqueName('accounts');
-    await db.query(`CREATE TABLE ${table} (id text PRIMARY KEY, balance int NOT NULL, version int NOT NULL)`);
+    const { kafka, topic, db, table } = await topicAndTable({ partitions: 1, topic: 'versioned', table: 'accounts', columns: 'id text PRIMARY KEY, balance int NOT NULL, version int NOT NULL' });
     const route = { topic, table, key: ['id'], version: 'version', columns: { id: { from: 'key' as const }, balance: 'balance', version: 'version' } };
     const record = (id: string, version: number) => ({ key: id, value: JSON.stringify({ balance: version * 10, version }) });
     // Batch one: within it, a newer record before an older one (a3 then a1), and b's versions in order.
