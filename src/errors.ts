@@ -14,6 +14,7 @@ export const ErrorCodes = {
   deadLetter: 'SLUICE_DEAD_LETTER',
   breakerOpen: 'SLUICE_BREAKER_OPEN',
   offsets: 'SLUICE_OFFSETS',
+  schemaRegistry: 'SLUICE_SCHEMA_REGISTRY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -127,6 +128,20 @@ export class DeadLetterError extends SluiceError {
 export class BreakerOpenError extends SluiceError {
   constructor(message: string) {
     super(ErrorCodes.breakerOpen, message);
+  }
+}
+
+/**
+ * The schema registry did not give a schema sluice needs to read a record. Unreachable, a timeout or a server error:
+ * retriable, like an unreachable database (the batch waits, nothing is dead-lettered). Refused credentials: retriable
+ * with an operator fix. A schema id the registry does not know is not this error: it makes the record poison.
+ */
+export class SchemaRegistryError extends SluiceError {
+  /** The HTTP status, when the registry answered. */
+  readonly status: number | undefined;
+  constructor(message: string, options: SluiceErrorOptions & { status?: number } = {}) {
+    super(ErrorCodes.schemaRegistry, message, { retriable: true, ...options });
+    this.status = options.status;
   }
 }
 

@@ -61,6 +61,24 @@ export type KafkaSaslOptions =
   | { mechanism: 'oauthbearer'; oauthBearerProvider: () => Promise<OauthBearerToken> };
 
 /** Options of `createSluice`. Everything but the broker list, the database URL and the routes has a default. */
+/**
+ * The schema registry that routes with `format: avro | protobuf | json-schema` read their schemas from (the
+ * Confluent-compatible API). Basic auth (a user and a password, or a password file) or a bearer token (or a token
+ * file); files are read at each request, so a rotated Secret is used without a restart. A private CA for an https
+ * registry is given to Node with NODE_EXTRA_CA_CERTS.
+ */
+export interface SchemaRegistryOptions {
+  /** The API's base URL: `http://registry:8081`, or Apicurio's `http://registry:8080/apis/ccompat/v7`. */
+  url: string;
+  username?: string;
+  password?: string;
+  passwordFile?: string;
+  token?: string;
+  tokenFile?: string;
+  /** How long one request may take before it counts as the registry being unreachable (retried). */
+  requestTimeoutMs?: number;
+}
+
 export interface SluiceOptions {
   kafka: {
     brokers: string[];
@@ -160,6 +178,7 @@ export interface SluiceOptions {
     status?: StatusDetail;
   };
   routes?: RouteOptions[];
+  schemaRegistry?: SchemaRegistryOptions;
   /** Zero-config mode: these topics land in `landing.table` (created if missing) as key, jsonb value and coordinates. */
   landing?: { topics: string[]; table?: string };
   tombstones?: TombstonePolicy;
@@ -200,6 +219,7 @@ export const defaults = {
   shutdownGraceMs: 30_000,
   statsIntervalMs: 10_000,
   logLevel: 'info',
+  schemaRegistryRequestTimeoutMs: 10_000,
 } as const satisfies Record<string, string | number>;
 
 type Defined<T> = Required<NonNullable<T>>;
@@ -221,6 +241,7 @@ export interface ResolvedOptions {
   delivery: DeliveryMode;
   offsetsTable: string;
   routes: ResolvedRoute[];
+  schemaRegistry: (SchemaRegistryOptions & { requestTimeoutMs: number }) | undefined;
   landing: { topics: string[]; table: string } | undefined;
   tombstones: TombstonePolicy | undefined;
   shutdownGraceMs: number;

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { defaults, type KafkaTlsOptions, type ResolvedOptions, type SluiceOptions } from './options.js';
-import { tombstoneKeySources } from './route-options.js';
+import { isRegistryFormat, tombstoneKeySources } from './route-options.js';
 import { optionsSchema } from './schema.js';
 
 /** Where a setting's value came from, by dotted path (`batching.lingerMs` → `SLUICE_LINGER_MS`). */
@@ -163,6 +163,9 @@ export function resolveOptions(input: SluiceOptions, sources: SettingSources = n
         format: route.format ?? 'json',
       };
     }),
+    schemaRegistry: o.schemaRegistry
+      ? { ...o.schemaRegistry, requestTimeoutMs: o.schemaRegistry.requestTimeoutMs ?? defaults.schemaRegistryRequestTimeoutMs }
+      : undefined,
     landing: o.landing ? { topics: o.landing.topics, table: o.landing.table ?? defaults.landingTable } : undefined,
     tombstones: o.tombstones,
     shutdownGraceMs: o.shutdownGraceMs ?? defaults.shutdownGraceMs,
@@ -202,6 +205,25 @@ function checkTogether(o: ResolvedOptions, sources: SettingSources): void {
       );
     }
   }
+  o.routes.forEach((route, i) => {
+    if (!isRegistryFormat(route.format)) return;
+    const where = `${name(`routes.${i}`)} (topic ${route.topic} → table ${route.table})`;
+    if (!o.schemaRegistry) {
+      throw new ConfigError(
+        `routes.${i}.format`,
+        `invalid route ${where}: format=${route.format} reads its schemas from a schema registry; set schemaRegistry.url (SLUICE_SCHEMA_REGISTRY_URL)`,
+      );
+    }
+    // One decoding per record: every route of the topic reads it in the same format.
+    for (const [j, other] of o.routes.entries()) {
+      if (other.topic === route.topic && other.format !== route.format) {
+        throw new ConfigError(
+          `routes.${i}.format`,
+          `invalid route ${where}: format=${route.format}, but ${name(`routes.${j}`)} reads topic ${route.topic} as format=${other.format}; every route of a topic reads its values in one format`,
+        );
+      }
+    }
+  });
   o.routes.forEach((route, i) => {
     const where = `${name(`routes.${i}`)} (topic ${route.topic} → table ${route.table})`;
     if (!route.transform && (!route.columns || Object.keys(route.columns).length === 0)) {

@@ -26,9 +26,21 @@ export const tombstoneKeySources: readonly ColumnSource[] = ['key', 'keyHash', '
  * How a record's value is read. `json`: the value is a JSON object whose top-level fields are the fields.
  * `connect-json`: Kafka Connect's JsonConverter with `schemas.enable=true`, `{"schema": …, "payload": {…}}`; the
  * fields are those of `payload` and `from: value` stores the payload. The schema part is not interpreted.
+ * `avro`, `protobuf`, `json-schema`: the schema registry's wire format (a magic byte, a schema id, the payload),
+ * read with the schema the registry holds under that id (see {@link RegistryFormats}).
  */
-export const ValueFormats = ['json', 'connect-json'] as const;
+export const ValueFormats = ['json', 'connect-json', 'avro', 'protobuf', 'json-schema'] as const;
 export type ValueFormat = (typeof ValueFormats)[number];
+
+/**
+ * Formats whose values are decoded with a schema from the registry before the route reads them: the decoded value
+ * is a JSON object whose fields map to columns as a `json` value's do, with exact types (decimals, 64-bit integers,
+ * timestamps to the microsecond, bytes).
+ */
+export const RegistryFormats = ['avro', 'protobuf', 'json-schema'] as const;
+export type RegistryFormat = (typeof RegistryFormats)[number];
+
+export const isRegistryFormat = (format: ValueFormat): format is RegistryFormat => (RegistryFormats as readonly string[]).includes(format);
 
 /**
  * How records become rows. `upsert`: one row per key, `INSERT … ON CONFLICT (key) DO UPDATE`. `append`: every

@@ -24,6 +24,7 @@ export const limits = {
   port: [0, 65_535],
   maxAttempts: [1, 1_000_000],
   maxRetryingMs: [1_000, 86_400_000],
+  requestTimeoutMs: [100, 600_000],
 } as const;
 
 const int = (name: keyof typeof limits) => {
@@ -192,6 +193,32 @@ export const optionsSchema = z
       .strict()
       .optional(),
     routes: z.array(route).optional(),
+    schemaRegistry: z
+      .object({
+        url: z.string('an http:// or https:// URL').regex(/^https?:\/\/[^\s]+$/, 'an http:// or https:// URL'),
+        username: z.string().min(1).optional(),
+        password: z.string().optional(),
+        passwordFile: z.string().min(1).optional(),
+        token: z.string().min(1).optional(),
+        tokenFile: z.string().min(1).optional(),
+        requestTimeoutMs: int('requestTimeoutMs').optional(),
+      })
+      .strict()
+      .superRefine((r, ctx) => {
+        if (r.password !== undefined && r.passwordFile !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['password'], message: 'a password or a password file, not both (the file, for a mounted secret)' });
+        }
+        if (r.token !== undefined && r.tokenFile !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['token'], message: 'a token or a token file, not both (the file, for a mounted secret)' });
+        }
+        if ((r.token !== undefined || r.tokenFile !== undefined) && r.username !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['username'], message: 'basic auth (username and password) or a bearer token, not both' });
+        }
+        if ((r.password !== undefined || r.passwordFile !== undefined) && r.username === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['username'], message: 'a user name to go with the password' });
+        }
+      })
+      .optional(),
     landing: z
       .object({ topics: z.array(z.string().min(1)).min(1, 'at least one topic'), table: tableName.optional() })
       .strict()

@@ -1,7 +1,9 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
-import type { ResolvedRoute } from '../config/route-options.js';
+import { isRegistryFormat, type ResolvedRoute } from '../config/route-options.js';
+import { RecordDecoder, originalRecord } from '../formats/record-decoder.js';
+import { SchemaRegistryClient } from '../formats/schema-registry.js';
 import { PoisonRecordError, SchemaError, SinkError, SluiceError, errorMessage } from '../errors.js';
 import { Attr } from '../observability/semconv.js';
 import type { SluiceMetrics } from '../observability/metrics.js';
@@ -90,6 +92,8 @@ export class PostgresSink implements Sink {
   readonly #metrics: SluiceMetrics | undefined;
   readonly #pool: pg.Pool;
   readonly #plans = new Map<string, RoutePlan[]>();
+  /** Topics whose values are in the schema registry's wire format: their decoder (config checks one format per topic). */
+  readonly #decoders = new Map<string, RecordDecoder>();
   readonly counters: SinkCounters = { transactions: 0, statements: 0, rolledBack: 0 };
   /** Connections checked out by a flush or a claim: what cancelInFlight cancels. */
   readonly #inUse = new Set<pg.PoolClient>();
@@ -118,6 +122,12 @@ export class PostgresSink implements Sink {
       connectionTimeoutMillis: 10_000,
     });
     this.#offsets = options.delivery === 'exactly-once' ? new OffsetStore(options.offsetsTable, options.kafka.groupId) : undefined;
+    const registry = options.schemaRegistry ? new SchemaRegistryClient(options.schemaRegistry) : undefined;
+    for (const route of options.routes) {
+      if (registry && isRegistryFormat(route.format) && !this.#decoders.has(route.topic)) {
+        this.#decoders.set(route.topic, new RecordDecoder(route.format, registry));
+      }
+    }
     // A checked-out client whose connection dies between two queries (while a flush waits on the DLQ, say) emits
     // 'error' with no pool listener attached; unhandled, that would crash the process. Its next query then fails
     // with a connection error, which the flush classifies as transient and retries.
@@ -255,8 +265,12 @@ export class PostgresSink implements Sink {
     if (!plans) throw new SinkError(`no route for topic ${routeTopic}`, { retriable: false });
     const what = `writing ${batch.records.length} records of ${batch.topic}[${batch.partition}] into ${plans.map((p) => p.table).join(', ')}`;
     let records = context.excluded.size > 0 ? batch.records.filter((r) => !context.excluded.has(r)) : batch.records;
-    // Preparing first keeps the transaction short and finds what JavaScript can see is poison before any connection is taken.
+    // Decoding and preparing first keeps the transaction short and finds what JavaScript can see is poison before any
+    // connection is taken. A registry that cannot be reached throws here (retriable): nothing is dead-lettered.
+    const decoded = await this.#decoders.get(routeTopic)?.decode(records);
+    if (decoded) records = decoded.records;
     let prepared = prepareAll(plans, records);
+    if (decoded && decoded.poison.length > 0) prepared.poison.unshift(...decoded.poison);
     const result: WriteResult = { committed: false, ...prepared.counts, deadLettered: 0 };
     if (this.#offsets && batch.claim === undefined) return { ...result, fenced: { reason: 'claimed' } };
     if (prepared.statements.length === 0 && prepared.poison.length === 0 && !this.#offsets) {
@@ -396,7 +410,8 @@ export class PostgresSink implements Sink {
       }
       if (fenced) return fenced;
     }
-    await context.deadLetter(sortByOffset(poison));
+    // The records as they were fetched: a decoded value goes to the DLQ in its wire format, as it came.
+    await context.deadLetter(sortByOffset(poison.map((p) => ({ ...p, record: originalRecord(p.record) }))));
     return undefined;
   }
 
@@ -670,7 +685,8 @@ function planInput(route: ResolvedRoute, shape: TableShape, validation: Resolved
     key: route.key,
     columns,
     tombstones: route.tombstones,
-    format: route.format,
+    // A registry format is decoded into a JSON object before the plan reads it.
+    format: isRegistryFormat(route.format) ? 'json' : route.format,
     mode: route.mode,
     version: route.version,
     transform: route.transform,
