@@ -67,6 +67,14 @@ stack_kafka() {
   fi
 }
 
+# The schema registry's application (Apicurio Registry, from Maven Central), for the tests of the registry formats:
+# each of those test files starts a registry of its own from it. Without Java and Maven those tests are skipped.
+stack_registry_fetch() {
+  if command -v java >/dev/null && command -v mvn >/dev/null; then
+    "$stack_root/scripts/registry/registry.sh" fetch
+  fi
+}
+
 # Everything a command needs, in order; what it starts is stopped when the calling script exits, unless `keep`.
 stack_up() {
   cd "$stack_root"

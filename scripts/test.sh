@@ -6,4 +6,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/tools.sh"
 tools_install
 stack_up
+stack_registry_fetch
 npm test -- "$@"

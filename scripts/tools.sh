@@ -2,12 +2,14 @@
 #   chromium   → the status page, rendered and read in a headless browser (test/integration/status-page.test.ts)
 #   prometheus → every dashboard query evaluated against a real Prometheus scraping sluice (test/integration/dashboard.test.ts)
 #   kubectl    → the Kubernetes manifests rendered by `kubectl kustomize` and validated (test/unit/deploy-manifests.test.ts)
+#   curl       → scripts/registry/registry.sh asks the schema registry whether it answers (test/integration/schema-registry.test.ts)
 # Without them (no apt-get, not root) those tests say they are skipped; nothing else depends on them.
 
 tools_install() {
   local missing=()
   command -v chromium >/dev/null || missing+=(chromium)
   command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v curl >/dev/null || missing+=(curl)
   local can_install=false
   command -v apt-get >/dev/null && [[ $(id -u) == 0 ]] && can_install=true
   if ((${#missing[@]} > 0)); then

@@ -1,0 +1,157 @@
+import avro from 'avsc';
+import protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
+import { readConfig } from '../../src/config/load-config.js';
+import { resolveOptions } from '../../src/config/resolve-options.js';
+import { ConfigError } from '../../src/index.js';
+import { avroReader } from '../../src/formats/avro-json.js';
+import { dateText, decimalText, instantText, scaledText, secondsNanosText, timeOfDayText } from '../../src/formats/json-text.js';
+import { protobufReader } from '../../src/formats/protobuf-json.js';
+import { readWireHeader } from '../../src/formats/wire-format.js';
+import { avroEncoder, protobufEncoder, unscaledBytes } from '../helpers/schema-registry.js';
+
+describe('exact text for PostgreSQL', () => {
+  it('decimals from two\'s complement bytes, to the last digit, at any scale and sign', () => {
+    expect(decimalText(unscaledBytes(-123456789012345678900123456789n), 10)).toBe('-12345678901234567890.0123456789');
+    expect(decimalText(unscaledBytes(1n), 10)).toBe('0.0000000001');
+    expect(decimalText(unscaledBytes(-1n), 2)).toBe('-0.01');
+    expect(decimalText(unscaledBytes(255n), 0)).toBe('255');
+    expect(decimalText(Buffer.alloc(0), 3)).toBe('0');
+    expect(scaledText(12n, -2)).toBe('1200');
+  });
+
+  it('instants to the microsecond (and nanosecond), before and after 1970; dates and times of day', () => {
+    expect(instantText(1717171717123456n, 'us')).toBe('"2024-05-31T16:08:37.123456Z"');
+    expect(instantText(-1n, 'us')).toBe('"1969-12-31T23:59:59.999999Z"');
+    expect(instantText(1717171717123n, 'ms')).toBe('"2024-05-31T16:08:37.123Z"');
+    expect(instantText(-1n, 'ns', false)).toBe('"1969-12-31T23:59:59.999999999"');
+    expect(instantText(10n ** 30n, 'us')).toBeUndefined();
+    expect(secondsNanosText(-1n, 500_000_000)).toBe('"1969-12-31T23:59:59.500000000Z"');
+    expect(dateText(-1)).toBe('"1969-12-31"');
+    expect(dateText(19875)).toBe('"2024-06-01"');
+    expect(timeOfDayText(45296789012n, 'us')).toBe('"12:34:56.789012"');
+    expect(timeOfDayText(-1, 'ms')).toBeUndefined();
+  });
+});
+
+describe('wire format', () => {
+  it('reads the schema id, and says why bytes are not in the format', () => {
+    expect(readWireHeader(Buffer.from([0, 0, 0, 1, 2, 9]))).toEqual({ schemaId: 258, offset: 5 });
+    expect(readWireHeader(Buffer.from([0, 0, 1]))).toMatch(/^3 bytes are too few/);
+    expect(readWireHeader(Buffer.from('{"a":1}'))).toBe('not in the schema registry wire format: the first byte is 123, not the magic byte 0 (it looks like plain JSON)');
+  });
+});
+
+describe('Avro binary to JSON text', () => {
+  const read = (schema: object, value: unknown) => {
+    const bytes = avroEncoder(schema)(value);
+    return avroReader(JSON.stringify(schema))(bytes, 0);
+  };
+
+  it('64-bit longs at both ends of the range, and ints, exactly', () => {
+    const schema = { type: 'record', name: 'R', fields: [{ name: 'a', type: 'long' }, { name: 'b', type: 'long' }, { name: 'c', type: 'long' }, { name: 'i', type: 'int' }] };
+    expect(read(schema, { a: -9223372036854775808n, b: 9223372036854775807n, c: 9007199254740993n, i: -2147483648 })).toBe(
+      '{"a":-9223372036854775808,"b":9223372036854775807,"c":9007199254740993,"i":-2147483648}',
+    );
+    for (const n of [0n, -1n, 1n, 2n ** 48n, -(2n ** 49n), 2n ** 53n, -(2n ** 53n) - 1n]) {
+      expect(read(schema, { a: n, b: 0n, c: 0n, i: 0 })).toBe(`{"a":${n},"b":0,"c":0,"i":0}`);
+    }
+  });
+
+  it('unions are their branch, recursive records nest, maps and arrays of several blocks read whole', () => {
+    const schema = {
+      type: 'record',
+      name: 'Node',
+      fields: [
+        { name: 'v', type: ['null', 'string', 'double'] },
+        { name: 'next', type: ['null', 'Node'] },
+      ],
+    };
+    expect(read(schema, { v: { double: Number.NaN }, next: { Node: { v: { string: 'x' }, next: null } } })).toBe('{"v":"NaN","next":{"v":"x","next":null}}');
+    // avsc writes arrays as one block; a writer may use several, with negative counts and sizes.
+    const arrays = { type: 'array', items: 'int' };
+    const blocks = Buffer.from([0x03, 0x02, 0x02, 0x04, 0x02, 0x06, 0x00]); // count -2 (size 1): 1, 2; then count 1: 3; end
+    expect(avroReader(JSON.stringify(arrays))(blocks, 0)).toBe('[1,2,3]');
+  });
+
+  it('refuses truncated bytes, bytes left over, a union branch out of range and invalid UTF-8', () => {
+    const schema = { type: 'record', name: 'R', fields: [{ name: 's', type: 'string' }, { name: 'u', type: ['null', 'int'] }] };
+    const reader = avroReader(JSON.stringify(schema));
+    const good = avroEncoder(schema)({ s: 'abc', u: { int: 5 } });
+    expect(() => reader(good.subarray(0, good.length - 1), 0)).toThrow('the Avro value is truncated');
+    expect(() => reader(Buffer.concat([good, Buffer.from([0])]), 0)).toThrow('1 bytes are left after the Avro value');
+    expect(() => reader(Buffer.from([0x02, 0x61, 0x08]), 0)).toThrow('union branch 4 is out of range (2 branches)');
+    expect(() => reader(Buffer.from([0x02, 0xff, 0x00]), 0)).toThrow('an Avro string is not valid UTF-8');
+    expect(() => reader(Buffer.from([0x01]), 0)).toThrow('a length of -1 bytes is not valid');
+  });
+
+  it('a logical type on the wrong underlying type is ignored, as the spec says', () => {
+    const schema = { type: 'record', name: 'R', fields: [{ name: 'd', type: { type: 'string', logicalType: 'decimal', precision: 4, scale: 2 } }] };
+    expect(read(schema, { d: '12.5' })).toBe('{"d":"12.5"}');
+    expect(avro.Type.forSchema(schema as avro.Schema)).toBeDefined();
+  });
+});
+
+describe('Protobuf to JSON text', () => {
+  const proto = `syntax = "proto3";
+package p;
+import "google/protobuf/struct.proto";
+import "google/protobuf/duration.proto";
+message A { int32 x = 1; }
+message B {
+  message C { sint64 big = 1; map<int64, string> names = 2; google.protobuf.Struct doc = 3; google.protobuf.Duration took = 4; oneof choice { string s = 5; int32 n = 6; } }
+}`;
+
+  it('finds the message by its indexes, nested ones too; 64-bit map keys, Struct and Duration read as they stand', () => {
+    const encode = protobufEncoder(proto, 'B.C');
+    const bytes = encode({ big: '-9223372036854775808', names: { '12345678901234': 'x' }, doc: { fields: { a: { numberValue: 1.5 }, b: { listValue: { values: [{ boolValue: true }, { nullValue: 0 }] } } } }, took: { seconds: -1, nanos: -500_000_000 }, n: 0 });
+    expect(protobufReader({ text: proto, imports: [] })(bytes, 0)).toBe(
+      '{"big":-9223372036854775808,"names":{"12345678901234":"x"},"doc":{"a":1.5,"b":[true,null]},"took":"-1.500000000 seconds","n":0}',
+    );
+    expect(protobufReader({ text: proto, imports: [] })(protobufEncoder(proto, 'A')({ x: 7 }), 0)).toBe('{"x":7}');
+  });
+
+  it('message indexes that name no message, and bytes that do not decode, are refused', () => {
+    const read = protobufReader({ text: proto, imports: [] });
+    expect(() => read(Buffer.from([0x02, 0x0a]), 0)).toThrow('message index 5 names no message type of the schema');
+    expect(() => read(Buffer.from([0x00, 0x08]), 0)).toThrow(/does not decode as p.A/);
+    expect(protobuf.common.get('google/protobuf/struct.proto')).toBeTruthy();
+  });
+});
+
+describe('schemaRegistry settings', () => {
+  const route = (format: string, topic = 't') => ({ topic, table: 'x', key: ['id'], format, columns: { id: 'id' } });
+  const failure = (env: Record<string, string>): ConfigError => {
+    try {
+      const { options, sources } = readConfig({ DATABASE_URL: 'postgres://127.0.0.1/test', ...env });
+      resolveOptions(options, sources);
+    } catch (error) {
+      if (error instanceof ConfigError) return error;
+      throw error;
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('a registry format needs the registry; every route of a topic reads one format', () => {
+    expect(failure({ SLUICE_ROUTES: JSON.stringify([route('avro')]) }).message).toMatch(/format=avro reads its schemas from a schema registry; set .*SLUICE_SCHEMA_REGISTRY_URL/);
+    expect(failure({ SLUICE_ROUTES: JSON.stringify([route('avro'), route('json')]), SLUICE_SCHEMA_REGISTRY_URL: 'http://r:8081' }).message).toMatch(
+      /every route of a topic reads its values in one format/,
+    );
+    const { options, sources } = readConfig({
+      DATABASE_URL: 'postgres://127.0.0.1/test',
+      SLUICE_ROUTES: JSON.stringify([route('protobuf')]),
+      SLUICE_SCHEMA_REGISTRY_URL: 'https://r:8081',
+      SLUICE_SCHEMA_REGISTRY_USERNAME: 'u',
+      SLUICE_SCHEMA_REGISTRY_PASSWORD_FILE: '/run/secret',
+    });
+    expect(resolveOptions(options, sources).schemaRegistry).toEqual({ url: 'https://r:8081', username: 'u', passwordFile: '/run/secret', requestTimeoutMs: 10_000 });
+  });
+
+  it('basic auth or a token, not both; a secret or its file, not both', () => {
+    const base = { SLUICE_ROUTES: JSON.stringify([route('avro')]), SLUICE_SCHEMA_REGISTRY_URL: 'http://r:8081' };
+    expect(failure({ ...base, SLUICE_SCHEMA_REGISTRY_USERNAME: 'u', SLUICE_SCHEMA_REGISTRY_TOKEN: 't' }).message).toMatch(/basic auth .* or a bearer token, not both/);
+    expect(failure({ ...base, SLUICE_SCHEMA_REGISTRY_TOKEN: 't', SLUICE_SCHEMA_REGISTRY_TOKEN_FILE: '/f' }).message).toMatch(/a token or a token file, not both/);
+    expect(failure({ ...base, SLUICE_SCHEMA_REGISTRY_PASSWORD: 'p' }).message).toMatch(/a user name to go with the password/);
+    expect(failure({ ...base, SLUICE_SCHEMA_REGISTRY_URL: 'ftp://r' }).message).toMatch(/an http:\/\/ or https:\/\/ URL/);
+  });
+});
