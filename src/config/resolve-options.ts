@@ -206,22 +206,27 @@ function checkTogether(o: ResolvedOptions, sources: SettingSources): void {
     }
   }
   o.routes.forEach((route, i) => {
-    if (!isRegistryFormat(route.format)) return;
     const where = `${name(`routes.${i}`)} (topic ${route.topic} → table ${route.table})`;
+    // One decoding per record: every route of the topic reads it in the same format and envelope.
+    for (const [j, other] of o.routes.entries()) {
+      if (other.topic !== route.topic) continue;
+      if (other.format !== route.format || other.envelope !== route.envelope) {
+        const how = (r: typeof route) => `format=${r.format}${r.envelope ? ` envelope=${r.envelope}` : ''}`;
+        throw new ConfigError(
+          `routes.${i}.format`,
+          `invalid route ${where}: ${how(route)}, but ${name(`routes.${j}`)} reads topic ${route.topic} as ${how(other)}; every route of a topic reads its values one way`,
+        );
+      }
+    }
+    if (route.transform && route.envelope) {
+      throw new ConfigError(`routes.${i}.envelope`, `invalid route ${where}: envelope=${route.envelope} applies to mapped columns; a transform reads the raw record`);
+    }
+    if (!isRegistryFormat(route.format)) return;
     if (!o.schemaRegistry) {
       throw new ConfigError(
         `routes.${i}.format`,
         `invalid route ${where}: format=${route.format} reads its schemas from a schema registry; set schemaRegistry.url (SLUICE_SCHEMA_REGISTRY_URL)`,
       );
-    }
-    // One decoding per record: every route of the topic reads it in the same format.
-    for (const [j, other] of o.routes.entries()) {
-      if (other.topic === route.topic && other.format !== route.format) {
-        throw new ConfigError(
-          `routes.${i}.format`,
-          `invalid route ${where}: format=${route.format}, but ${name(`routes.${j}`)} reads topic ${route.topic} as format=${other.format}; every route of a topic reads its values in one format`,
-        );
-      }
     }
   });
   o.routes.forEach((route, i) => {

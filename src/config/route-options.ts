@@ -40,6 +40,14 @@ export type ValueFormat = (typeof ValueFormats)[number];
 export const RegistryFormats = ['avro', 'protobuf', 'json-schema'] as const;
 export type RegistryFormat = (typeof RegistryFormats)[number];
 
+/**
+ * What a decoded value is. `debezium`: a Debezium change event (`before`, `after`, `op`): `after` is the row for
+ * creates, updates and snapshot reads (`op` c, u, r), and a delete (`op` d) deletes the row `before` names, by the
+ * route's key. Any format can carry it (Avro and Connect JSON from Debezium's converters, plain JSON).
+ */
+export const Envelopes = ['debezium'] as const;
+export type Envelope = (typeof Envelopes)[number];
+
 export const isRegistryFormat = (format: ValueFormat): format is RegistryFormat => (RegistryFormats as readonly string[]).includes(format);
 
 /**
@@ -83,6 +91,8 @@ export interface RouteOptions {
   tombstones?: TombstonePolicy;
   /** How the value is read (default `json`); not used with a transform, which reads the raw record. */
   format?: ValueFormat;
+  /** The decoded value is a change event (see {@link Envelopes}); by default it is the row itself. */
+  envelope?: Envelope;
   transform?: RecordTransform;
 }
 

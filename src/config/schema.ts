@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ColumnSources, TombstonePolicies, ValueFormats, WriteModes } from './route-options.js';
+import { ColumnSources, Envelopes, TombstonePolicies, ValueFormats, WriteModes } from './route-options.js';
 import { Assignors, DeliveryModes, LogLevels, SaslMechanisms, StartPositions, StatusDetails } from './options.js';
 
 /** Allowed ranges, in one place so that messages and checks agree. */
@@ -79,6 +79,7 @@ const route = z
     columns: z.record(columnName, columnMapping).optional(),
     tombstones: choice(TombstonePolicies).optional(),
     format: choice(ValueFormats).optional(),
+    envelope: choice(Envelopes).optional(),
     transform: z.function().optional(),
   })
   .strict();

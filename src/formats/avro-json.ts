@@ -12,9 +12,14 @@
  * -micros → `HH:MM:SS.ffffff`; uuid → its string. A logical type on the wrong underlying type is ignored, as the
  * spec says. Nested records, maps and arrays become JSON objects and arrays (for `jsonb` columns); a union is its
  * branch's value (a `null` branch is JSON null, so the column is NULL).
+ *
+ * Schemas written by Kafka Connect's AvroConverter (Debezium's among them) mark temporal types with `connect.name`
+ * rather than a logical type (`io.debezium.time.MicroTimestamp` on a long): those are read as the logical type they
+ * stand for (connect-types.ts).
  */
 import avro from 'avsc';
 import { isUtf8 } from 'node:buffer';
+import { connectLogicalTypes } from './connect-types.js';
 import { byteaText, dateText, decimalText, doubleText, instantText, jsonString, timeOfDayText } from './json-text.js';
 
 /** The bytes being read and the position in them. */
@@ -82,7 +87,8 @@ export type AvroNamedTypes = Record<string, avro.Type>;
  * references, and receives its own. Throws avsc's error for a schema that is not valid Avro.
  */
 export function avroReader(schemaText: string, named: AvroNamedTypes = {}): (bytes: Buffer, offset: number) => string {
-  const type = avro.Type.forSchema(JSON.parse(schemaText) as avro.Schema, { logicalTypes, registry: named, wrapUnions: true });
+  const schema = withConnectLogicalTypes(JSON.parse(schemaText)) as avro.Schema;
+  const type = avro.Type.forSchema(schema, { logicalTypes, registry: named, wrapUnions: true });
   const read = compile(type, new Map());
   return (bytes, offset) => {
     const tap: Tap = { buf: bytes, pos: offset };
@@ -92,6 +98,32 @@ export function avroReader(schemaText: string, named: AvroNamedTypes = {}): (byt
     }
     return text;
   };
+}
+
+/** Connect's temporal types that Avro has a logical type for. */
+const avroLogicalOf: Partial<Record<string, LogicalName>> = {
+  'timestamp-millis': 'timestamp-millis',
+  'local-timestamp-millis': 'local-timestamp-millis',
+  'local-timestamp-micros': 'local-timestamp-micros',
+  'local-timestamp-nanos': 'local-timestamp-nanos',
+  date: 'date',
+  'time-millis': 'time-millis',
+  'time-micros': 'time-micros',
+};
+
+/** The schema with `connect.name` temporal types given the Avro logical type they stand for. */
+function withConnectLogicalTypes(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withConnectLogicalTypes);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) out[key] = withConnectLogicalTypes(value);
+  const name = out['connect.name'];
+  if (typeof name === 'string' && out.logicalType === undefined && typeof out.type === 'string') {
+    const kind = connectLogicalTypes.get(name);
+    const logical = kind === undefined ? undefined : avroLogicalOf[kind];
+    if (logical) out.logicalType = logical;
+  }
+  return out;
 }
 
 function compile(type: avro.Type, compiled: Map<avro.Type, Reader>): Reader {

@@ -1,37 +1,17 @@
 /**
- * Decodes a batch's values from the schema registry's wire format into JSON objects, before the routes read them.
+ * Turning a fetched record's value into the JSON object the routes read, before any route sees it: the schema
+ * registry's wire formats (registry-decoder.ts), Kafka Connect's JSON envelopes (connect-json-decoder.ts), and the
+ * change events of Debezium (debezium-envelope.ts) on top of either.
  *
- * A decoded record is the same record with its value replaced by JSON text (avro-json.ts, protobuf-json.ts; a JSON
- * Schema payload is already JSON and is only unwrapped). Everything after reads it as a `json` value: fields map to
- * columns by name, keys and tombstones work as for JSON. What leaves sluice is always the record as it came: the
- * DLQ gets the original bytes ({@link originalRecord}), so that a replay reads the wire format again.
- *
- * Failures: a value that is not in the wire format, whose schema id the registry does not know, whose schema is of
- * another type or does not parse, or that does not decode with it is poison, with that reason. A registry that
- * cannot be reached throws a retriable SchemaRegistryError out of {@link RecordDecoder.decode}: the batch waits,
- * nothing is dead-lettered.
+ * A decoded record is a copy of the record with its value replaced; everything after reads it as a `json` value
+ * (fields map to columns by name, keys and tombstones as for JSON). What leaves sluice is always the record as it
+ * came: the DLQ gets the original bytes ({@link originalRecord}), so that a replay decodes them again. A change
+ * event that deletes a row is a {@link isDeletion deletion}: its value is the deleted row's last state, from which
+ * the route reads the key to delete.
  */
-import type { RegistryFormat } from '../config/route-options.js';
-import { PoisonRecordError, errorMessage } from '../errors.js';
+import { PoisonRecordError } from '../errors.js';
 import type { SourceRecord } from '../record.js';
 import type { PoisonRecord } from '../sinks/sink.js';
-import { avroReader, type AvroNamedTypes } from './avro-json.js';
-import { protobufReader, type ProtoFiles } from './protobuf-json.js';
-import type { RegisteredSchema, SchemaRegistryClient, SchemaType } from './schema-registry.js';
-import { readWireHeader } from './wire-format.js';
-
-/** Reads a payload (from `offset`) into the bytes of a JSON value. Throws with the reason it cannot. */
-type PayloadReader = (bytes: Buffer, offset: number) => Buffer;
-
-const schemaTypeOf: Record<RegistryFormat, SchemaType> = { avro: 'AVRO', protobuf: 'PROTOBUF', 'json-schema': 'JSON' };
-
-/** Decoded record → the record as it was fetched. */
-const originals = new WeakMap<SourceRecord, SourceRecord>();
-
-/** The record as it was fetched from Kafka: itself, unless it is a decoded copy. */
-export function originalRecord(record: SourceRecord): SourceRecord {
-  return originals.get(record) ?? record;
-}
 
 export interface DecodedBatch {
   /** The records that decoded (tombstones unchanged), in their order. */
@@ -40,102 +20,42 @@ export interface DecodedBatch {
   poison: PoisonRecord[];
 }
 
-export class RecordDecoder {
-  readonly format: RegistryFormat;
-  readonly #registry: SchemaRegistryClient;
-  /** Schema id → its reader, or why records written with it cannot be read. Only ids the registry answered. */
-  readonly #readers = new Map<number, PayloadReader | string>();
-
-  constructor(format: RegistryFormat, registry: SchemaRegistryClient) {
-    this.format = format;
-    this.#registry = registry;
-  }
-
-  /** Decodes every record's value. Throws a retriable SchemaRegistryError while the registry cannot be reached. */
-  async decode(records: readonly SourceRecord[]): Promise<DecodedBatch> {
-    const unknownIds = new Set<number>();
-    for (const record of records) {
-      if (record.value === null) continue;
-      const header = readWireHeader(record.value);
-      if (typeof header !== 'string' && !this.#readers.has(header.schemaId)) unknownIds.add(header.schemaId);
-    }
-    // Schemas the batch needs, fetched together; an unreachable registry fails the whole batch (retried).
-    await Promise.all(
-      [...unknownIds].map(async (id) => {
-        const schema = await this.#registry.schemaById(id);
-        // An id the registry does not know is not remembered: a registry restored from backup may know it later.
-        if (schema !== undefined) this.#readers.set(id, this.#readerFor(id, schema));
-      }),
-    );
-    const out: SourceRecord[] = [];
-    const poison: PoisonRecord[] = [];
-    for (const record of records) {
-      const decoded = this.#decodeOne(record);
-      if (typeof decoded === 'string') poison.push({ record, error: new PoisonRecordError(record, decoded) });
-      else out.push(decoded);
-    }
-    return { records: out, poison };
-  }
-
-  /** The decoded record, or why the record cannot be decoded. */
-  #decodeOne(record: SourceRecord): SourceRecord | string {
-    const value = record.value;
-    if (value === null) return record;
-    const header = readWireHeader(value);
-    if (typeof header === 'string') return `value: ${header}`;
-    const reader = this.#readers.get(header.schemaId);
-    if (reader === undefined) return `value: schema id ${header.schemaId} is not in the schema registry`;
-    if (typeof reader === 'string') return `value: ${reader}`;
-    let json: Buffer;
-    try {
-      json = reader(value, header.offset);
-    } catch (error) {
-      return `value does not decode as ${this.format} with schema id ${header.schemaId}: ${errorMessage(error)}`;
-    }
-    const decoded: SourceRecord = { ...record, value: json };
-    originals.set(decoded, record);
-    return decoded;
-  }
-
-  #readerFor(id: number, schema: RegisteredSchema): PayloadReader | string {
-    const expected = schemaTypeOf[this.format];
-    if (schema.type !== expected) return `schema id ${id} is a ${schema.type} schema, and the route reads format=${this.format} (${expected})`;
-    try {
-      switch (this.format) {
-        case 'avro': {
-          const named: AvroNamedTypes = {};
-          // Referenced schemas first: their named types are what the schema refers to.
-          for (const ref of flattenReferences(schema)) avroReader(ref.text, named);
-          const read = avroReader(schema.text, named);
-          return (bytes, offset) => Buffer.from(read(bytes, offset));
-        }
-        case 'protobuf': {
-          const files: ProtoFiles = { text: schema.text, imports: flattenReferences(schema).map((ref) => ({ name: ref.name, text: ref.text })) };
-          const read = protobufReader(files);
-          return (bytes, offset) => Buffer.from(read(bytes, offset));
-        }
-        case 'json-schema':
-          // The payload is the JSON value itself: no copy.
-          return (bytes, offset) => bytes.subarray(offset);
-      }
-    } catch (error) {
-      return `schema id ${id} cannot be read as ${this.format}: ${errorMessage(error)}`;
-    }
-  }
+export interface RecordDecoder {
+  /** Decodes every record's value. May throw a retriable error (a schema registry that cannot be reached). */
+  decode(records: readonly SourceRecord[]): Promise<DecodedBatch>;
 }
 
-/** A schema's references and theirs, depth first (a referenced schema before the one that refers to it), each once. */
-function flattenReferences(schema: RegisteredSchema): Array<{ name: string; text: string }> {
-  const out: Array<{ name: string; text: string }> = [];
-  const seen = new Set<string>();
-  const visit = (s: RegisteredSchema) => {
-    for (const ref of s.references) {
-      if (seen.has(ref.name)) continue;
-      seen.add(ref.name);
-      visit(ref.schema);
-      out.push({ name: ref.name, text: ref.schema.text });
-    }
-  };
-  visit(schema);
-  return out;
+/** Decoded record → the record as it was fetched. */
+const originals = new WeakMap<SourceRecord, SourceRecord>();
+/** Decoded records that delete the row their value names. */
+const deletions = new WeakSet<SourceRecord>();
+
+/** The record as it was fetched from Kafka: itself, unless it is a decoded copy. */
+export function originalRecord(record: SourceRecord): SourceRecord {
+  return originals.get(record) ?? record;
+}
+
+/** Whether the record deletes a row (a change event's delete): its value is the row, for the key. */
+export function isDeletion(record: SourceRecord): boolean {
+  return deletions.has(record);
+}
+
+/** A decoded copy of `record` with `value`, remembered as coming from the record as fetched. */
+export function decodedRecord(record: SourceRecord, value: Buffer | null, options: { deletes?: boolean } = {}): SourceRecord {
+  const decoded: SourceRecord = { ...record, value };
+  originals.set(decoded, originalRecord(record));
+  if (options.deletes) deletions.add(decoded);
+  return decoded;
+}
+
+/** Decodes each record with `decodeOne`, which answers the decoded record or why it cannot be decoded. */
+export function decodeEach(records: readonly SourceRecord[], decodeOne: (record: SourceRecord) => SourceRecord | string): DecodedBatch {
+  const out: SourceRecord[] = [];
+  const poison: PoisonRecord[] = [];
+  for (const record of records) {
+    const decoded = decodeOne(record);
+    if (typeof decoded === 'string') poison.push({ record, error: new PoisonRecordError(record, decoded) });
+    else out.push(decoded);
+  }
+  return { records: out, poison };
 }

@@ -191,6 +191,10 @@ export class MemberName {
     this.#quoted = Buffer.from(JSON.stringify(name));
   }
 
+  get name(): string {
+    return this.#name;
+  }
+
   /** Whether the JSON string in bytes[start, end) (quotes included) is this name. */
   matches(bytes: Buffer, start: number, end: number): boolean {
     if (end - start === this.#quoted.length && bytes.compare(this.#quoted, 0, this.#quoted.length, start, end) === 0) return true;

@@ -1,8 +1,9 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
-import { isRegistryFormat, type ResolvedRoute } from '../config/route-options.js';
-import { RecordDecoder, originalRecord } from '../formats/record-decoder.js';
+import type { ResolvedRoute } from '../config/route-options.js';
+import { originalRecord, type RecordDecoder } from '../formats/record-decoder.js';
+import { routeDecoder } from '../formats/route-decoder.js';
 import { SchemaRegistryClient } from '../formats/schema-registry.js';
 import { PoisonRecordError, SchemaError, SinkError, SluiceError, errorMessage } from '../errors.js';
 import { Attr } from '../observability/semconv.js';
@@ -92,7 +93,7 @@ export class PostgresSink implements Sink {
   readonly #metrics: SluiceMetrics | undefined;
   readonly #pool: pg.Pool;
   readonly #plans = new Map<string, RoutePlan[]>();
-  /** Topics whose values are in the schema registry's wire format: their decoder (config checks one format per topic). */
+  /** Topics whose values are decoded before their routes read them (every format but plain JSON): their decoder. */
   readonly #decoders = new Map<string, RecordDecoder>();
   readonly counters: SinkCounters = { transactions: 0, statements: 0, rolledBack: 0 };
   /** Connections checked out by a flush or a claim: what cancelInFlight cancels. */
@@ -124,9 +125,10 @@ export class PostgresSink implements Sink {
     this.#offsets = options.delivery === 'exactly-once' ? new OffsetStore(options.offsetsTable, options.kafka.groupId) : undefined;
     const registry = options.schemaRegistry ? new SchemaRegistryClient(options.schemaRegistry) : undefined;
     for (const route of options.routes) {
-      if (registry && isRegistryFormat(route.format) && !this.#decoders.has(route.topic)) {
-        this.#decoders.set(route.topic, new RecordDecoder(route.format, registry));
-      }
+      // Config checks that every route of a topic reads it in one format and envelope: the first one's decoder.
+      if (this.#decoders.has(route.topic)) continue;
+      const decoder = routeDecoder(route, registry, options.validation.maxJsonDepth);
+      if (decoder) this.#decoders.set(route.topic, decoder);
     }
     // A checked-out client whose connection dies between two queries (while a flush waits on the DLQ, say) emits
     // 'error' with no pool listener attached; unhandled, that would crash the process. Its next query then fails
@@ -685,8 +687,8 @@ function planInput(route: ResolvedRoute, shape: TableShape, validation: Resolved
     key: route.key,
     columns,
     tombstones: route.tombstones,
-    // A registry format is decoded into a JSON object before the plan reads it.
-    format: isRegistryFormat(route.format) ? 'json' : route.format,
+    // Values reach the plan as JSON objects (formats/route-decoder.ts); Debezium's deletes carry the deleted row.
+    deletes: route.envelope === 'debezium',
     mode: route.mode,
     version: route.version,
     transform: route.transform,

@@ -3,14 +3,14 @@ import {
   type RecordTransform,
   type Row,
   type TombstonePolicy,
-  type ValueFormat,
   type WriteMode,
 } from '../config/route-options.js';
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { PoisonRecordError, SchemaError, errorMessage } from '../errors.js';
 import type { SourceRecord } from '../record.js';
-import { ConnectEnvelopeReader, MemberName, memberSpan, objectSpan } from './json-span.js';
+import { isDeletion } from '../formats/record-decoder.js';
+import { MemberName, memberSpan, objectSpan } from './json-span.js';
 import { quoteIdentifier, quoteTable } from './sql-identifiers.js';
 
 export interface PlannedColumn {
@@ -44,8 +44,11 @@ export interface RoutePlanInput {
   mode?: WriteMode;
   /** Version column of a versioned upsert: an older record never replaces a stored row. */
   version?: string;
-  /** Defaults to `json`. */
-  format?: ValueFormat;
+  /**
+   * Records may be change events that delete a row ({@link isDeletion}): their value is the row, and the key to
+   * delete is read from it as for a row that is written. Kafka tombstones still follow `tombstones`.
+   */
+  deletes?: boolean;
   transform: RecordTransform | undefined;
   /**
    * A transform route without `columns`: `columns` lists every column of the table, and each row writes only the
@@ -114,7 +117,8 @@ type ParamKind =
   | 'tombstoneKey'
   | 'tombstoneKeyBytes'
   | 'tombstoneKeyHash'
-  | 'tombstonePosition';
+  | 'tombstonePosition'
+  | 'tombstoneJson';
 /** Record metadata sent as an array, one element per row, and the SQL array type it is sent as. */
 const arrayKinds = [
   ['value', 'text'],
@@ -184,8 +188,9 @@ export class RoutePlan {
   readonly #reductionParts: Array<{ column: PlannedColumn; field: MemberName | undefined }>;
   readonly #tombstones: TombstonePolicy;
   readonly #transform: RecordTransform | undefined;
-  readonly #envelope: ConnectEnvelopeReader | undefined;
-  /** Values travel as one json array (fields or a Connect payload are read from it), not as text. */
+  /** Some records delete rows: Kafka tombstones under `tombstones: delete`, or change events that delete. */
+  readonly #deletes: boolean;
+  /** Values travel as one json array (fields are read from it), not as text. */
   readonly #sendsJson: boolean;
   /** Which per-record arrays the upsert reads. */
   readonly #arrays: Record<ArrayKind, boolean>;
@@ -228,10 +233,9 @@ export class RoutePlan {
     this.#columns = input.columns;
     this.#tombstones = input.tombstones;
     this.#transform = input.transform;
-    const format = input.format ?? 'json';
     this.#maxRecordBytes = input.maxRecordBytes ?? Infinity;
     this.#maxJsonDepth = input.maxJsonDepth ?? Infinity;
-    this.#envelope = format === 'connect-json' ? new ConnectEnvelopeReader(this.#maxJsonDepth) : undefined;
+    this.#deletes = input.tombstones === 'delete' || input.deletes === true;
     this.#key = input.key.map((name) => {
       const column = input.columns.find((c) => c.name === name);
       if (!column) throw new SchemaError(input.table, `route ${input.topic} → ${input.table}: key column ${name} is not mapped`);
@@ -257,7 +261,7 @@ export class RoutePlan {
       offset: uses('offset'),
       timestamp: uses('timestamp'),
     };
-    this.#sendsJson = uses('field') || (this.#arrays.value && format !== 'json');
+    this.#sendsJson = uses('field');
     this.#keyEqualityIsBytes =
       !this.#eachRecordItsOwnRow &&
       !this.#version &&
@@ -272,7 +276,7 @@ export class RoutePlan {
     this.#upsertSql = built.text;
     this.#params = built.params;
     this.#reduces = !this.#append && !this.#eachRecordItsOwnRow && !this.#keyEqualityIsBytes;
-    this.#delete = this.#keyEqualityIsBytes && this.#tombstones === 'delete' ? this.#buildDelete() : undefined;
+    this.#delete = this.#keyEqualityIsBytes && this.#deletes ? this.#buildDelete() : undefined;
     this.#upsertsByColumns = input.columnsFromRows ? new Map() : undefined;
   }
 
@@ -358,12 +362,16 @@ export class RoutePlan {
       `sluice$values AS (SELECT ${selected.join(', ')}, r.sluice$pos ` +
       `FROM ROWS FROM (${[...functions, `unnest(${param('position')}::int[])`].join(', ')}) AS r(${[...aliases, 'sluice$pos'].join(', ')}))`;
     const candidates = [`SELECT ${[...keyNames, ...(version ? [version] : []), 'sluice$pos', 'false AS sluice$tombstone'].join(', ')} FROM sluice$values`];
-    if (this.#tombstones === 'delete') {
+    if (this.#deletes) {
       const tombstoneArrays: Array<[ParamKind, string, string]> = [];
+      // Key fields of rows that change events delete: read from their rows, as the written rows' are.
+      const keyFields = new Map<string, string>();
+      for (const c of this.#key) if (c.from === 'field' && !keyFields.has(c.field)) keyFields.set(c.field, `t${keyFields.size}`);
       const keys = this.#key.map((c) => {
         let expr: string;
         if (c.from === 'topic') expr = `${param('topic')}::text`;
         else if (c.from === 'partition') expr = `${param('partition')}::int`;
+        else if (c.from === 'field') expr = `u.${keyFields.get(c.field)!}`;
         else {
           const [kind, type]: [ParamKind, string] =
             c.from === 'keyHash' ? ['tombstoneKeyHash', 'bytea'] : keyKind(c) === 'keyBytes' ? ['tombstoneKeyBytes', 'bytea'] : ['tombstoneKey', 'text'];
@@ -372,8 +380,15 @@ export class RoutePlan {
         }
         return keyExpr(c, expr);
       });
-      const functions = [...tombstoneArrays.map(([kind, type]) => `unnest(${param(kind)}::${type}[])`), `unnest(${param('tombstonePosition')}::int[])`];
-      const aliases = [...tombstoneArrays.map(([, , alias]) => alias), 'sluice$pos'];
+      const functions = tombstoneArrays.map(([kind, type]) => `unnest(${param(kind)}::${type}[])`);
+      const aliases = tombstoneArrays.map(([, , alias]) => alias);
+      if (keyFields.size > 0) {
+        const definitions = [...keyFields].map(([field]) => `${quoteIdentifier(field)} ${castType(this.#key.find((c) => c.from === 'field' && c.field === field)!.type)}`);
+        functions.push(`json_to_recordset(${param('tombstoneJson')}::json) AS (${definitions.join(', ')})`);
+        aliases.push(...keyFields.values());
+      }
+      functions.push(`unnest(${param('tombstonePosition')}::int[])`);
+      aliases.push('sluice$pos');
       candidates.push(`SELECT ${[...keys, 'u.sluice$pos', 'true'].join(', ')} FROM ROWS FROM (${functions.join(', ')}) AS u(${aliases.join(', ')})`);
     }
     const order = [...keyNames, ...(version ? [`${version} DESC NULLS LAST`] : []), 'sluice$pos DESC'];
@@ -382,7 +397,7 @@ export class RoutePlan {
       `FROM (${candidates.join(' UNION ALL ')}) AS a ORDER BY ${order.join(', ')})`;
     const same = keyNames.map((k) => `d.${k} = b.${k}`).join(' AND ');
     const deleted =
-      this.#tombstones === 'delete'
+      this.#deletes
         ? `, sluice$deleted AS (DELETE FROM ${quoteTable(this.table)} AS d USING sluice$last AS b WHERE b.sluice$tombstone AND ${same})`
         : '';
     const written =
@@ -460,8 +475,8 @@ export class RoutePlan {
     }
     if (latest.size === 0) return { statements: [], upserted: 0, deleted: 0, skipped, rejected };
     const chosen = [...latest.values()];
-    const tombstones = chosen.filter((i) => records[i]!.value === null);
-    const values = chosen.filter((i) => records[i]!.value !== null);
+    const tombstones = chosen.filter((i) => deletesRow(records[i]!));
+    const values = chosen.filter((i) => !deletesRow(records[i]!));
     const statements: PlannedStatement[] = [];
     if (this.#reduces) {
       // One statement: PostgreSQL's reduction decides, per key, between the values and the tombstones.
@@ -537,6 +552,8 @@ export class RoutePlan {
           return perRecord('keyHash', tombstones);
         case 'tombstonePosition':
           return perRecord('position', tombstones);
+        case 'tombstoneJson':
+          return jsonArray(records, row.spans, tombstones);
         default:
           return perRecord(kind, chosen);
       }
@@ -649,13 +666,8 @@ export class RoutePlan {
     return malformed;
   }
 
-  /** Where the record's JSON object is: the whole value, or a Connect envelope's payload. */
+  /** Where the record's JSON object is: the whole value, spaces around it left out. */
   #objectSpan(record: SourceRecord, value: Buffer): [number, number] {
-    if (this.#envelope) {
-      const span = this.#envelope.payload(value);
-      if (typeof span === 'string') throw new PoisonRecordError(record, span);
-      return span;
-    }
     const span = objectSpan(value, 0, value.length, this.#maxJsonDepth);
     if (typeof span === 'string') throw new PoisonRecordError(record, span);
     return span;
@@ -775,6 +787,9 @@ export class RoutePlan {
   }
 }
 
+/** Whether the record deletes its key's row: a Kafka tombstone, or a change event that deletes (its value is the row). */
+const deletesRow = (record: SourceRecord): boolean => record.value === null || isDeletion(record);
+
 /** Per-record values of one batch that `prepare` computes once and the statements' parameters read. */
 interface RecordParts {
   spans: Array<[number, number] | undefined>;
@@ -823,7 +838,7 @@ function parseObject(record: SourceRecord, value: Buffer, span: [number, number]
  * tombstone (no span) stands as `{}`: its row only carries the key and the tombstone flag.
  */
 function jsonArray(records: readonly SourceRecord[], spans: ReadonlyArray<[number, number] | undefined>, chosen: number[]): Buffer {
-  let length = 1 + chosen.length; // two brackets + (records − 1) commas
+  let length = 2 + Math.max(chosen.length - 1, 0); // two brackets and the commas between records
   for (const i of chosen) {
     const span = spans[i];
     length += span ? span[1] - span[0] : emptyObject.length;

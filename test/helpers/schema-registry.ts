@@ -90,11 +90,11 @@ const bigintLong = avro.types.LongType.__with({
  * bigint count) and the expected column text is computed independently of sluice's reading.
  */
 export function avroEncoder(schema: object): (value: unknown) => Buffer {
-  // Logical annotations dropped, so that every long is the registry's bigint long (avsc builds an annotated long anew).
-  const plain = JSON.parse(JSON.stringify(schema), (key, value: unknown) => {
-    if (value && typeof value === 'object' && 'logicalType' in value) {
+  // Annotations dropped, so that every long is the registry's bigint long (avsc builds an annotated long anew).
+  const plain = JSON.parse(JSON.stringify(schema), (_key, value: unknown) => {
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
       const { logicalType: _dropped, ...rest } = value as Record<string, unknown>;
-      return rest.type === 'long' ? 'long' : rest;
+      return rest.type === 'long' && !('name' in rest) ? 'long' : rest; // a long type, not a field of type long
     }
     return value;
   }) as avro.Schema;

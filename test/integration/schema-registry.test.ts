@@ -373,6 +373,125 @@ enum Status { NEW = 0; PAID = 1; }
     expect(dlq.every((r) => r.headers[DlqHeaders.errorCode] === 'SLUICE_POISON_RECORD')).toBe(true);
   });
 
+  it('a Debezium change-event topic (Avro keys and values, creates, updates, deletes and their tombstones, snapshot reads) is mirrored exactly', async () => {
+    const { kafka, topic, db, table } = await topicAndTable({
+      partitions: 1,
+      topic: 'dbz',
+      table: 'dbz_customers',
+      columns: 'id int PRIMARY KEY, name text NOT NULL, balance numeric(10,2), updated_at timestamp, born date',
+    });
+    const row = {
+      type: 'record',
+      name: 'Value',
+      namespace: 'dbserver1.inventory.customers',
+      fields: [
+        { name: 'id', type: 'int' },
+        { name: 'name', type: 'string' },
+        { name: 'balance', type: ['null', { type: 'bytes', scale: 2, precision: 10, 'connect.version': 1, 'connect.parameters': { scale: '2' }, 'connect.name': 'org.apache.kafka.connect.data.Decimal', logicalType: 'decimal' }], default: null },
+        { name: 'updated_at', type: ['null', { type: 'long', 'connect.version': 1, 'connect.name': 'io.debezium.time.MicroTimestamp' }], default: null },
+        { name: 'born', type: ['null', { type: 'int', 'connect.version': 1, 'connect.name': 'io.debezium.time.Date' }], default: null },
+      ],
+      'connect.name': 'dbserver1.inventory.customers.Value',
+    };
+    const envelope = {
+      type: 'record',
+      name: 'Envelope',
+      namespace: 'dbserver1.inventory.customers',
+      fields: [
+        { name: 'before', type: ['null', row], default: null },
+        { name: 'after', type: ['null', 'Value'], default: null },
+        {
+          name: 'source',
+          type: { type: 'record', name: 'Source', namespace: 'io.debezium.connector.postgresql', fields: [{ name: 'version', type: 'string' }, { name: 'ts_ms', type: 'long' }, { name: 'lsn', type: ['null', 'long'], default: null }] },
+        },
+        { name: 'op', type: 'string' },
+        { name: 'ts_ms', type: ['null', 'long'], default: null },
+      ],
+      'connect.name': 'dbserver1.inventory.customers.Envelope',
+    };
+    const keySchema = { type: 'record', name: 'Key', namespace: 'dbserver1.inventory.customers', fields: [{ name: 'id', type: 'int' }] };
+    const valueId = await registry.register(`${topic}-value`, 'AVRO', JSON.stringify(envelope));
+    const keyId = await registry.register(`${topic}-key`, 'AVRO', JSON.stringify(keySchema));
+    const [encodeValue, encodeKey] = [avroEncoder(envelope), avroEncoder(keySchema)];
+    const customer = (id: number, name: string, cents: bigint) => ({
+      'dbserver1.inventory.customers.Value': {
+        id,
+        name,
+        balance: { bytes: unscaledBytes(cents) },
+        updated_at: { long: 1717171717123456n + BigInt(id) },
+        born: { int: 19875 - id },
+      },
+    });
+    let lsn = 0n;
+    const event = (id: number, op: string, beforeRow: unknown, afterRow: unknown) => ({
+      key: wire(keyId, encodeKey({ id })),
+      value: wire(valueId, encodeValue({ before: beforeRow, after: afterRow, source: { version: '2.7.0', ts_ms: 1n, lsn: { long: ++lsn } }, op, ts_ms: { long: 2n } })),
+    });
+    const tombstone = (id: number) => ({ key: wire(keyId, encodeKey({ id })), value: null });
+    await kafka.produce(topic, [event(1, 'c', null, customer(1, 'ann', 100n)), event(2, 'c', null, customer(2, 'bob', -250n)), event(5, 'c', null, customer(5, 'eve', 0n))]);
+    const route: RouteOptions = { ...fieldsRoute(topic, table, 'avro', ['id', 'name', 'balance', 'updated_at', 'born']), envelope: 'debezium' };
+    const { sluice, groupId } = testSluice({ schemaRegistry: { url: registry.url }, routes: [route] });
+    await sluice.start();
+    await waitFor('the creates landed', () => kafka.isFullyCommitted(groupId, topic));
+    expect((await rowsAsText(db, table)).map((r) => r.id)).toEqual(['1', '2', '5']);
+
+    await kafka.produce(topic, [
+      event(1, 'u', customer(1, 'ann', 100n), customer(1, 'ann b.', 12345678n)),
+      event(2, 'd', customer(2, 'bob', -250n), null), // a row written by an earlier batch
+      tombstone(2),
+      event(3, 'c', null, customer(3, 'cy', 1n)),
+      event(4, 'r', null, customer(4, 'di', 99n)), // a snapshot read
+      event(6, 'c', null, customer(6, 'fay', 5n)),
+      event(6, 'd', customer(6, 'fay', 5n), null), // created and deleted in the same batch
+      tombstone(6),
+      event(5, 'd', customer(5, 'eve', 0n), null),
+      tombstone(5),
+      event(7, 'd', customer(7, 'gus', 0n), null), // a delete of a row that is not there
+    ]);
+    await waitFor('the changes landed', () => kafka.isFullyCommitted(groupId, topic));
+    expect(await rowsAsText(db, table)).toEqual([
+      { id: '1', name: 'ann b.', balance: '123456.78', updated_at: '2024-05-31 16:08:37.123457', born: '2024-05-31' },
+      { id: '3', name: 'cy', balance: '0.01', updated_at: '2024-05-31 16:08:37.123459', born: '2024-05-29' },
+      { id: '4', name: 'di', balance: '0.99', updated_at: '2024-05-31 16:08:37.12346', born: '2024-05-28' },
+    ]);
+    expect(await kafka.recordCount(`${topic}.dlq`).catch(() => 0)).toBe(0);
+  });
+
+  it('Kafka Connect JSON envelopes: Decimal, Timestamp, Date and Time land as numeric, timestamptz, date and time, 64-bit ids exact', async () => {
+    const { kafka, topic, db, table } = await topicAndTable({
+      partitions: 1,
+      topic: 'connectlogical',
+      table: 'connect_payments',
+      columns: 'id bigint PRIMARY KEY, amount numeric(20,4), paid_at timestamptz, due date, cutoff time',
+    });
+    const schema = {
+      type: 'struct',
+      name: 'payments.Payment',
+      optional: false,
+      fields: [
+        { field: 'id', type: 'int64', optional: false },
+        { field: 'amount', type: 'bytes', optional: true, name: 'org.apache.kafka.connect.data.Decimal', version: 1, parameters: { scale: '4' } },
+        { field: 'paid_at', type: 'int64', optional: true, name: 'org.apache.kafka.connect.data.Timestamp', version: 1 },
+        { field: 'due', type: 'int32', optional: true, name: 'org.apache.kafka.connect.data.Date', version: 1 },
+        { field: 'cutoff', type: 'int32', optional: true, name: 'org.apache.kafka.connect.data.Time', version: 1 },
+      ],
+    };
+    // As JsonConverter writes them: a Decimal as the base64 of its unscaled two's complement bytes, the rest as numbers.
+    const payment = (id: string, unscaled: bigint, paidAt: number | null) =>
+      `{"schema":${JSON.stringify(schema)},"payload":{"id":${id},"amount":${JSON.stringify(unscaledBytes(unscaled).toString('base64'))},"paid_at":${paidAt},"due":19875,"cutoff":61200000}}`;
+    await kafka.produce(topic, [
+      { key: null, value: payment('9007199254740993', 123456789012345678n, 1717171717123) },
+      { key: null, value: payment('2', -1n, null) },
+    ]);
+    const { sluice, groupId } = testSluice({ routes: [fieldsRoute(topic, table, 'connect-json', ['id', 'amount', 'paid_at', 'due', 'cutoff'])] });
+    await sluice.start();
+    await waitFor('all offsets committed', () => kafka.isFullyCommitted(groupId, topic));
+    expect(await rowsAsText(db, table)).toEqual([
+      { id: '2', amount: '-0.0001', paid_at: null, due: '2024-06-01', cutoff: '17:00:00' },
+      { id: '9007199254740993', amount: '12345678901234.5678', paid_at: '2024-05-31 16:08:37.123+00', due: '2024-06-01', cutoff: '17:00:00' },
+    ]);
+  });
+
   it('the registry stopped mid-stream: records that need it wait, nothing is dead-lettered, and everything lands once it is back', async () => {
     const { kafka, topic, db, table } = await topicAndTable({ partitions: 1, topic: 'regout', table: 'regout_users', columns: 'id bigint PRIMARY KEY, name text, email text' });
     const v1 = { type: 'record', name: 'User', fields: [{ name: 'id', type: 'long' }, { name: 'name', type: 'string' }] };

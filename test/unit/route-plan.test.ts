@@ -125,30 +125,6 @@ describe('RoutePlan', () => {
     ]);
   });
 
-  it('reads the payload of a Kafka Connect JSON envelope, and rejects a value that is not one', () => {
-    const plan = new RoutePlan(
-      { topic: 'orders', table: 'orders', key: ['id'], columns: byKafkaKey, tombstones: 'ignore', format: 'connect-json', transform: undefined },
-      's',
-    );
-    const schema = { type: 'struct', fields: [{ field: 'name', type: 'string', optional: false }] };
-    const out = plan.prepare([
-      rec(0, 'a', { schema, payload: { name: 'x' } }),
-      rec(1, 'b', { schema, payload: { name: 'y"}' } }), // same schema bytes: the remembered prefix
-      rec(2, 'c', ` { "payload" : {"name": "z"}, "schema": null } `), // any member order and spacing
-    ]);
-    expect(out.upserted).toBe(3);
-    expect(jsonParam(out.statements[0]!.values[0])).toEqual([{ name: 'x' }, { name: 'y"}' }, { name: 'z' }]);
-    const bad = plan.prepare([
-      rec(3, 'a', { name: 'x' }),
-      rec(4, 'a', { schema: null, payload: null }),
-      rec(5, 'a', `{"schema":${JSON.stringify(schema)},"payload":{"name":"x"},{"name":"y"}}`),
-      rec(6, 'a', `{"schema":${JSON.stringify(schema)},"payload":{"name":"x"}`),
-    ]);
-    expect(rejections(bad)).toHaveLength(4);
-    expect(rejections(bad)[0]).toMatch(/orders\[2\]@3 cannot be written: value is not a Kafka Connect JSON envelope/);
-    expect(bad.statements).toEqual([]);
-  });
-
   it('append: every record is its own row, with a plain INSERT and no key', () => {
     const columns: PlannedColumn[] = [
       { name: 'name', from: 'field', field: 'name', type: 'text' },

@@ -1,0 +1,178 @@
+/**
+ * Kafka Connect JsonConverter envelopes (`schemas.enable=true`): `{"schema": …, "payload": {…}}` → the payload, with
+ * Connect's logical types (and Debezium's temporal types) written as the values they stand for, so that a `Decimal`
+ * lands in a `numeric` column and a `Timestamp` in a `timestamptz` one.
+ *
+ * The payload is never parsed in JavaScript (a 64-bit integer in it stays exact): a payload whose schema has no
+ * logical type is passed on as it is, without a copy; in one that has, only the members holding logical values
+ * are rewritten, in place in the text. The schema part is parsed once per distinct schema (and records of a topic
+ * nearly always share one: the bytes before the payload are compared with the last record's first).
+ *
+ * Logical values are found in the payload's fields and in fields of nested structs (Debezium's `before` and
+ * `after`), not inside arrays or maps. A Decimal already written as a number (`decimal.format=NUMERIC`) is kept.
+ */
+import { errorMessage } from '../errors.js';
+import type { SourceRecord } from '../record.js';
+import { ConnectEnvelopeReader, MemberName, memberSpan, objectSpan } from '../sinks/json-span.js';
+import { connectLogicalTypes, type LogicalKind } from './connect-types.js';
+import { dateText, decimalText, instantText, timeOfDayText } from './json-text.js';
+import { decodeEach, decodedRecord, type DecodedBatch, type RecordDecoder } from './record-decoder.js';
+
+/** Rewrites a member's JSON text, or answers why it cannot. */
+type Convert = (text: string) => string;
+
+interface LogicalMember {
+  /** Member names from the payload object down to the member. */
+  path: MemberName[];
+  name: string;
+  convert: Convert;
+}
+
+/** Distinct schemas remembered per topic; past this, the memory is cleared (a topic whose every record has its own). */
+const maxSchemas = 256;
+const schemaMember = new MemberName('schema');
+
+export class ConnectJsonDecoder implements RecordDecoder {
+  readonly #envelope: ConnectEnvelopeReader;
+  readonly #maxJsonDepth: number;
+  /** Schema text → its logical members (empty: none, the payload passes as it is). */
+  readonly #plans = new Map<string, LogicalMember[]>();
+  /** The bytes before the last record's payload and its plan. */
+  #last: { prefix: Buffer; plan: LogicalMember[] } | undefined;
+
+  constructor(maxJsonDepth = Infinity) {
+    this.#maxJsonDepth = maxJsonDepth;
+    this.#envelope = new ConnectEnvelopeReader(maxJsonDepth);
+  }
+
+  decode(records: readonly SourceRecord[]): Promise<DecodedBatch> {
+    return Promise.resolve(decodeEach(records, (record) => this.decodeOne(record)));
+  }
+
+  /** The record with its value replaced by the payload, logical values converted; or why it cannot be. */
+  decodeOne(record: SourceRecord): SourceRecord | string {
+    const value = record.value;
+    if (value === null) return record;
+    const span = this.#envelope.payload(value);
+    if (typeof span === 'string') return span;
+    let plan: LogicalMember[];
+    try {
+      plan = this.#planFor(value, span);
+    } catch (error) {
+      return `the envelope's schema cannot be read: ${errorMessage(error)}`;
+    }
+    if (plan.length === 0) return decodedRecord(record, value.subarray(span[0], span[1]));
+    try {
+      return decodedRecord(record, rewrite(value, span, plan));
+    } catch (error) {
+      return errorMessage(error);
+    }
+  }
+
+  #planFor(value: Buffer, payload: [number, number]): LogicalMember[] {
+    const last = this.#last;
+    if (last && payload[0] === last.prefix.length && value.compare(last.prefix, 0, last.prefix.length, 0, payload[0]) === 0) return last.plan;
+    const whole = objectSpan(value, 0, value.length, this.#maxJsonDepth + 1);
+    const at = typeof whole === 'string' ? undefined : memberSpan(value, whole, schemaMember);
+    const text = at ? value.toString('utf8', at[0], at[1]) : 'null';
+    let plan = this.#plans.get(text);
+    if (!plan) {
+      plan = [];
+      const schema = JSON.parse(text) as unknown;
+      collectLogical(schema, [], plan);
+      if (this.#plans.size >= maxSchemas) this.#plans.clear();
+      this.#plans.set(text, plan);
+    }
+    this.#last = { prefix: Buffer.from(value.subarray(0, payload[0])), plan };
+    return plan;
+  }
+}
+
+interface ConnectSchema {
+  type?: unknown;
+  name?: unknown;
+  field?: unknown;
+  fields?: unknown;
+  parameters?: Record<string, unknown>;
+}
+
+/** The struct fields of `schema` that hold logical values, and those of its nested structs. */
+function collectLogical(schema: unknown, path: MemberName[], into: LogicalMember[]): void {
+  const s = schema as ConnectSchema | null;
+  if (!s || typeof s !== 'object' || s.type !== 'struct' || !Array.isArray(s.fields)) return;
+  for (const field of s.fields as ConnectSchema[]) {
+    if (typeof field?.field !== 'string') continue;
+    const here = [...path, new MemberName(field.field)];
+    const kind = typeof field.name === 'string' ? connectLogicalTypes.get(field.name) : undefined;
+    if (kind) into.push({ path: here, name: here.map((m) => m.name).join('.'), convert: converter(kind, field) });
+    else collectLogical(field, here, into);
+  }
+}
+
+function converter(kind: LogicalKind, field: ConnectSchema): Convert {
+  const fail = (what: string): never => {
+    throw new Error(what);
+  };
+  const integer = (text: string): bigint => (/^-?\d+$/.test(text) ? BigInt(text) : fail(`${text.slice(0, 40)} is not an integer`));
+  switch (kind) {
+    case 'decimal': {
+      const scale = Number(field.parameters?.scale ?? 0);
+      return (text) => (text.startsWith('"') ? decimalText(base64(text), scale) : text);
+    }
+    case 'variable-scale-decimal':
+      return (text) => {
+        const { scale, value } = JSON.parse(text) as { scale?: unknown; value?: unknown };
+        if (typeof scale !== 'number' || typeof value !== 'string') fail('a VariableScaleDecimal needs a scale and a value');
+        return decimalText(Buffer.from(value as string, 'base64'), scale as number);
+      };
+    case 'date':
+      return (text) => dateText(Number(integer(text))) ?? fail(`date ${text} is out of range`);
+    case 'time-millis':
+    case 'time-micros':
+      return (text) => timeOfDayText(integer(text), kind === 'time-millis' ? 'ms' : 'us') ?? fail(`time ${text} is out of range`);
+    default: {
+      const unit = kind.endsWith('millis') ? 'ms' : kind.endsWith('micros') ? 'us' : 'ns';
+      const utc = !kind.startsWith('local-');
+      return (text) => instantText(integer(text), unit, utc) ?? fail(`timestamp ${text} is out of range`);
+    }
+  }
+}
+
+/** The bytes of a JSON string holding base64. */
+function base64(text: string): Buffer {
+  return Buffer.from(JSON.parse(text) as string, 'base64');
+}
+
+/** The payload's text with each logical member's value converted (members that are absent or null are left). */
+function rewrite(value: Buffer, payload: [number, number], plan: LogicalMember[]): Buffer {
+  const edits: Array<{ at: [number, number]; text: string }> = [];
+  for (const member of plan) {
+    let span: [number, number] | undefined = payload;
+    for (const name of member.path) {
+      if (!span || value[span[0]] !== 0x7b) {
+        span = undefined;
+        break;
+      }
+      span = memberSpan(value, span, name);
+    }
+    if (!span) continue;
+    const text = value.toString('utf8', span[0], span[1]);
+    if (text === 'null') continue;
+    let converted: string;
+    try {
+      converted = member.convert(text);
+    } catch (error) {
+      throw new Error(`field ${member.name} does not hold its logical type's value: ${errorMessage(error)}`, { cause: error });
+    }
+    edits.push({ at: span, text: converted });
+  }
+  edits.sort((a, b) => a.at[0] - b.at[0]);
+  const parts: Buffer[] = [];
+  let from = payload[0];
+  for (const { at, text } of edits) {
+    parts.push(value.subarray(from, at[0]), Buffer.from(text));
+    from = at[1];
+  }
+  parts.push(value.subarray(from, payload[1]));
+  return Buffer.concat(parts);
+}

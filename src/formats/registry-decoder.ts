@@ -1,0 +1,113 @@
+/**
+ * Decodes a batch's values from the schema registry's wire format into JSON objects, before the routes read them:
+ * JSON text from avro-json.ts and protobuf-json.ts; a JSON Schema payload is already JSON and is only unwrapped.
+ *
+ * Failures: a value that is not in the wire format, whose schema id the registry does not know, whose schema is of
+ * another type or does not parse, or that does not decode with it is poison, with that reason. A registry that
+ * cannot be reached throws a retriable SchemaRegistryError out of {@link RecordDecoder.decode}: the batch waits,
+ * nothing is dead-lettered.
+ */
+import type { RegistryFormat } from '../config/route-options.js';
+import { errorMessage } from '../errors.js';
+import type { SourceRecord } from '../record.js';
+import { avroReader, type AvroNamedTypes } from './avro-json.js';
+import { decodeEach, decodedRecord, type DecodedBatch, type RecordDecoder } from './record-decoder.js';
+import { protobufReader, type ProtoFiles } from './protobuf-json.js';
+import type { RegisteredSchema, SchemaRegistryClient, SchemaType } from './schema-registry.js';
+import { readWireHeader } from './wire-format.js';
+
+/** Reads a payload (from `offset`) into the bytes of a JSON value. Throws with the reason it cannot. */
+type PayloadReader = (bytes: Buffer, offset: number) => Buffer;
+
+const schemaTypeOf: Record<RegistryFormat, SchemaType> = { avro: 'AVRO', protobuf: 'PROTOBUF', 'json-schema': 'JSON' };
+
+export class RegistryDecoder implements RecordDecoder {
+  readonly format: RegistryFormat;
+  readonly #registry: SchemaRegistryClient;
+  /** Schema id → its reader, or why records written with it cannot be read. Only ids the registry answered. */
+  readonly #readers = new Map<number, PayloadReader | string>();
+
+  constructor(format: RegistryFormat, registry: SchemaRegistryClient) {
+    this.format = format;
+    this.#registry = registry;
+  }
+
+  /** Decodes every record's value. Throws a retriable SchemaRegistryError while the registry cannot be reached. */
+  async decode(records: readonly SourceRecord[]): Promise<DecodedBatch> {
+    const unknownIds = new Set<number>();
+    for (const record of records) {
+      if (record.value === null) continue;
+      const header = readWireHeader(record.value);
+      if (typeof header !== 'string' && !this.#readers.has(header.schemaId)) unknownIds.add(header.schemaId);
+    }
+    // Schemas the batch needs, fetched together; an unreachable registry fails the whole batch (retried).
+    await Promise.all(
+      [...unknownIds].map(async (id) => {
+        const schema = await this.#registry.schemaById(id);
+        // An id the registry does not know is not remembered: a registry restored from backup may know it later.
+        if (schema !== undefined) this.#readers.set(id, this.#readerFor(id, schema));
+      }),
+    );
+    return decodeEach(records, (record) => this.#decodeOne(record));
+  }
+
+  /** The decoded record, or why the record cannot be decoded. */
+  #decodeOne(record: SourceRecord): SourceRecord | string {
+    const value = record.value;
+    if (value === null) return record;
+    const header = readWireHeader(value);
+    if (typeof header === 'string') return `value: ${header}`;
+    const reader = this.#readers.get(header.schemaId);
+    if (reader === undefined) return `value: schema id ${header.schemaId} is not in the schema registry`;
+    if (typeof reader === 'string') return `value: ${reader}`;
+    let json: Buffer;
+    try {
+      json = reader(value, header.offset);
+    } catch (error) {
+      return `value does not decode as ${this.format} with schema id ${header.schemaId}: ${errorMessage(error)}`;
+    }
+    return decodedRecord(record, json);
+  }
+
+  #readerFor(id: number, schema: RegisteredSchema): PayloadReader | string {
+    const expected = schemaTypeOf[this.format];
+    if (schema.type !== expected) return `schema id ${id} is a ${schema.type} schema, and the route reads format=${this.format} (${expected})`;
+    try {
+      switch (this.format) {
+        case 'avro': {
+          const named: AvroNamedTypes = {};
+          // Referenced schemas first: their named types are what the schema refers to.
+          for (const ref of flattenReferences(schema)) avroReader(ref.text, named);
+          const read = avroReader(schema.text, named);
+          return (bytes, offset) => Buffer.from(read(bytes, offset));
+        }
+        case 'protobuf': {
+          const files: ProtoFiles = { text: schema.text, imports: flattenReferences(schema).map((ref) => ({ name: ref.name, text: ref.text })) };
+          const read = protobufReader(files);
+          return (bytes, offset) => Buffer.from(read(bytes, offset));
+        }
+        case 'json-schema':
+          // The payload is the JSON value itself: no copy.
+          return (bytes, offset) => bytes.subarray(offset);
+      }
+    } catch (error) {
+      return `schema id ${id} cannot be read as ${this.format}: ${errorMessage(error)}`;
+    }
+  }
+}
+
+/** A schema's references and theirs, depth first (a referenced schema before the one that refers to it), each once. */
+function flattenReferences(schema: RegisteredSchema): Array<{ name: string; text: string }> {
+  const out: Array<{ name: string; text: string }> = [];
+  const seen = new Set<string>();
+  const visit = (s: RegisteredSchema) => {
+    for (const ref of s.references) {
+      if (seen.has(ref.name)) continue;
+      seen.add(ref.name);
+      visit(ref.schema);
+      out.push({ name: ref.name, text: ref.schema.text });
+    }
+  };
+  visit(schema);
+  return out;
+}
