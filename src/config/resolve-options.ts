@@ -210,23 +210,30 @@ function checkTogether(o: ResolvedOptions, sources: SettingSources): void {
     // One decoding per record: every route of the topic reads it in the same format and envelope.
     for (const [j, other] of o.routes.entries()) {
       if (other.topic !== route.topic) continue;
-      if (other.format !== route.format || other.envelope !== route.envelope) {
-        const how = (r: typeof route) => `format=${r.format}${r.envelope ? ` envelope=${r.envelope}` : ''}`;
+      if (other.format !== route.format || other.envelope !== route.envelope || other.keyFormat !== route.keyFormat) {
+        const how = (r: typeof route) => `format=${r.format}${r.envelope ? ` envelope=${r.envelope}` : ''}${r.keyFormat ? ` keyFormat=${r.keyFormat}` : ''}`;
         throw new ConfigError(
           `routes.${i}.format`,
           `invalid route ${where}: ${how(route)}, but ${name(`routes.${j}`)} reads topic ${route.topic} as ${how(other)}; every route of a topic reads its values one way`,
         );
       }
     }
-    if (route.transform && route.envelope) {
-      throw new ConfigError(`routes.${i}.envelope`, `invalid route ${where}: envelope=${route.envelope} applies to mapped columns; a transform reads the raw record`);
+    for (const setting of ['envelope', 'keyFormat'] as const) {
+      if (route.transform && route[setting]) {
+        throw new ConfigError(`routes.${i}.${setting}`, `invalid route ${where}: ${setting}=${route[setting]} applies to mapped columns; a transform reads the raw record`);
+      }
     }
-    if (!isRegistryFormat(route.format)) return;
-    if (!o.schemaRegistry) {
-      throw new ConfigError(
-        `routes.${i}.format`,
-        `invalid route ${where}: format=${route.format} reads its schemas from a schema registry; set schemaRegistry.url (SLUICE_SCHEMA_REGISTRY_URL)`,
-      );
+    const keyField = Object.entries(route.columns ?? {}).find(([, c]) => c.from === 'keyField');
+    if (keyField && !route.keyFormat) {
+      throw new ConfigError(`routes.${i}.keyFormat`, `invalid route ${where}: column ${keyField[0]} reads a field of the Kafka key (from: keyField), which needs keyFormat (json, avro, protobuf or json-schema)`);
+    }
+    for (const [setting, format] of [['format', route.format], ['keyFormat', route.keyFormat]] as const) {
+      if (format && isRegistryFormat(format) && !o.schemaRegistry) {
+        throw new ConfigError(
+          `routes.${i}.${setting}`,
+          `invalid route ${where}: ${setting}=${format} reads its schemas from a schema registry; set schemaRegistry.url (SLUICE_SCHEMA_REGISTRY_URL)`,
+        );
+      }
     }
   });
   o.routes.forEach((route, i) => {
@@ -270,7 +277,7 @@ function checkTogether(o: ResolvedOptions, sources: SettingSources): void {
     if (route.tombstones === 'delete' && !keyFromKafka) {
       throw new ConfigError(
         `routes.${i}.tombstones`,
-        `invalid route ${where}: tombstones=delete needs every key column to come from what a tombstone carries (from: key, keyHash, topic or partition); use tombstones: ignore`,
+        `invalid route ${where}: tombstones=delete needs every key column to come from what a tombstone carries (from: key, keyField, keyHash, topic or partition); use tombstones: ignore`,
       );
     }
   });

@@ -2,10 +2,12 @@ import type { SourceRecord } from '../record.js';
 
 /**
  * Where a column's value comes from. `field` reads a top-level field of the JSON value. `key` is the Kafka key: its
- * bytes unchanged into a bytea column, its UTF-8 text into any other. `keyHash` is SHA-256 of the Kafka key, or of
- * the partition and offset for a record without one: a key that fits any index, with a row per keyless record.
+ * bytes unchanged into a bytea column, its UTF-8 text into any other (a route with a `keyFormat`: the key decoded
+ * to JSON). `keyField` reads a top-level field of the key, decoded by the route's `keyFormat`. `keyHash` is SHA-256
+ * of the Kafka key, or of the partition and offset for a record without one: a key that fits any index, with a row
+ * per keyless record.
  */
-export const ColumnSources = ['field', 'key', 'keyHash', 'value', 'topic', 'partition', 'offset', 'timestamp'] as const;
+export const ColumnSources = ['field', 'key', 'keyField', 'keyHash', 'value', 'topic', 'partition', 'offset', 'timestamp'] as const;
 export type ColumnSource = (typeof ColumnSources)[number];
 
 export interface ColumnMapping {
@@ -20,7 +22,7 @@ export interface ColumnMapping {
  * What a record without a value still carries: its Kafka key (and so its hash), topic and partition. A tombstone
  * can delete a row whose key is made only of these.
  */
-export const tombstoneKeySources: readonly ColumnSource[] = ['key', 'keyHash', 'topic', 'partition'];
+export const tombstoneKeySources: readonly ColumnSource[] = ['key', 'keyField', 'keyHash', 'topic', 'partition'];
 
 /**
  * How a record's value is read. `json`: the value is a JSON object whose top-level fields are the fields.
@@ -48,7 +50,11 @@ export type RegistryFormat = (typeof RegistryFormats)[number];
 export const Envelopes = ['debezium'] as const;
 export type Envelope = (typeof Envelopes)[number];
 
-export const isRegistryFormat = (format: ValueFormat): format is RegistryFormat => (RegistryFormats as readonly string[]).includes(format);
+/** How a Kafka key is read for `from: keyField`: a JSON object, or a registry format decoded to one. */
+export const KeyFormats = ['json', 'avro', 'protobuf', 'json-schema'] as const;
+export type KeyFormat = (typeof KeyFormats)[number];
+
+export const isRegistryFormat = (format: ValueFormat | KeyFormat): format is RegistryFormat => (RegistryFormats as readonly string[]).includes(format);
 
 /**
  * How records become rows. `upsert`: one row per key, `INSERT … ON CONFLICT (key) DO UPDATE`. `append`: every
@@ -93,6 +99,8 @@ export interface RouteOptions {
   format?: ValueFormat;
   /** The decoded value is a change event (see {@link Envelopes}); by default it is the row itself. */
   envelope?: Envelope;
+  /** How the Kafka key is read, for `from: keyField` columns; by default it is not decoded. */
+  keyFormat?: KeyFormat;
   transform?: RecordTransform;
 }
 

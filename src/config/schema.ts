@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ColumnSources, Envelopes, TombstonePolicies, ValueFormats, WriteModes } from './route-options.js';
+import { ColumnSources, Envelopes, KeyFormats, TombstonePolicies, ValueFormats, WriteModes } from './route-options.js';
 import { Assignors, DeliveryModes, LogLevels, SaslMechanisms, StartPositions, StatusDetails } from './options.js';
 
 /** Allowed ranges, in one place so that messages and checks agree. */
@@ -80,6 +80,7 @@ const route = z
     tombstones: choice(TombstonePolicies).optional(),
     format: choice(ValueFormats).optional(),
     envelope: choice(Envelopes).optional(),
+    keyFormat: choice(KeyFormats).optional(),
     transform: z.function().optional(),
   })
   .strict();

@@ -61,9 +61,9 @@ export class ConnectJsonDecoder implements RecordDecoder {
     } catch (error) {
       return `the envelope's schema cannot be read: ${errorMessage(error)}`;
     }
-    if (plan.length === 0) return decodedRecord(record, value.subarray(span[0], span[1]));
+    if (plan.length === 0) return decodedRecord(record, 'value', value.subarray(span[0], span[1]));
     try {
-      return decodedRecord(record, rewrite(value, span, plan));
+      return decodedRecord(record, 'value', rewrite(value, span, plan));
     } catch (error) {
       return errorMessage(error);
     }

@@ -16,20 +16,16 @@ const op = new MemberName('op');
 const before = new MemberName('before');
 const after = new MemberName('after');
 
+/** Runs after the value's format decoder (route-decoder.ts): it reads the event as JSON. */
 export class DebeziumEnvelope implements RecordDecoder {
-  readonly #format: RecordDecoder | undefined;
   readonly #maxJsonDepth: number;
 
-  /** `format`: what decodes the value into the event's JSON first (none for plain JSON events). */
-  constructor(format: RecordDecoder | undefined, maxJsonDepth = Infinity) {
-    this.#format = format;
+  constructor(maxJsonDepth = Infinity) {
     this.#maxJsonDepth = maxJsonDepth;
   }
 
-  async decode(records: readonly SourceRecord[]): Promise<DecodedBatch> {
-    const first = this.#format ? await this.#format.decode(records) : { records: [...records], poison: [] };
-    const second = decodeEach(first.records, (record) => this.#unwrap(record));
-    return { records: second.records, poison: [...first.poison, ...second.poison] };
+  decode(records: readonly SourceRecord[]): Promise<DecodedBatch> {
+    return Promise.resolve(decodeEach(records, (record) => this.#unwrap(record)));
   }
 
   #unwrap(record: SourceRecord): SourceRecord | string {
@@ -50,12 +46,12 @@ export class DebeziumEnvelope implements RecordDecoder {
       case '"r"': {
         const span = row(after);
         if (!span) return `a Debezium ${code} event without an "after" row`;
-        return decodedRecord(record, value.subarray(span[0], span[1]));
+        return decodedRecord(record, 'value', value.subarray(span[0], span[1]));
       }
       case '"d"': {
         const span = row(before);
         if (!span) return 'a Debezium delete without a "before" row: set the source table\'s REPLICA IDENTITY so that deletes carry at least the key';
-        return decodedRecord(record, value.subarray(span[0], span[1]), { deletes: true });
+        return decodedRecord(record, 'value', value.subarray(span[0], span[1]), { deletes: true });
       }
       case '"t"':
         return 'a Debezium truncate event names no row and is not applied: truncate the table yourself, or leave "t" in the connector\'s skipped.operations';

@@ -40,12 +40,30 @@ export function isDeletion(record: SourceRecord): boolean {
   return deletions.has(record);
 }
 
-/** A decoded copy of `record` with `value`, remembered as coming from the record as fetched. */
-export function decodedRecord(record: SourceRecord, value: Buffer | null, options: { deletes?: boolean } = {}): SourceRecord {
-  const decoded: SourceRecord = { ...record, value };
+/** Which part of a record a decoder reads: the value, or the Kafka key (a route's `keyFormat`). */
+export type RecordPart = 'key' | 'value';
+
+/** A decoded copy of `record` with `part` replaced, remembered as coming from the record as fetched. */
+export function decodedRecord(record: SourceRecord, part: RecordPart, bytes: Buffer | null, options: { deletes?: boolean } = {}): SourceRecord {
+  const decoded: SourceRecord = { ...record, [part]: bytes };
   originals.set(decoded, originalRecord(record));
   if (options.deletes) deletions.add(decoded);
   return decoded;
+}
+
+/** Decoders applied one after the other (the key's, the value's, the envelope's); poison from any of them. */
+export function decoderChain(stages: RecordDecoder[]): RecordDecoder | undefined {
+  if (stages.length <= 1) return stages[0];
+  return {
+    async decode(records) {
+      let batch: DecodedBatch = { records: [...records], poison: [] };
+      for (const stage of stages) {
+        const next = await stage.decode(batch.records);
+        batch = { records: next.records, poison: [...batch.poison, ...next.poison] };
+      }
+      return batch;
+    },
+  };
 }
 
 /** Decodes each record with `decodeOne`, which answers the decoded record or why it cannot be decoded. */

@@ -1,5 +1,6 @@
 /**
- * Decodes a batch's values from the schema registry's wire format into JSON objects, before the routes read them:
+ * Decodes a batch's values (or keys, for a route's `keyFormat`) from the schema registry's wire format into JSON
+ * objects, before the routes read them:
  * JSON text from avro-json.ts and protobuf-json.ts; a JSON Schema payload is already JSON and is only unwrapped.
  *
  * Failures: a value that is not in the wire format, whose schema id the registry does not know, whose schema is of
@@ -11,7 +12,7 @@ import type { RegistryFormat } from '../config/route-options.js';
 import { errorMessage } from '../errors.js';
 import type { SourceRecord } from '../record.js';
 import { avroReader, type AvroNamedTypes } from './avro-json.js';
-import { decodeEach, decodedRecord, type DecodedBatch, type RecordDecoder } from './record-decoder.js';
+import { decodeEach, decodedRecord, type DecodedBatch, type RecordDecoder, type RecordPart } from './record-decoder.js';
 import { protobufReader, type ProtoFiles } from './protobuf-json.js';
 import type { RegisteredSchema, SchemaRegistryClient, SchemaType } from './schema-registry.js';
 import { readWireHeader } from './wire-format.js';
@@ -23,21 +24,24 @@ const schemaTypeOf: Record<RegistryFormat, SchemaType> = { avro: 'AVRO', protobu
 
 export class RegistryDecoder implements RecordDecoder {
   readonly format: RegistryFormat;
+  readonly #part: RecordPart;
   readonly #registry: SchemaRegistryClient;
   /** Schema id → its reader, or why records written with it cannot be read. Only ids the registry answered. */
   readonly #readers = new Map<number, PayloadReader | string>();
 
-  constructor(format: RegistryFormat, registry: SchemaRegistryClient) {
+  constructor(format: RegistryFormat, registry: SchemaRegistryClient, part: RecordPart = 'value') {
     this.format = format;
+    this.#part = part;
     this.#registry = registry;
   }
 
-  /** Decodes every record's value. Throws a retriable SchemaRegistryError while the registry cannot be reached. */
+  /** Decodes every record's value (or key). Throws a retriable SchemaRegistryError while the registry cannot be reached. */
   async decode(records: readonly SourceRecord[]): Promise<DecodedBatch> {
     const unknownIds = new Set<number>();
     for (const record of records) {
-      if (record.value === null) continue;
-      const header = readWireHeader(record.value);
+      const bytes = record[this.#part];
+      if (bytes === null) continue;
+      const header = readWireHeader(bytes);
       if (typeof header !== 'string' && !this.#readers.has(header.schemaId)) unknownIds.add(header.schemaId);
     }
     // Schemas the batch needs, fetched together; an unreachable registry fails the whole batch (retried).
@@ -53,20 +57,21 @@ export class RegistryDecoder implements RecordDecoder {
 
   /** The decoded record, or why the record cannot be decoded. */
   #decodeOne(record: SourceRecord): SourceRecord | string {
-    const value = record.value;
-    if (value === null) return record;
-    const header = readWireHeader(value);
-    if (typeof header === 'string') return `value: ${header}`;
+    const part = this.#part;
+    const bytes = record[part];
+    if (bytes === null) return record;
+    const header = readWireHeader(bytes);
+    if (typeof header === 'string') return `${part}: ${header}`;
     const reader = this.#readers.get(header.schemaId);
-    if (reader === undefined) return `value: schema id ${header.schemaId} is not in the schema registry`;
-    if (typeof reader === 'string') return `value: ${reader}`;
+    if (reader === undefined) return `${part}: schema id ${header.schemaId} is not in the schema registry`;
+    if (typeof reader === 'string') return `${part}: ${reader}`;
     let json: Buffer;
     try {
-      json = reader(value, header.offset);
+      json = reader(bytes, header.offset);
     } catch (error) {
-      return `value does not decode as ${this.format} with schema id ${header.schemaId}: ${errorMessage(error)}`;
+      return `${part} does not decode as ${this.format} with schema id ${header.schemaId}: ${errorMessage(error)}`;
     }
-    return decodedRecord(record, json);
+    return decodedRecord(record, part, json);
   }
 
   #readerFor(id: number, schema: RegisteredSchema): PayloadReader | string {

@@ -105,6 +105,8 @@ export interface PreparedWrite {
  */
 type ParamKind =
   | 'json'
+  | 'keyJson'
+  | 'tombstoneKeyJson'
   | 'value'
   | 'key'
   | 'keyBytes'
@@ -194,8 +196,10 @@ export class RoutePlan {
   readonly #sendsJson: boolean;
   /** Which per-record arrays the upsert reads. */
   readonly #arrays: Record<ArrayKind, boolean>;
-  /** A key column is the Kafka key: a record without one cannot be written. */
+  /** A key column is the Kafka key (or a field of it): a record without one cannot be written. */
   readonly #keyNeedsKafkaKey: boolean;
+  /** Columns read fields of the Kafka key (`keyField`): keys travel as a json array too. */
+  readonly #readsKeyFields: boolean;
   /** Every record is its own row (append, or the offset is part of the key): nothing to reduce. */
   readonly #eachRecordItsOwnRow: boolean;
   /**
@@ -251,8 +255,9 @@ export class RoutePlan {
     this.#dedupeNone = this.#eachRecordItsOwnRow || this.#version !== undefined;
     this.#reductionParts = this.#key
       .filter((c) => c.from !== 'topic' && c.from !== 'partition')
-      .map((column) => ({ column, field: column.from === 'field' ? new MemberName(column.field) : undefined }));
-    this.#keyNeedsKafkaKey = this.#key.some((c) => c.from === 'key');
+      .map((column) => ({ column, field: column.from === 'field' || column.from === 'keyField' ? new MemberName(column.field) : undefined }));
+    this.#keyNeedsKafkaKey = this.#key.some((c) => c.from === 'key' || c.from === 'keyField');
+    this.#readsKeyFields = uses('keyField');
     this.#arrays = {
       value: uses('value'),
       key: input.columns.some((c) => c.from === 'key' && keyKind(c) === 'key'),
@@ -298,14 +303,18 @@ export class RoutePlan {
     const functions: string[] = [];
     const aliases: string[] = [];
     const columnExpr = new Map<string, string>();
-    if (columns.some((c) => c.from === 'field')) {
+    // Fields of the values (`field`) and of the keys (`keyField`), each read from its json array.
+    // (The sources are functions: a parameter is numbered only when a statement uses it.)
+    for (const [from, source, prefix] of [['field', json, 'f'], ['keyField', () => `${param('keyJson')}::json`, 'kf']] as const) {
+      const read = columns.filter((c) => c.from === from);
+      if (read.length === 0) continue;
       const fields = new Map<string, string>();
-      for (const c of columns) if (c.from === 'field' && !fields.has(c.field)) fields.set(c.field, castType(c.type));
+      for (const c of read) if (!fields.has(c.field)) fields.set(c.field, castType(c.type));
       const definitions = [...fields].map(([field, type]) => `${quoteIdentifier(field)} ${type}`);
-      functions.push(`json_to_recordset(${json()}) AS (${definitions.join(', ')})`);
-      const fieldAlias = new Map([...fields.keys()].map((field, i) => [field, `f${i}`]));
+      functions.push(`json_to_recordset(${source()}) AS (${definitions.join(', ')})`);
+      const fieldAlias = new Map([...fields.keys()].map((field, i) => [field, `${prefix}${i}`]));
       aliases.push(...fieldAlias.values());
-      for (const c of columns) if (c.from === 'field') columnExpr.set(c.name, `r.${fieldAlias.get(c.field)!}`);
+      for (const c of read) columnExpr.set(c.name, `r.${fieldAlias.get(c.field)!}`);
     }
     for (const [kind, type] of arrayKinds) {
       if (!this.#arrays[kind]) continue;
@@ -316,6 +325,7 @@ export class RoutePlan {
       let expr: string;
       switch (c.from) {
         case 'field':
+        case 'keyField':
           expr = columnExpr.get(c.name)!;
           break;
         case 'topic':
@@ -364,14 +374,20 @@ export class RoutePlan {
     const candidates = [`SELECT ${[...keyNames, ...(version ? [version] : []), 'sluice$pos', 'false AS sluice$tombstone'].join(', ')} FROM sluice$values`];
     if (this.#deletes) {
       const tombstoneArrays: Array<[ParamKind, string, string]> = [];
-      // Key fields of rows that change events delete: read from their rows, as the written rows' are.
+      // Key fields of rows that change events delete: read from their rows, as the written rows' are; fields of the
+      // Kafka key, from the tombstones' keys.
       const keyFields = new Map<string, string>();
-      for (const c of this.#key) if (c.from === 'field' && !keyFields.has(c.field)) keyFields.set(c.field, `t${keyFields.size}`);
+      const kafkaKeyFields = new Map<string, string>();
+      for (const c of this.#key) {
+        if (c.from === 'field' && !keyFields.has(c.field)) keyFields.set(c.field, `t${keyFields.size}`);
+        if (c.from === 'keyField' && !kafkaKeyFields.has(c.field)) kafkaKeyFields.set(c.field, `tk${kafkaKeyFields.size}`);
+      }
       const keys = this.#key.map((c) => {
         let expr: string;
         if (c.from === 'topic') expr = `${param('topic')}::text`;
         else if (c.from === 'partition') expr = `${param('partition')}::int`;
         else if (c.from === 'field') expr = `u.${keyFields.get(c.field)!}`;
+        else if (c.from === 'keyField') expr = `u.${kafkaKeyFields.get(c.field)!}`;
         else {
           const [kind, type]: [ParamKind, string] =
             c.from === 'keyHash' ? ['tombstoneKeyHash', 'bytea'] : keyKind(c) === 'keyBytes' ? ['tombstoneKeyBytes', 'bytea'] : ['tombstoneKey', 'text'];
@@ -382,10 +398,11 @@ export class RoutePlan {
       });
       const functions = tombstoneArrays.map(([kind, type]) => `unnest(${param(kind)}::${type}[])`);
       const aliases = tombstoneArrays.map(([, , alias]) => alias);
-      if (keyFields.size > 0) {
-        const definitions = [...keyFields].map(([field]) => `${quoteIdentifier(field)} ${castType(this.#key.find((c) => c.from === 'field' && c.field === field)!.type)}`);
-        functions.push(`json_to_recordset(${param('tombstoneJson')}::json) AS (${definitions.join(', ')})`);
-        aliases.push(...keyFields.values());
+      for (const [from, fields, kind] of [['field', keyFields, 'tombstoneJson'], ['keyField', kafkaKeyFields, 'tombstoneKeyJson']] as const) {
+        if (fields.size === 0) continue;
+        const definitions = [...fields].map(([field]) => `${quoteIdentifier(field)} ${castType(this.#key.find((c) => c.from === from && c.field === field)!.type)}`);
+        functions.push(`json_to_recordset(${param(kind)}::json) AS (${definitions.join(', ')})`);
+        aliases.push(...fields.values());
       }
       functions.push(`unnest(${param('tombstonePosition')}::int[])`);
       aliases.push('sluice$pos');
@@ -447,6 +464,7 @@ export class RoutePlan {
     const n = records.length;
     const row: RecordParts = {
       spans: new Array<[number, number] | undefined>(n),
+      keySpans: new Array<[number, number] | undefined>(n),
       texts: new Array<string | null>(n).fill(null),
       keyTexts: new Array<string | null>(n).fill(null),
       keyHashes: new Array<Buffer | undefined>(n),
@@ -539,7 +557,11 @@ export class RoutePlan {
     return params.map((kind) => {
       switch (kind) {
         case 'json':
-          return jsonArray(records, row.spans, chosen);
+          return jsonArray(records, 'value', row.spans, chosen);
+        case 'keyJson':
+          return jsonArray(records, 'key', row.keySpans, chosen);
+        case 'tombstoneKeyJson':
+          return jsonArray(records, 'key', row.keySpans, tombstones);
         case 'topic':
           return this.topic;
         case 'partition':
@@ -553,7 +575,7 @@ export class RoutePlan {
         case 'tombstonePosition':
           return perRecord('position', tombstones);
         case 'tombstoneJson':
-          return jsonArray(records, row.spans, tombstones);
+          return jsonArray(records, 'value', row.spans, tombstones);
         default:
           return perRecord(kind, chosen);
       }
@@ -583,6 +605,11 @@ export class RoutePlan {
       );
     }
     if (this.#arrays.key && record.key !== null) row.keyTexts[i] = this.#keyText(record, record.key);
+    if (this.#readsKeyFields && record.key !== null) {
+      const span = objectSpan(record.key, 0, record.key.length, this.#maxJsonDepth);
+      if (typeof span === 'string') throw new PoisonRecordError(record, span.replace(/^value/, 'the Kafka key'));
+      row.keySpans[i] = span;
+    }
     if (this.#arrays.keyHash) row.keyHashes[i] = keyHash(record);
     if (value !== null) {
       if (this.#sendsJson) row.spans[i] = this.#objectSpan(record, value);
@@ -630,6 +657,15 @@ export class RoutePlan {
         case 'key':
           part = record.key!.toString('latin1');
           break;
+        case 'keyField': {
+          const key = record.key!;
+          const at = memberSpan(key, row.keySpans[i]!, field!);
+          if (!at || isNullLiteral(key, at)) {
+            throw new PoisonRecordError(record, `key field ${column.field} of the Kafka key is missing or null (route ${this.topic} → ${this.table})`);
+          }
+          part = key.toString('latin1', at[0], at[1]);
+          break;
+        }
         case 'keyHash':
           part = row.keyHashes[i]!.toString('latin1');
           break;
@@ -793,6 +829,8 @@ const deletesRow = (record: SourceRecord): boolean => record.value === null || i
 /** Per-record values of one batch that `prepare` computes once and the statements' parameters read. */
 interface RecordParts {
   spans: Array<[number, number] | undefined>;
+  /** Where each Kafka key's JSON object is, for `keyField` columns. */
+  keySpans: Array<[number, number] | undefined>;
   texts: Array<string | null>;
   keyTexts: Array<string | null>;
   keyHashes: Array<Buffer | undefined>;
@@ -837,7 +875,7 @@ function parseObject(record: SourceRecord, value: Buffer, span: [number, number]
  * UTF-8 text itself). The bytes go from the Kafka records to the socket without becoming JavaScript strings. A
  * tombstone (no span) stands as `{}`: its row only carries the key and the tombstone flag.
  */
-function jsonArray(records: readonly SourceRecord[], spans: ReadonlyArray<[number, number] | undefined>, chosen: number[]): Buffer {
+function jsonArray(records: readonly SourceRecord[], part: 'key' | 'value', spans: ReadonlyArray<[number, number] | undefined>, chosen: number[]): Buffer {
   let length = 2 + Math.max(chosen.length - 1, 0); // two brackets and the commas between records
   for (const i of chosen) {
     const span = spans[i];
@@ -850,7 +888,7 @@ function jsonArray(records: readonly SourceRecord[], spans: ReadonlyArray<[numbe
     const i = chosen[k]!;
     if (k > 0) out[at++] = 0x2c;
     const span = spans[i];
-    at += span ? records[i]!.value!.copy(out, at, span[0], span[1]) : emptyObject.copy(out, at);
+    at += span ? records[i]![part]!.copy(out, at, span[0], span[1]) : emptyObject.copy(out, at);
   }
   out[at++] = 0x5d;
   return out;
