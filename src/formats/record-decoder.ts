@@ -25,19 +25,23 @@ export interface RecordDecoder {
   decode(records: readonly SourceRecord[]): Promise<DecodedBatch>;
 }
 
-/** Decoded record → the record as it was fetched. */
-const originals = new WeakMap<SourceRecord, SourceRecord>();
-/** Decoded records that delete the row their value names. */
-const deletions = new WeakSet<SourceRecord>();
+/**
+ * What a decoded copy carries beside its fields: the record as fetched, and whether it deletes. Symbol-keyed
+ * properties of the copy itself rather than weak maps: millions of records a second would otherwise each add an
+ * entry the garbage collector must trace as an ephemeron.
+ */
+const fetched = Symbol('sluice.fetchedRecord');
+const deletes = Symbol('sluice.deletes');
+type DecodedCopy = SourceRecord & { [fetched]?: SourceRecord; [deletes]?: boolean };
 
 /** The record as it was fetched from Kafka: itself, unless it is a decoded copy. */
 export function originalRecord(record: SourceRecord): SourceRecord {
-  return originals.get(record) ?? record;
+  return (record as DecodedCopy)[fetched] ?? record;
 }
 
 /** Whether the record deletes a row (a change event's delete): its value is the row, for the key. */
 export function isDeletion(record: SourceRecord): boolean {
-  return deletions.has(record);
+  return (record as DecodedCopy)[deletes] === true;
 }
 
 /** Which part of a record a decoder reads: the value, or the Kafka key (a route's `keyFormat`). */
@@ -45,9 +49,7 @@ export type RecordPart = 'key' | 'value';
 
 /** A decoded copy of `record` with `part` replaced, remembered as coming from the record as fetched. */
 export function decodedRecord(record: SourceRecord, part: RecordPart, bytes: Buffer | null, options: { deletes?: boolean } = {}): SourceRecord {
-  const decoded: SourceRecord = { ...record, [part]: bytes };
-  originals.set(decoded, originalRecord(record));
-  if (options.deletes) deletions.add(decoded);
+  const decoded: DecodedCopy = { ...record, [part]: bytes, [fetched]: originalRecord(record), [deletes]: options.deletes === true };
   return decoded;
 }
 

@@ -50,8 +50,6 @@ export class SchemaRegistryClient {
   readonly #settings: SchemaRegistrySettings;
   readonly #userInfo: { username: string; password: string } | undefined;
   readonly #byId = new Map<number, Promise<RegisteredSchema | undefined>>();
-  /** HTTP requests made: for tests and the status page. */
-  requests = 0;
 
   constructor(settings: SchemaRegistrySettings) {
     this.#settings = settings;
@@ -110,7 +108,6 @@ export class SchemaRegistryClient {
   async #get(path: string): Promise<WireSchema | undefined> {
     const url = `${this.#base}${path}`;
     const headers = { Accept: 'application/vnd.schemaregistry.v1+json, application/json', ...this.#authorization() };
-    this.requests++;
     let response: Response;
     let text: string;
     try {
