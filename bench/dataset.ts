@@ -65,6 +65,24 @@ export const ordersTableDdl = (table: string, extra = '') =>
 
 export const orderColumns = ['id', 'seq', 'customer', 'amount', 'currency', 'status', 'items', 'note', 'created_ms'] as const;
 
+/** The same orders as an Avro record (the `formats` section): every field of the JSON payload, with the same types. */
+export const avroOrderSchema = {
+  type: 'record',
+  name: 'Order',
+  namespace: 'sluice.bench',
+  fields: [
+    { name: 'id', type: 'string' },
+    { name: 'seq', type: 'long' },
+    { name: 'customer', type: 'string' },
+    { name: 'amount', type: 'double' },
+    { name: 'currency', type: 'string' },
+    { name: 'status', type: 'string' },
+    { name: 'items', type: 'int' },
+    { name: 'note', type: ['null', 'string'], default: null },
+    { name: 'created_ms', type: 'long' },
+  ],
+};
+
 /** Kafka Connect JsonConverter's bytes for one order. */
 export function envelope(order: Order): string {
   return `{"schema":${schemaJson},"payload":${JSON.stringify(order)}}`;

@@ -15,7 +15,8 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startChild, type Child } from './child.js';
-import { defaultShape, expectationOf, ordersTableDdl, orderColumns, type DatasetShape } from './dataset.js';
+import avro from 'avsc';
+import { avroOrderSchema, defaultShape, expectationOf, ordersTableDdl, orderColumns, type DatasetShape } from './dataset.js';
 import { measureLatency, type LatencyResult } from './latency.js';
 import { measureThroughput, type ThroughputResult } from './measure.js';
 import { baselineCli, churn, type Churn, type RebalanceResult } from './rebalance.js';
@@ -25,7 +26,7 @@ import { connectStack, type BenchStack } from './stack.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const benchDist = resolve(import.meta.dirname);
-const sections = ['limits', 'sluice', 'tracing', 'memory', 'naive', 'connect', 'latency', 'rebalance'] as const;
+const sections = ['limits', 'sluice', 'tracing', 'memory', 'naive', 'connect', 'latency', 'rebalance', 'formats'] as const;
 type Section = (typeof sections)[number];
 
 /** The last commit before rebalances kept anything (round-robin assignor, every buffer dropped at each rebalance). */
@@ -102,19 +103,27 @@ const latencyTable = 'bench_latency';
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 
-function sluiceRoute(routeTopic: string, routeTable: string) {
+function sluiceRoute(routeTopic: string, routeTable: string, format = 'connect-json') {
   return [
     {
       topic: routeTopic,
       table: routeTable,
       key: ['id'],
-      format: 'connect-json',
+      format,
       columns: Object.fromEntries(orderColumns.map((c) => [c, c === 'id' ? { from: 'key' } : c])),
     },
   ];
 }
 
-function startSluice(name: string, routeTopic: string, routeTable: string, groupId: string, extraEnv: NodeJS.ProcessEnv = {}, cli = join(root, 'dist/cli.js')): Child {
+function startSluice(
+  name: string,
+  routeTopic: string,
+  routeTable: string,
+  groupId: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+  cli = join(root, 'dist/cli.js'),
+  format = 'connect-json',
+): Child {
   const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, '.local/bench/profiles')}`] : [];
   return startChild(
     name,
@@ -123,7 +132,7 @@ function startSluice(name: string, routeTopic: string, routeTable: string, group
     {
       ...stackEnv,
       SLUICE_GROUP_ID: groupId,
-      SLUICE_ROUTES: JSON.stringify(sluiceRoute(routeTopic, routeTable)),
+      SLUICE_ROUTES: JSON.stringify(sluiceRoute(routeTopic, routeTable, format)),
       SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'info',
       SLUICE_CONFIG: '',
       SLUICE_HTTP_PORT: '0',
@@ -365,6 +374,52 @@ try {
         say(`  p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms, max ${result.maxMs.toFixed(0)} ms`);
         await save();
       }
+    }
+  }
+
+  if (only.has('formats')) {
+    // The same orders as plain JSON values and as Avro in the schema registry's wire format (a registry of the
+    // bench's own, scripts/registry/registry.sh), each drained by sluice: what decoding Avro costs per record.
+    const registryScript = join(root, 'scripts/registry/registry.sh');
+    const registryEnv = { ...process.env, SLUICE_REGISTRY_PORT: '28181', SLUICE_REGISTRY_HOME: join(root, '.local/bench/registry') };
+    say('formats: starting a schema registry (Apicurio, port 28181)');
+    execFileSync('bash', [registryScript, 'start'], { stdio: ['ignore', 'inherit', 'inherit'], env: registryEnv });
+    try {
+      const registryUrl = 'http://127.0.0.1:28181/apis/ccompat/v7';
+      const avroTopic = 'bench-orders-avro';
+      const response = await fetch(`${registryUrl}/subjects/${avroTopic}-value/versions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ schema: JSON.stringify(avroOrderSchema) }),
+      });
+      const { id } = (await response.json()) as { id: number };
+      const type = avro.Type.forSchema(avroOrderSchema as avro.Schema);
+      const header = Buffer.alloc(5);
+      header.writeUInt32BE(id, 1);
+      const variants = [
+        { format: 'json', topic: 'bench-orders-json', name: 'sluice, plain JSON values', encode: (o: object) => JSON.stringify(o) },
+        { format: 'avro', topic: avroTopic, name: 'sluice, Avro values (schema registry)', encode: (o: object) => Buffer.concat([header, type.toBuffer(o)]) },
+      ];
+      for (const v of variants) {
+        say(`formats: preloading ${v.topic} …`);
+        await stack.recreateTopic(v.topic, shape.partitions);
+        const bytes = await stack.preload(v.topic, shape, undefined, v.encode);
+        say(`formats: sluice draining ${v.topic} (${v.format}, ${Math.round(bytes / shape.records)} bytes per value)`);
+        const groupId = `bench-formats-${v.format}-${Date.now()}`;
+        const result = await measureThroughput({
+          ...drain,
+          topic: v.topic,
+          name: v.name,
+          note: `${Math.round(bytes / shape.records)} bytes per value`,
+          commitGroup: groupId,
+          start: () => startSluice(`sluice-${v.format}`, v.topic, table, groupId, { SLUICE_SCHEMA_REGISTRY_URL: registryUrl }, undefined, v.format),
+        });
+        report.contenders.push(result);
+        say(`  ${fmt(result.recordsPerSec)} records/s, ${result.cpuSecondsPerMillion === null ? '—' : result.cpuSecondsPerMillion.toFixed(1)} CPU-s per million`);
+        await save();
+      }
+    } finally {
+      execFileSync('bash', [registryScript, 'stop'], { stdio: ['ignore', 'inherit', 'inherit'], env: registryEnv });
     }
   }
 

@@ -9,7 +9,8 @@ export interface BenchStack {
   db: pg.Client;
   recreateTopic(topic: string, partitions: number): Promise<void>;
   /** Produces the dataset, partition by partition as generated; returns the bytes of all values. */
-  preload(topic: string, shape: DatasetShape, onProgress?: (done: number) => void): Promise<number>;
+  /** Writes the dataset; each value is `encode(order)` (by default Connect's JSON envelope). Answers the value bytes. */
+  preload(topic: string, shape: DatasetShape, onProgress?: (done: number) => void, encode?: (order: Order) => string | Buffer): Promise<number>;
   /** Sends orders now (their Kafka timestamp is the send time); used by the fixed-rate producer. */
   send(topic: string, records: Array<{ partition: number; order: Order }>): Promise<void>;
   endOffsets(topic: string): Promise<Map<number, bigint>>;
@@ -43,10 +44,10 @@ export async function connectStack(brokers: string[], databaseUrl: string): Prom
       }
       await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
     },
-    async preload(topic, shape, onProgress) {
+    async preload(topic, shape, onProgress, encode = envelope) {
       const chunk = 4_000;
       let bytes = 0;
-      let pending: Array<{ partition: number; key: string; value: string }> = [];
+      let pending: Array<{ partition: number; key: string; value: string | Buffer }> = [];
       let done = 0;
       const flush = async () => {
         // Each message names its partition; kafkajs groups them into one request per broker.
@@ -56,7 +57,7 @@ export async function connectStack(brokers: string[], databaseUrl: string): Prom
         onProgress?.(done);
       };
       for (const r of generate(shape)) {
-        const value = envelope(r.order);
+        const value = encode(r.order);
         bytes += value.length;
         pending.push({ partition: r.partition, key: r.key, value });
         if (pending.length >= chunk) await flush();
