@@ -61,7 +61,8 @@ export class ConnectJsonDecoder implements RecordDecoder {
     } catch (error) {
       return `the envelope's schema cannot be read: ${errorMessage(error)}`;
     }
-    if (plan.length === 0) return decodedRecord(record, 'value', value.subarray(span[0], span[1]));
+    // No logical values: the payload, where it is in the value (checked by the envelope reader), without a copy.
+    if (plan.length === 0) return decodedRecord(record, 'value', value, { span });
     try {
       return decodedRecord(record, 'value', rewrite(value, span, plan));
     } catch (error) {
@@ -71,7 +72,9 @@ export class ConnectJsonDecoder implements RecordDecoder {
 
   #planFor(value: Buffer, payload: [number, number]): LogicalMember[] {
     const last = this.#last;
-    if (last && payload[0] === last.prefix.length && value.compare(last.prefix, 0, last.prefix.length, 0, payload[0]) === 0) return last.plan;
+    // The bytes before the payload hold the schema only when the payload is the envelope's last member.
+    const payloadIsLast = closesEnvelope(value, payload[1]);
+    if (last && payloadIsLast && payload[0] === last.prefix.length && value.compare(last.prefix, 0, last.prefix.length, 0, payload[0]) === 0) return last.plan;
     const whole = objectSpan(value, 0, value.length, this.#maxJsonDepth + 1);
     const at = typeof whole === 'string' ? undefined : memberSpan(value, whole, schemaMember);
     const text = at ? value.toString('utf8', at[0], at[1]) : 'null';
@@ -83,9 +86,19 @@ export class ConnectJsonDecoder implements RecordDecoder {
       if (this.#plans.size >= maxSchemas) this.#plans.clear();
       this.#plans.set(text, plan);
     }
-    this.#last = { prefix: Buffer.from(value.subarray(0, payload[0])), plan };
+    this.#last = payloadIsLast ? { prefix: Buffer.from(value.subarray(0, payload[0])), plan } : undefined;
     return plan;
   }
+}
+
+/** Whether only spaces and the envelope's closing brace follow `at`. */
+function closesEnvelope(value: Buffer, at: number): boolean {
+  let i = at;
+  const isSpace = (b: number | undefined) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
+  while (isSpace(value[i])) i++;
+  if (value[i] !== 0x7d) return false;
+  for (i++; i < value.length; i++) if (!isSpace(value[i])) return false;
+  return true;
 }
 
 interface ConnectSchema {

@@ -10,7 +10,7 @@
  */
 import type { SourceRecord } from '../record.js';
 import { MemberName, memberSpan, objectSpan } from '../sinks/json-span.js';
-import { decodeEach, decodedRecord, type DecodedBatch, type RecordDecoder } from './record-decoder.js';
+import { checkedObjectSpan, decodeEach, decodedRecord, type DecodedBatch, type RecordDecoder } from './record-decoder.js';
 
 const op = new MemberName('op');
 const before = new MemberName('before');
@@ -31,8 +31,9 @@ export class DebeziumEnvelope implements RecordDecoder {
   #unwrap(record: SourceRecord): SourceRecord | string {
     const value = record.value;
     if (value === null) return record;
-    // The event's own members are one level above the row: the row keeps the whole depth limit.
-    const event = objectSpan(value, 0, value.length, this.#maxJsonDepth + 1);
+    // The event as a format decoder checked it, or as scanned here: its own members are one level above the row, so
+    // the row keeps the whole depth limit.
+    const event = checkedObjectSpan(record) ?? objectSpan(value, 0, value.length, this.#maxJsonDepth + 1);
     if (typeof event === 'string') return event;
     const opSpan = memberSpan(value, event, op);
     const code = opSpan ? value.toString('utf8', opSpan[0], opSpan[1]) : undefined;
@@ -46,12 +47,12 @@ export class DebeziumEnvelope implements RecordDecoder {
       case '"r"': {
         const span = row(after);
         if (!span) return `a Debezium ${code} event without an "after" row`;
-        return decodedRecord(record, 'value', value.subarray(span[0], span[1]));
+        return decodedRecord(record, 'value', value, { span });
       }
       case '"d"': {
         const span = row(before);
         if (!span) return 'a Debezium delete without a "before" row: set the source table\'s REPLICA IDENTITY so that deletes carry at least the key';
-        return decodedRecord(record, 'value', value.subarray(span[0], span[1]), { deletes: true });
+        return decodedRecord(record, 'value', value, { span, deletes: true });
       }
       case '"t"':
         return 'a Debezium truncate event names no row and is not applied: truncate the table yourself, or leave "t" in the connector\'s skipped.operations';

@@ -25,43 +25,93 @@ export interface RecordDecoder {
   decode(records: readonly SourceRecord[]): Promise<DecodedBatch>;
 }
 
+/** Which part of a record a decoder reads: the value, or the Kafka key (a route's `keyFormat`). */
+export type RecordPart = 'key' | 'value';
+
 /**
- * What a decoded copy carries beside its fields: the record as fetched, and whether it deletes. Symbol-keyed
- * properties of the copy itself rather than weak maps: millions of records a second would otherwise each add an
- * entry the garbage collector must trace as an ephemeron.
+ * A decoded copy of a fetched record: a class with fixed fields (records pass by the hundred thousand a second, and
+ * every later step reads them), carrying the record as fetched, whether it deletes, and where in `value` its JSON
+ * object is when a decoder has already checked it (then no later step scans it again).
  */
-const fetched = Symbol('sluice.fetchedRecord');
-const deletes = Symbol('sluice.deletes');
-type DecodedCopy = SourceRecord & { [fetched]?: SourceRecord; [deletes]?: boolean };
+class DecodedRecord implements SourceRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly timestamp: string;
+  readonly headers: SourceRecord['headers'];
+  readonly sizeBytes: number;
+  readonly fetched: SourceRecord;
+  readonly deletes: boolean;
+  /** The JSON object's place in `value`, checked (one object, within maxJsonDepth); undefined: not checked. */
+  readonly objectSpan: [number, number] | undefined;
+
+  constructor(from: SourceRecord, key: Buffer | null, value: Buffer | null, deletes: boolean, objectSpan: [number, number] | undefined) {
+    this.topic = from.topic;
+    this.partition = from.partition;
+    this.offset = from.offset;
+    this.key = key;
+    this.value = value;
+    this.timestamp = from.timestamp;
+    this.headers = from.headers;
+    this.sizeBytes = from.sizeBytes;
+    this.fetched = originalRecord(from);
+    this.deletes = deletes;
+    this.objectSpan = objectSpan;
+  }
+}
 
 /** The record as it was fetched from Kafka: itself, unless it is a decoded copy. */
 export function originalRecord(record: SourceRecord): SourceRecord {
-  return (record as DecodedCopy)[fetched] ?? record;
+  return record instanceof DecodedRecord ? record.fetched : record;
 }
 
 /** Whether the record deletes a row (a change event's delete): its value is the row, for the key. */
 export function isDeletion(record: SourceRecord): boolean {
-  return (record as DecodedCopy)[deletes] === true;
+  return record instanceof DecodedRecord && record.deletes;
 }
 
-/** Which part of a record a decoder reads: the value, or the Kafka key (a route's `keyFormat`). */
-export type RecordPart = 'key' | 'value';
-
-/** A decoded copy of `record` with `part` replaced, remembered as coming from the record as fetched. */
-export function decodedRecord(record: SourceRecord, part: RecordPart, bytes: Buffer | null, options: { deletes?: boolean } = {}): SourceRecord {
-  const decoded: DecodedCopy = { ...record, [part]: bytes, [fetched]: originalRecord(record), [deletes]: options.deletes === true };
-  return decoded;
+/**
+ * Where the record's value holds its JSON object, when a decoder has checked it is exactly one object nested no
+ * deeper than maxJsonDepth; undefined when that is still to be checked.
+ */
+export function checkedObjectSpan(record: SourceRecord): [number, number] | undefined {
+  return record instanceof DecodedRecord ? record.objectSpan : undefined;
 }
 
-/** Decoders applied one after the other (the key's, the value's, the envelope's); poison from any of them. */
-export function decoderChain(stages: RecordDecoder[]): RecordDecoder | undefined {
-  if (stages.length <= 1) return stages[0];
+/**
+ * A decoded copy of `record` with `part` replaced. For the value, `span` is where its JSON object is if the decoder
+ * checked it (a part of `bytes`: no copy needed), and `deletes` marks a change event's delete.
+ */
+export function decodedRecord(
+  record: SourceRecord,
+  part: RecordPart,
+  bytes: Buffer | null,
+  options: { deletes?: boolean; span?: [number, number] } = {},
+): SourceRecord {
+  if (part === 'key') return new DecodedRecord(record, bytes, record.value, isDeletion(record), checkedObjectSpan(record));
+  return new DecodedRecord(record, record.key, bytes, options.deletes === true, options.span);
+}
+
+/**
+ * Decoders applied one after the other (the key's, the value's, the envelope's); poison from any of them. A record
+ * larger than `maxRecordBytes` is not decoded at all (decoded, it could be many times larger): it is passed on as it
+ * is, in its place, and the route refuses it for its size.
+ */
+export function decoderChain(stages: RecordDecoder[], maxRecordBytes = Infinity): RecordDecoder | undefined {
+  if (stages.length === 0) return undefined;
   return {
     async decode(records) {
-      let batch: DecodedBatch = { records: [...records], poison: [] };
+      const oversized = records.filter((r) => r.sizeBytes > maxRecordBytes);
+      let batch: DecodedBatch = { records: oversized.length > 0 ? records.filter((r) => r.sizeBytes <= maxRecordBytes) : [...records], poison: [] };
       for (const stage of stages) {
         const next = await stage.decode(batch.records);
         batch = { records: next.records, poison: [...batch.poison, ...next.poison] };
+      }
+      if (oversized.length > 0) {
+        const position = new Map(records.map((r, i) => [r, i]));
+        batch.records = [...batch.records, ...oversized].sort((a, b) => position.get(originalRecord(a))! - position.get(originalRecord(b))!);
       }
       return batch;
     },
@@ -74,7 +124,11 @@ export function decodeEach(records: readonly SourceRecord[], decodeOne: (record:
   const poison: PoisonRecord[] = [];
   for (const record of records) {
     const decoded = decodeOne(record);
-    if (typeof decoded === 'string') poison.push({ record, error: new PoisonRecordError(record, decoded) });
+    if (typeof decoded === 'string') {
+      // As fetched: an earlier stage's copy never stands for the record outside the decoders.
+      const fetchedRecord = originalRecord(record);
+      poison.push({ record: fetchedRecord, error: new PoisonRecordError(fetchedRecord, decoded) });
+    }
     else out.push(decoded);
   }
   return { records: out, poison };

@@ -9,7 +9,7 @@ import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { PoisonRecordError, SchemaError, errorMessage } from '../errors.js';
 import type { SourceRecord } from '../record.js';
-import { isDeletion } from '../formats/record-decoder.js';
+import { checkedObjectSpan, isDeletion } from '../formats/record-decoder.js';
 import { MemberName, memberSpan, objectSpan } from './json-span.js';
 import { quoteIdentifier, quoteTable } from './sql-identifiers.js';
 
@@ -613,7 +613,12 @@ export class RoutePlan {
     if (this.#arrays.keyHash) row.keyHashes[i] = keyHash(record);
     if (value !== null) {
       if (this.#sendsJson) row.spans[i] = this.#objectSpan(record, value);
-      else row.texts[i] = value.toString('utf8');
+      else {
+        // A decoded value may be a part of the bytes (a Connect payload): the stored value is that part.
+        const span = checkedObjectSpan(record);
+        row.spans[i] = span;
+        row.texts[i] = span ? value.toString('utf8', span[0], span[1]) : value.toString('utf8');
+      }
     }
     return this.#reductionKey(record, value, row.spans[i], i, row);
   }
@@ -702,8 +707,10 @@ export class RoutePlan {
     return malformed;
   }
 
-  /** Where the record's JSON object is: the whole value, spaces around it left out. */
+  /** Where the record's JSON object is: as a decoder checked it, or the whole value, spaces around it left out. */
   #objectSpan(record: SourceRecord, value: Buffer): [number, number] {
+    const checked = checkedObjectSpan(record);
+    if (checked) return checked;
     const span = objectSpan(value, 0, value.length, this.#maxJsonDepth);
     if (typeof span === 'string') throw new PoisonRecordError(record, span);
     return span;
