@@ -1,8 +1,11 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { defaults, type KafkaTlsOptions, type ResolvedOptions, type SluiceOptions } from './options.js';
-import { isRegistryFormat, tombstoneKeySources } from './route-options.js';
+import { isRegistryFormat, tombstoneKeySources, type ColumnSource } from './route-options.js';
 import { optionsSchema } from './schema.js';
+
+/** Where a Debezium route's key columns may come from: what a delete event carries. */
+const debeziumKeySources: readonly ColumnSource[] = ['field', ...tombstoneKeySources];
 
 /** Where a setting's value came from, by dotted path (`batching.lingerMs` → `SLUICE_LINGER_MS`). */
 export type SettingSources = Map<string, string>;
@@ -221,6 +224,20 @@ function checkTogether(o: ResolvedOptions, sources: SettingSources): void {
     for (const setting of ['envelope', 'keyFormat'] as const) {
       if (route.transform && route[setting]) {
         throw new ConfigError(`routes.${i}.${setting}`, `invalid route ${where}: ${setting}=${route[setting]} applies to mapped columns; a transform reads the raw record`);
+      }
+    }
+    if (route.envelope === 'debezium') {
+      // A delete names its row by the route's key, read from the deleted row or the Kafka key.
+      const refuse = (setting: string, why: string) => {
+        throw new ConfigError(`routes.${i}.${setting}`, `invalid route ${where}: envelope=debezium ${why}`);
+      };
+      if (route.mode === 'append') refuse('mode', 'mirrors a table, and deletes need a key: use mode upsert');
+      if (route.version !== undefined) refuse('version', 'cannot be combined with version (a delete carries no version to compare)');
+      for (const k of route.key) {
+        const from = route.columns?.[k]?.from;
+        if (from !== undefined && !debeziumKeySources.includes(from)) {
+          refuse('key', `needs key column ${k} to come from the row (from: field), the Kafka key (key, keyField, keyHash), topic or partition, not ${from}`);
+        }
       }
     }
     const keyField = Object.entries(route.columns ?? {}).find(([, c]) => c.from === 'keyField');

@@ -20,7 +20,8 @@
 import avro from 'avsc';
 import { isUtf8 } from 'node:buffer';
 import { connectLogicalTypes } from './connect-types.js';
-import { byteaText, dateText, decimalText, doubleText, instantText, jsonString, timeOfDayText } from './json-text.js';
+import { dateText, decimalText, doubleText, floatText, instantText, jsonString, timeOfDayText } from './json-text.js';
+import type { JsonOut } from './json-out.js';
 
 /** The bytes being read and the position in them. */
 interface Tap {
@@ -28,8 +29,8 @@ interface Tap {
   pos: number;
 }
 
-/** Reads one value at the tap's position and answers its JSON text. Throws AvroDecodeError. */
-type Reader = (tap: Tap) => string;
+/** Reads one value at the tap's position and writes its JSON text. Throws AvroDecodeError. */
+type Reader = (tap: Tap, out: JsonOut) => void;
 
 /** The bytes do not hold a value of the schema (truncated, a union index out of range, invalid UTF-8…). */
 export class AvroDecodeError extends Error {}
@@ -86,17 +87,23 @@ export type AvroNamedTypes = Record<string, avro.Type>;
  * Parses a writer schema (JSON text) into a reader of its binary values. `named` holds the types of the schemas it
  * references, and receives its own. Throws avsc's error for a schema that is not valid Avro.
  */
-export function avroReader(schemaText: string, named: AvroNamedTypes = {}): (bytes: Buffer, offset: number) => string {
+export function avroReader(schemaText: string, named: AvroNamedTypes = {}): (bytes: Buffer, offset: number, out: JsonOut) => Buffer {
   const schema = withConnectLogicalTypes(JSON.parse(schemaText)) as avro.Schema;
   const type = avro.Type.forSchema(schema, { logicalTypes, registry: named, wrapUnions: true });
   const read = compile(type, new Map());
-  return (bytes, offset) => {
+  return (bytes, offset, out) => {
     const tap: Tap = { buf: bytes, pos: offset };
-    const text = read(tap);
-    if (tap.pos !== bytes.length) {
-      throw new AvroDecodeError(`${bytes.length - tap.pos} bytes are left after the Avro value (was it written with another schema?)`);
+    out.begin();
+    try {
+      read(tap, out);
+      if (tap.pos !== bytes.length) {
+        throw new AvroDecodeError(`${bytes.length - tap.pos} bytes are left after the Avro value (was it written with another schema?)`);
+      }
+    } catch (error) {
+      out.abandon();
+      throw error;
     }
-    return text;
+    return out.end();
   };
 }
 
@@ -126,6 +133,12 @@ function withConnectLogicalTypes(schema: unknown): unknown {
   return out;
 }
 
+const utf8 = (text: string) => Buffer.from(text, 'utf8');
+const literal = (text: string): Reader => {
+  const bytes = utf8(text);
+  return (_tap, out) => out.bytes(bytes);
+};
+
 function compile(type: avro.Type, compiled: Map<avro.Type, Reader>): Reader {
   const done = compiled.get(type);
   if (done) return done;
@@ -136,73 +149,86 @@ function compile(type: avro.Type, compiled: Map<avro.Type, Reader>): Reader {
   }
   switch (type.typeName) {
     case 'null':
-      return () => 'null';
+      return literal('null');
     case 'boolean':
-      return (tap) => {
+      return (tap, out) => {
         if (tap.pos >= tap.buf.length) throw truncated();
-        return tap.buf[tap.pos++] ? 'true' : 'false';
+        out.ascii(tap.buf[tap.pos++] ? 'true' : 'false');
       };
     case 'int':
-      return (tap) => String(readInt(tap));
+      return (tap, out) => out.ascii(String(readInt(tap)));
     case 'long':
-      return (tap) => String(readLong(tap));
+      return (tap, out) => out.ascii(String(readLong(tap)));
     case 'float':
-      return (tap) => doubleText(readFixedNumber(tap, 4));
+      return (tap, out) => out.ascii(floatText(readFixedNumber(tap, 4)));
     case 'double':
-      return (tap) => doubleText(readFixedNumber(tap, 8));
+      return (tap, out) => out.ascii(doubleText(readFixedNumber(tap, 8)));
     case 'bytes':
-      return (tap) => {
+      return (tap, out) => {
         const [start, end] = readLength(tap);
-        return byteaText(tap.buf, start, end);
+        out.bytea(tap.buf, start, end);
       };
     case 'string':
       return readString;
     case 'fixed': {
       const size = (type as avro.types.FixedType).size;
-      return (tap) => {
+      return (tap, out) => {
         const start = take(tap, size);
-        return byteaText(tap.buf, start, start + size);
+        out.bytea(tap.buf, start, start + size);
       };
     }
     case 'enum': {
-      const symbols = (type as avro.types.EnumType).symbols.map(jsonString);
-      return (tap) => {
+      const symbols = (type as avro.types.EnumType).symbols.map((symbol) => utf8(jsonString(symbol)));
+      return (tap, out) => {
         const i = readInt(tap);
         const symbol = symbols[i];
         if (symbol === undefined) throw new AvroDecodeError(`enum index ${i} is out of range (${symbols.length} symbols)`);
-        return symbol;
+        out.bytes(symbol);
       };
     }
     case 'array': {
       const itemsType = (type as avro.types.ArrayType).itemsType;
       const item = lazy(() => compile(itemsType, compiled));
-      const minItemBytes = itemsType.typeName === 'null' ? 0 : 1;
-      return (tap) => {
-        const parts: string[] = [];
-        readBlocks(tap, minItemBytes, () => parts.push(item()(tap)));
-        return `[${parts.join(',')}]`;
+      const minItemBytes = canBeEmpty(itemsType, new Set()) ? 0 : 1;
+      return (tap, out) => {
+        out.byte(0x5b);
+        let first = true;
+        readBlocks(tap, minItemBytes, () => {
+          if (!first) out.byte(0x2c);
+          first = false;
+          item()(tap, out);
+        });
+        out.byte(0x5d);
       };
     }
     case 'map': {
       const value = lazy(() => compile((type as avro.types.MapType).valuesType as avro.Type, compiled));
-      return (tap) => {
-        const parts: string[] = [];
+      return (tap, out) => {
+        out.byte(0x7b);
+        let first = true;
         readBlocks(tap, 1, () => {
-          const name = readString(tap);
-          parts.push(`${name}:${value()(tap)}`);
+          if (!first) out.byte(0x2c);
+          first = false;
+          readString(tap, out);
+          out.byte(0x3a);
+          value()(tap, out);
         });
-        return `{${parts.join(',')}}`;
+        out.byte(0x7d);
       };
     }
     case 'record':
     case 'error': {
       const fields = (type as avro.types.RecordType).fields;
       const readers: Reader[] = [];
-      const names = fields.map((f, i) => `${i === 0 ? '{' : ','}${jsonString(f.name)}:`);
-      const read: Reader = (tap) => {
-        let out = '';
-        for (let i = 0; i < readers.length; i++) out += names[i]! + readers[i]!(tap);
-        return readers.length === 0 ? '{}' : `${out}}`;
+      // Each field's name with what goes before it: `{"id":`, then `,"name":`.
+      const names = fields.map((f, i) => utf8(`${i === 0 ? '{' : ','}${jsonString(f.name)}:`));
+      const read: Reader = (tap, out) => {
+        if (readers.length === 0) return out.ascii('{}');
+        for (let i = 0; i < readers.length; i++) {
+          out.bytes(names[i]!);
+          readers[i]!(tap, out);
+        }
+        out.byte(0x7d);
       };
       // Registered before the fields are compiled: a recursive record refers to itself.
       compiled.set(type, read);
@@ -213,11 +239,11 @@ function compile(type: avro.Type, compiled: Map<avro.Type, Reader>): Reader {
       if (type.typeName.startsWith('union')) {
         const branches = (type as avro.types.WrappedUnionType).types;
         const readers = branches.map((branch) => lazy(() => compile(branch, compiled)));
-        return (tap) => {
+        return (tap, out) => {
           const i = readLong(tap);
           const branch = typeof i === 'number' ? readers[i] : undefined;
           if (!branch) throw new AvroDecodeError(`union branch ${i} is out of range (${readers.length} branches)`);
-          return branch()(tap);
+          branch()(tap, out);
         };
       }
       throw new AvroDecodeError(`Avro type ${type.typeName} is not supported`);
@@ -227,44 +253,51 @@ function compile(type: avro.Type, compiled: Map<avro.Type, Reader>): Reader {
 /** The reader of a logical type, or undefined when it does not apply to its underlying type (then it is ignored). */
 function compileLogical(type: LogicalMark): Reader | undefined {
   const under = type.underlyingType.typeName;
-  const out = (what: string, text: string | undefined, value: bigint | number): string => {
-    if (text === undefined) throw new AvroDecodeError(`${what} ${value} is out of range`);
-    return text;
+  const text = (what: string, written: string | undefined, value: bigint | number): string => {
+    if (written === undefined) throw new AvroDecodeError(`${what} ${value} is out of range`);
+    return written;
   };
   switch (type.logical) {
     case 'decimal': {
       const { scale, precision } = type;
       if (!Number.isInteger(scale) || scale < 0 || !Number.isInteger(precision) || precision < 1 || scale > precision) return undefined;
       if (under === 'bytes') {
-        return (tap) => {
+        return (tap, out) => {
           const [start, end] = readLength(tap);
-          return decimalText(tap.buf, scale, start, end);
+          out.ascii(decimalText(tap.buf, scale, start, end));
         };
       }
       if (under === 'fixed') {
         const size = (type.underlyingType as avro.types.FixedType).size;
-        return (tap) => {
+        return (tap, out) => {
           const start = take(tap, size);
-          return decimalText(tap.buf, scale, start, start + size);
+          out.ascii(decimalText(tap.buf, scale, start, start + size));
         };
       }
       return undefined;
     }
     case 'uuid':
-      return under === 'string' ? readString : undefined;
+      if (under === 'string') return readString;
+      if (under === 'fixed' && (type.underlyingType as avro.types.FixedType).size === 16) {
+        return (tap, out) => {
+          const hex = tap.buf.toString('hex', take(tap, 16), tap.pos);
+          out.ascii(`"${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}"`);
+        };
+      }
+      return undefined;
     case 'date':
-      return under === 'int' ? (tap) => { const days = readInt(tap); return out('date', dateText(days), days); } : undefined;
+      return under === 'int' ? (tap, out) => { const days = readInt(tap); out.ascii(text('date', dateText(days), days)); } : undefined;
     case 'time-millis':
-      return under === 'int' ? (tap) => { const ms = readInt(tap); return out('time-millis', timeOfDayText(ms, 'ms'), ms); } : undefined;
+      return under === 'int' ? (tap, out) => { const ms = readInt(tap); out.ascii(text('time-millis', timeOfDayText(ms, 'ms'), ms)); } : undefined;
     case 'time-micros':
-      return under === 'long' ? (tap) => { const us = readLong(tap); return out('time-micros', timeOfDayText(us, 'us'), us); } : undefined;
+      return under === 'long' ? (tap, out) => { const us = readLong(tap); out.ascii(text('time-micros', timeOfDayText(us, 'us'), us)); } : undefined;
     default: {
       if (under !== 'long') return undefined;
       const utc = !type.logical.startsWith('local-');
       const unit = type.logical.endsWith('millis') ? 'ms' : type.logical.endsWith('micros') ? 'us' : 'ns';
-      return (tap) => {
+      return (tap, out) => {
         const value = readLong(tap);
-        return out(type.logical, instantText(value, unit, utc), value);
+        out.ascii(text(type.logical, instantText(value, unit, utc), value));
       };
     }
   }
@@ -292,10 +325,10 @@ function readLength(tap: Tap): [number, number] {
   return [start, start + length];
 }
 
-function readString(tap: Tap): string {
+function readString(tap: Tap, out: JsonOut): void {
   const [start, end] = readLength(tap);
   if (!isUtf8(tap.buf.subarray(start, end))) throw new AvroDecodeError('an Avro string is not valid UTF-8');
-  return jsonString(tap.buf.toString('utf8', start, end));
+  out.stringFromUtf8(tap.buf, start, end);
 }
 
 function readFixedNumber(tap: Tap, size: 4 | 8): number {
@@ -303,11 +336,31 @@ function readFixedNumber(tap: Tap, size: 4 | 8): number {
   return size === 4 ? tap.buf.readFloatLE(start) : tap.buf.readDoubleLE(start);
 }
 
+/** Whether a value of the type can take no bytes at all (null, an empty record, a fixed of size 0). */
+function canBeEmpty(type: avro.Type, seen: Set<avro.Type>): boolean {
+  if (seen.has(type)) return false;
+  seen.add(type);
+  if (type instanceof LogicalMark) return canBeEmpty(type.underlyingType, seen);
+  switch (type.typeName) {
+    case 'null':
+      return true;
+    case 'fixed':
+      return (type as avro.types.FixedType).size === 0;
+    case 'record':
+    case 'error':
+      return (type as avro.types.RecordType).fields.every((f) => canBeEmpty(f.type, seen));
+    default:
+      return false;
+  }
+}
+
 /**
  * Array and map blocks: a count (negative: followed by the block's size in bytes), items, until a count of 0. A
- * count that the remaining bytes cannot hold is refused before any item is read.
+ * count that the remaining bytes cannot hold is refused before any item is read, and so is an array or map of
+ * items that take no bytes past maxBlockItems in all.
  */
 function readBlocks(tap: Tap, minItemBytes: number, readItem: () => void): void {
+  let total = 0;
   for (;;) {
     let count = readLong(tap);
     if (typeof count !== 'number') throw new AvroDecodeError(`a block of ${count} items is not valid`);
@@ -317,12 +370,13 @@ function readBlocks(tap: Tap, minItemBytes: number, readItem: () => void): void 
       readLong(tap); // the block's size in bytes, for skipping; not needed to read it
     }
     if (count * minItemBytes > tap.buf.length - tap.pos) throw truncated();
-    if (count > maxBlockItems) throw new AvroDecodeError(`a block of ${count} items is more than ${maxBlockItems}`);
+    total += count;
+    if (total > maxBlockItems) throw new AvroDecodeError(`an array or map of more than ${maxBlockItems} items`);
     for (let i = 0; i < count; i++) readItem();
   }
 }
 
-/** Items of one array or map block: a bound for blocks of zero-byte (null) items, which no length check can bound. */
+/** Items of one array or map: a bound for items that take no bytes (null), which no length check can bound. */
 const maxBlockItems = 10_000_000;
 
 function readInt(tap: Tap): number {

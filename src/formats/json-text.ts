@@ -20,6 +20,19 @@ export function doubleText(value: number): string {
   return Number.isNaN(value) ? '"NaN"' : value > 0 ? '"Infinity"' : '"-Infinity"';
 }
 
+/**
+ * A 32-bit float as JSON: the shortest text that reads back as the same float (`0.1`, not the double it widens to,
+ * `0.10000000149011612`).
+ */
+export function floatText(value: number): string {
+  if (!Number.isFinite(value)) return doubleText(value);
+  for (let digits = 1; digits < 9; digits++) {
+    const text = value.toPrecision(digits);
+    if (Math.fround(Number(text)) === value) return String(Number(text));
+  }
+  return String(value);
+}
+
 /** An unscaled big-endian two's complement integer (Avro `decimal`, Connect `Decimal`) as exact decimal text. */
 export function decimalText(bytes: Buffer, scale: number, start = 0, end = bytes.length): string {
   if (end <= start) return '0';
@@ -49,10 +62,17 @@ function floorDivMod(value: bigint, by: bigint): [bigint, bigint] {
   return [q, r];
 }
 
-/** An instant in ms since the epoch as ISO text with `digits` more fraction digits, or undefined out of range. */
+/** Years PostgreSQL reads in ISO 8601 text as JavaScript writes it (outside them the year gains a sign and digits). */
+const firstYearMs = -62_135_596_800_001; // just before 0001-01-01T00:00:00Z
+const lastYearEndMs = 253_402_300_800_000; // 10000-01-01T00:00:00Z
+
+/**
+ * An instant in ms since the epoch as ISO text with `extraFraction` more fraction digits, or undefined outside the
+ * years 1 to 9999.
+ */
 function isoText(ms: number, extraFraction: string, utc: boolean): string | undefined {
+  if (!(ms > firstYearMs && ms < lastYearEndMs)) return undefined;
   const date = new Date(ms);
-  if (Number.isNaN(date.getTime())) return undefined;
   const iso = date.toISOString();
   return `"${iso.slice(0, -1)}${extraFraction}${utc ? 'Z' : ''}"`;
 }

@@ -16,7 +16,7 @@
  * A single 0 byte stands for [0], the first message (Confluent's Protobuf serializer, "Wire format").
  */
 import protobuf from 'protobufjs';
-import { byteaText, doubleText, jsonString, secondsNanosText } from './json-text.js';
+import { byteaText, doubleText, floatText, jsonString, secondsNanosText } from './json-text.js';
 
 export class ProtobufDecodeError extends Error {}
 
@@ -214,8 +214,9 @@ function fieldValueWriter(field: protobuf.Field, writers: Map<protobuf.Type, (m:
   }
   switch (field.type) {
     case 'double':
-    case 'float':
       return (v) => doubleText(v as number);
+    case 'float':
+      return (v) => floatText(v as number);
     case 'int64':
     case 'sint64':
     case 'sfixed64':

@@ -12,13 +12,14 @@ import type { RegistryFormat } from '../config/route-options.js';
 import { errorMessage } from '../errors.js';
 import type { SourceRecord } from '../record.js';
 import { avroReader, type AvroNamedTypes } from './avro-json.js';
+import { JsonOut } from './json-out.js';
 import { decodeEach, decodedRecord, type DecodedBatch, type RecordDecoder, type RecordPart } from './record-decoder.js';
 import { protobufReader, type ProtoFiles } from './protobuf-json.js';
 import type { RegisteredSchema, SchemaRegistryClient, SchemaType } from './schema-registry.js';
 import { readWireHeader } from './wire-format.js';
 
-/** Reads a payload (from `offset`) into the bytes of a JSON value. Throws with the reason it cannot. */
-type PayloadReader = (bytes: Buffer, offset: number) => Buffer;
+/** Reads a payload (from `offset`) into the bytes of a JSON value, written to `out`. Throws with the reason it cannot. */
+type PayloadReader = (bytes: Buffer, offset: number, out: JsonOut) => Buffer;
 
 const schemaTypeOf: Record<RegistryFormat, SchemaType> = { avro: 'AVRO', protobuf: 'PROTOBUF', 'json-schema': 'JSON' };
 
@@ -44,30 +45,34 @@ export class RegistryDecoder implements RecordDecoder {
       const header = readWireHeader(bytes);
       if (typeof header !== 'string' && !this.#readers.has(header.schemaId)) unknownIds.add(header.schemaId);
     }
-    // Schemas the batch needs, fetched together; an unreachable registry fails the whole batch (retried).
+    // Schemas the batch needs, fetched together; an unreachable registry fails the whole batch (retried). Why a
+    // schema cannot be read holds for this batch only: the registry may have it by the next one.
+    const unreadable = new Map<number, string>();
     await Promise.all(
       [...unknownIds].map(async (id) => {
         const schema = await this.#registry.schemaById(id);
-        // An id the registry does not know is not remembered: a registry restored from backup may know it later.
-        if (schema !== undefined) this.#readers.set(id, this.#readerFor(id, schema));
+        if (typeof schema === 'string') unreadable.set(id, schema);
+        else this.#readers.set(id, this.#readerFor(id, schema));
       }),
     );
-    return decodeEach(records, (record) => this.#decodeOne(record));
+    // The batch's decoded values share chunks of one writer.
+    const out = new JsonOut();
+    return decodeEach(records, (record) => this.#decodeOne(record, out, unreadable));
   }
 
   /** The decoded record, or why the record cannot be decoded. */
-  #decodeOne(record: SourceRecord): SourceRecord | string {
+  #decodeOne(record: SourceRecord, out: JsonOut, unreadable: ReadonlyMap<number, string>): SourceRecord | string {
     const part = this.#part;
     const bytes = record[part];
     if (bytes === null) return record;
     const header = readWireHeader(bytes);
     if (typeof header === 'string') return `${part}: ${header}`;
-    const reader = this.#readers.get(header.schemaId);
+    const reader = this.#readers.get(header.schemaId) ?? unreadable.get(header.schemaId);
     if (reader === undefined) return `${part}: schema id ${header.schemaId} is not in the schema registry`;
     if (typeof reader === 'string') return `${part}: ${reader}`;
     let json: Buffer;
     try {
-      json = reader(bytes, header.offset);
+      json = reader(bytes, header.offset, out);
     } catch (error) {
       return `${part} does not decode as ${this.format} with schema id ${header.schemaId}: ${errorMessage(error)}`;
     }
@@ -83,8 +88,7 @@ export class RegistryDecoder implements RecordDecoder {
           const named: AvroNamedTypes = {};
           // Referenced schemas first: their named types are what the schema refers to.
           for (const ref of flattenReferences(schema)) avroReader(ref.text, named);
-          const read = avroReader(schema.text, named);
-          return (bytes, offset) => Buffer.from(read(bytes, offset));
+          return avroReader(schema.text, named);
         }
         case 'protobuf': {
           const files: ProtoFiles = { text: schema.text, imports: flattenReferences(schema).map((ref) => ({ name: ref.name, text: ref.text })) };

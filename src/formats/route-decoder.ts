@@ -10,11 +10,15 @@ import type { SchemaRegistryClient } from './schema-registry.js';
  * envelope's; undefined for plain JSON rows (and JSON keys), which the route reads as they are. Config has checked
  * that a registry format has a registry.
  */
-export function routeDecoder(route: ResolvedRoute, registry: SchemaRegistryClient | undefined, maxJsonDepth: number): RecordDecoder | undefined {
+export function routeDecoder(
+  route: ResolvedRoute,
+  registry: SchemaRegistryClient | undefined,
+  { maxJsonDepth, maxRecordBytes }: { maxJsonDepth: number; maxRecordBytes: number },
+): RecordDecoder | undefined {
   const stages: RecordDecoder[] = [];
   if (route.keyFormat && isRegistryFormat(route.keyFormat)) stages.push(new RegistryDecoder(route.keyFormat, registry!, 'key'));
   if (isRegistryFormat(route.format)) stages.push(new RegistryDecoder(route.format, registry!));
   else if (route.format === 'connect-json') stages.push(new ConnectJsonDecoder(maxJsonDepth));
   if (route.envelope === 'debezium') stages.push(new DebeziumEnvelope(maxJsonDepth));
-  return decoderChain(stages);
+  return decoderChain(stages, maxRecordBytes);
 }

@@ -3,10 +3,13 @@
  * `/apis/ccompat/v7`, Redpanda, Karapace): schemas by id, with the schemas they reference, cached for the life of the
  * process (a schema id never changes meaning). Concurrent requests for one id share one HTTP request.
  *
- * Failures are told apart, because they decide a record's fate: an id the registry answers it does not know (HTTP
- * 404 with error code 40403) is `undefined` (the record is poison); everything else (unreachable, a timeout, a 5xx,
- * refused credentials, a 404 that is not the registry's own, as from a wrong base URL) is a retriable
- * SchemaRegistryError, so that a registry outage or a wrong setting never sends records to the DLQ.
+ * Failures are told apart, because they decide a record's fate. A schema that cannot be read is answered as the
+ * reason why (the records written with it are poison): an id the registry says it does not know (HTTP 404 with an
+ * error code 404xx, asked twice half a second apart, as a registry replica may lag the one the producer registered
+ * with), a reference it does not have, a schema type sluice does not read. Such an answer is not remembered: the
+ * next batch asks again. Everything else (unreachable, a timeout, a 5xx, refused credentials, a 404 that is not the
+ * registry's own, as from a wrong base URL) is a retriable SchemaRegistryError, so that a registry outage or a
+ * wrong setting never sends records to the DLQ.
  */
 import { readFileSync } from 'node:fs';
 import { secretText } from '../config/load-config.js';
@@ -38,6 +41,8 @@ export interface SchemaRegistrySettings {
 
 /** References nested deeper than this are refused (a cycle of references would otherwise never end). */
 const maxReferenceDepth = 16;
+/** How long to wait before asking again for an id the registry said it does not know. */
+const notFoundRetryMs = 500;
 
 interface WireSchema {
   schema?: unknown;
@@ -49,7 +54,7 @@ export class SchemaRegistryClient {
   readonly #base: string;
   readonly #settings: SchemaRegistrySettings;
   readonly #userInfo: { username: string; password: string } | undefined;
-  readonly #byId = new Map<number, Promise<RegisteredSchema | undefined>>();
+  readonly #byId = new Map<number, Promise<RegisteredSchema | string>>();
 
   constructor(settings: SchemaRegistrySettings) {
     this.#settings = settings;
@@ -72,40 +77,77 @@ export class SchemaRegistryClient {
     this.#base = url.toString().replace(/\/+$/, '');
   }
 
-  /** The schema registered under `id`, or undefined when the registry says it has none. */
-  schemaById(id: number): Promise<RegisteredSchema | undefined> {
+  /**
+   * How many subjects the registry holds: that it answers, with these credentials (`sluice check`). Throws a
+   * SchemaRegistryError when it does not.
+   */
+  async subjectCount(): Promise<number> {
+    const subjects = await this.#getJson('/subjects');
+    if (!Array.isArray(subjects)) throw new SchemaRegistryError(`the schema registry at ${this.#base} did not answer /subjects with a list`);
+    return subjects.length;
+  }
+
+  /** The base URL, without credentials. */
+  get url(): string {
+    return this.#base;
+  }
+
+  /**
+   * The schema registered under `id`, or why records written with it cannot be read (see above). Throws a
+   * retriable SchemaRegistryError when the registry does not answer.
+   */
+  schemaById(id: number): Promise<RegisteredSchema | string> {
     let pending = this.#byId.get(id);
     if (!pending) {
-      pending = this.#get(`/schemas/ids/${id}`).then((body) => (body === undefined ? undefined : this.#withReferences(body, `schema id ${id}`, 0)));
-      // A failure is not cached: the next batch asks again.
-      pending.catch(() => this.#byId.delete(id));
+      pending = this.#lookUp(id);
       this.#byId.set(id, pending);
+      // Only a schema is remembered; a reason or a failure is asked again by the next batch.
+      pending.then(
+        (found) => typeof found === 'string' && this.#byId.delete(id),
+        () => this.#byId.delete(id),
+      );
     }
     return pending;
   }
 
-  async #withReferences(body: WireSchema, what: string, depth: number): Promise<RegisteredSchema> {
+  async #lookUp(id: number): Promise<RegisteredSchema | string> {
+    const path = `/schemas/ids/${id}`;
+    let body = await this.#get(path);
+    if (body === undefined) {
+      await new Promise((resolve) => setTimeout(resolve, notFoundRetryMs));
+      body = await this.#get(path);
+    }
+    if (body === undefined) return `schema id ${id} is not in the schema registry`;
+    return this.#withReferences(body, `schema id ${id}`, 0);
+  }
+
+  async #withReferences(body: WireSchema, what: string, depth: number): Promise<RegisteredSchema | string> {
     if (typeof body.schema !== 'string') throw new SchemaRegistryError(`the schema registry at ${this.#base} answered ${what} without a schema`);
     const type = body.schemaType === undefined ? 'AVRO' : String(body.schemaType);
-    if (!(SchemaTypes as readonly string[]).includes(type)) {
-      throw new SchemaRegistryError(`the schema registry at ${this.#base} answered ${what} with schema type ${type}, which sluice does not read`, { retriable: false });
-    }
+    if (!(SchemaTypes as readonly string[]).includes(type)) return `${what} is a ${type.slice(0, 40)} schema, which sluice does not read`;
     const references: RegisteredSchema['references'] = [];
     for (const ref of body.references ?? []) {
-      if (depth >= maxReferenceDepth) throw new SchemaRegistryError(`${what} references schemas more than ${maxReferenceDepth} deep`, { retriable: false });
+      if (depth >= maxReferenceDepth) return `${what} references schemas more than ${maxReferenceDepth} deep`;
       const name = String(ref.name);
       const path = `/subjects/${encodeURIComponent(String(ref.subject))}/versions/${encodeURIComponent(String(ref.version))}`;
       const referenced = await this.#get(path);
       if (referenced === undefined) {
-        throw new SchemaRegistryError(`${what} references ${name} (subject ${String(ref.subject)} version ${String(ref.version)}), which the schema registry does not have`, { retriable: false });
+        return `${what} references ${name} (subject ${String(ref.subject)} version ${String(ref.version)}), which the schema registry does not have`;
       }
-      references.push({ name, schema: await this.#withReferences(referenced, `reference ${name}`, depth + 1) });
+      const schema = await this.#withReferences(referenced, `reference ${name}`, depth + 1);
+      if (typeof schema === 'string') return schema;
+      references.push({ name, schema });
     }
     return { type: type as SchemaType, text: body.schema, references };
   }
 
   /** GETs a registry path: its JSON body, or undefined for the registry's own "not found" (error code 404xx). */
   async #get(path: string): Promise<WireSchema | undefined> {
+    const body = await this.#getJson(path);
+    return body as WireSchema | undefined;
+  }
+
+  async #getJson(path: string): Promise<unknown> {
     const url = `${this.#base}${path}`;
     const headers = { Accept: 'application/vnd.schemaregistry.v1+json, application/json', ...this.#authorization() };
     let response: Response;
@@ -131,7 +173,7 @@ export class SchemaRegistryClient {
     }
     const code = (body as { error_code?: unknown } | undefined)?.error_code;
     if (response.status === 404 && typeof code === 'number' && code >= 40400 && code < 40500) return undefined;
-    if (response.ok && body && typeof body === 'object') return body as WireSchema;
+    if (response.ok && body && typeof body === 'object') return body;
     const said = typeof (body as { message?: unknown } | undefined)?.message === 'string' ? (body as { message: string }).message : text.slice(0, 200);
     const status = response.status;
     const message = `the schema registry at ${this.#base} answered ${path} with HTTP ${status}: ${said}`;

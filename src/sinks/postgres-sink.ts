@@ -127,7 +127,7 @@ export class PostgresSink implements Sink {
     for (const route of options.routes) {
       // Config checks that every route of a topic reads it in one format and envelope: the first one's decoder.
       if (this.#decoders.has(route.topic)) continue;
-      const decoder = routeDecoder(route, registry, options.validation.maxJsonDepth);
+      const decoder = routeDecoder(route, registry, options.validation);
       if (decoder) this.#decoders.set(route.topic, decoder);
     }
     // A checked-out client whose connection dies between two queries (while a flush waits on the DLQ, say) emits

@@ -13,6 +13,7 @@ import { SchemaRegistryClient } from '../../src/formats/schema-registry.js';
  * does not give on demand (refused credentials, server errors, a wrong base URL, a hung request).
  */
 let base = '';
+let lagging = 0;
 const seen: Array<{ url: string; authorization: string | undefined }> = [];
 const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   seen.push({ url: req.url ?? '', authorization: req.headers.authorization });
@@ -22,6 +23,14 @@ const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   if (url === '/api/schemas/ids/2') return json(200, { schemaType: 'PROTOBUF', schema: 'import "dep.proto";', references: [{ name: 'dep.proto', subject: 'dep', version: 3 }] });
   if (url === '/api/subjects/dep/versions/3') return json(200, { schemaType: 'PROTOBUF', schema: 'message Dep {}' });
   if (url === '/api/schemas/ids/404') return json(404, { error_code: 40403, message: 'Schema 404 not found' });
+  if (url === '/api/schemas/ids/405') {
+    // Not there at first, as on a registry replica that has not caught up yet.
+    lagging++;
+    return lagging === 1 ? json(404, { error_code: 40403, message: 'not yet' }) : json(200, { schema: '"long"' });
+  }
+  if (url === '/api/schemas/ids/3') return json(200, { schemaType: 'PROTOBUF', schema: 'x', references: [{ name: 'gone.proto', subject: 'gone', version: 1 }] });
+  if (url === '/api/schemas/ids/4') return json(200, { schemaType: 'XML', schema: '<x/>' });
+  if (url === '/api/subjects/gone/versions/1') return json(404, { error_code: 40402, message: 'Version not found' });
   if (url === '/api/schemas/ids/401') return json(401, { error_code: 40101, message: 'Unauthorized' });
   if (url === '/api/schemas/ids/500') return json(500, { error_code: 50001, message: 'store down' });
   if (url === '/api/schemas/ids/9') return; // never answers
@@ -63,8 +72,15 @@ describe('schema registry client', () => {
     });
   });
 
-  it('an id the registry does not know is undefined: the record is poison, nothing is retried', async () => {
-    expect(await client().schemaById(404)).toBeUndefined();
+  it('a schema that cannot be read is answered with the reason (its records are poison), asked again by the next batch', async () => {
+    const c = client();
+    expect(await c.schemaById(404)).toBe('schema id 404 is not in the schema registry');
+    expect(seen.filter((s) => s.url === '/api/schemas/ids/404')).toHaveLength(2); // asked twice, half a second apart
+    await c.schemaById(404);
+    expect(seen.filter((s) => s.url === '/api/schemas/ids/404')).toHaveLength(4); // not remembered
+    expect(await c.schemaById(405)).toEqual({ type: 'AVRO', text: '"long"', references: [] }); // found when asked again
+    expect(await c.schemaById(3)).toBe('schema id 3 references gone.proto (subject gone version 1), which the schema registry does not have');
+    expect(await c.schemaById(4)).toBe('schema id 4 is a XML schema, which sluice does not read');
   });
 
   it('refused credentials, a server error, a hung request, a wrong base URL and no registry at all are retriable, never poison', async () => {
