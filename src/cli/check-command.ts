@@ -9,7 +9,8 @@ import { dlqTopicFor, routedTopics } from '../config/resolve-options.js';
 import { kafkaConnectionHint } from '../consumer/kafka-errors.js';
 import { kafkaSecurityWarnings } from '../consumer/kafka-security.js';
 import { KafkaInspector, type GroupFound, type TopicFound } from '../consumer/kafka-inspector.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, operatorFixOf } from '../errors.js';
+import { SchemaRegistryClient } from '../formats/schema-registry.js';
 import { redactUrl } from '../observability/logger.js';
 import { PostgresSink, type SinkCheck } from '../sinks/postgres-sink.js';
 import { ExitCodes } from './exit-codes.js';
@@ -23,6 +24,8 @@ export interface CheckReport {
   warnings: string[];
   postgres: { url: string; reachable: boolean } & Partial<SinkCheck>;
   kafka: { brokers: string[]; reachable: boolean; topics: TopicFound[]; dlqTopics: Array<TopicFound & { createdAtStart: boolean }>; group?: GroupFound };
+  /** When a setting names one: whether the schema registry answers, and how many subjects it holds. */
+  schemaRegistry?: { url: string; reachable: boolean; subjects?: number };
 }
 
 export async function check(settings: Settings): Promise<CheckReport> {
@@ -69,6 +72,17 @@ export async function check(settings: Settings): Promise<CheckReport> {
   } finally {
     await kafka?.close().catch((error: unknown) => process.stderr.write(`sluice: closing the Kafka admin client failed: ${errorMessage(error)}\n`));
   }
+  if (options.schemaRegistry) {
+    const registry = new SchemaRegistryClient(options.schemaRegistry);
+    report.schemaRegistry = { url: registry.url, reachable: false };
+    try {
+      report.schemaRegistry.subjects = await registry.subjectCount();
+      report.schemaRegistry.reachable = true;
+    } catch (error) {
+      const fix = operatorFixOf(error);
+      problems.push(`schema registry: ${errorMessage(error)}${fix ? `: ${fix}` : ''}`);
+    }
+  }
   report.warnings = kafkaSecurityWarnings(options);
   report.ok = problems.length === 0;
   return report;
@@ -101,6 +115,10 @@ function formatReport(settings: Settings, report: CheckReport, out: Terminal): s
   if (k.group) {
     const state = k.group.state === 'Dead' ? 'not known to Kafka yet (no member has joined)' : `${k.group.state}, ${k.group.members} member(s)`;
     lines.push(`  group ${k.group.groupId}: ${state}`);
+  }
+  const registry = report.schemaRegistry;
+  if (registry) {
+    lines.push(`${out.paint('bold', 'Schema registry')} ${registry.url}: ${registry.reachable ? `reachable, ${registry.subjects} subject(s)` : out.paint('red', 'not reached')}`);
   }
   for (const warning of report.warnings) lines.push(out.paint('yellow', `warning: ${warning}`));
   lines.push(report.ok ? out.paint('green', 'ok: nothing wrong found') : out.paint('red', `${report.problems.length} problem(s):`));

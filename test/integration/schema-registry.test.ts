@@ -2,7 +2,8 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteOptions } from '../../src/index.js';
 import { DlqHeaders } from '../../src/dlq/dlq-headers.js';
-import { topicAndTable, waitFor } from '../helpers/stack.js';
+import { brokers, databaseUrl, topicAndTable, waitFor } from '../helpers/stack.js';
+import { runCli } from '../helpers/process.js';
 import { testSluice } from '../helpers/sluice.js';
 import { OwnRegistry, avroEncoder, canRunOwnRegistry, protobufEncoder, unscaledBytes, wire } from '../helpers/schema-registry.js';
 
@@ -553,8 +554,22 @@ enum Status { NEW = 0; PAID = 1; }
     await kafka.produce(topic, Array.from({ length: 100 }, (_, i) => ({ key: null, value: wire(id1, e1({ id: BigInt(i), name: `v1-${i}` })) })));
     await sluice.start();
     await waitFor('the first version landed', () => kafka.isFullyCommitted(groupId, topic));
+    // `sluice check` asks the registry too.
+    const checkEnv = {
+      KAFKA_BROKERS: brokers().join(','),
+      DATABASE_URL: databaseUrl(),
+      SLUICE_ROUTES: JSON.stringify([fieldsRoute(topic, table, 'avro', ['id', 'name', 'email'])]),
+      SLUICE_SCHEMA_REGISTRY_URL: registry.url,
+      SLUICE_SCHEMA_REGISTRY_REQUEST_TIMEOUT_MS: '2000',
+    };
+    const before = await runCli(['check', '--json'], checkEnv);
+    expect(before.code, before.stdout + before.stderr).toBe(0);
+    expect(JSON.parse(before.stdout).schemaRegistry).toEqual({ url: registry.url, reachable: true, subjects: expect.any(Number) });
 
     await registry.stop();
+    const during = await runCli(['check', '--json'], checkEnv);
+    expect(during.code).toBe(1);
+    expect(JSON.parse(during.stdout).problems).toEqual([expect.stringMatching(/^schema registry: the schema registry at http:\/\/127.0.0.1:28081\/apis\/ccompat\/v7 cannot be reached/)]);
     // Records of a schema version sluice has not read yet: it must ask the registry, which is away.
     await kafka.produce(topic, Array.from({ length: 100 }, (_, i) => ({ key: null, value: wire(id2, e2({ id: BigInt(100 + i), name: `v2-${i}`, email: { string: `u${i}@example.com` } })) })));
     const registryFailures = () => logs.filter((l) => JSON.stringify(l).includes('SLUICE_SCHEMA_REGISTRY'));
