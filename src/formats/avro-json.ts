@@ -87,11 +87,12 @@ export type AvroNamedTypes = Record<string, avro.Type>;
  * Parses a writer schema (JSON text) into a reader of its binary values. `named` holds the types of the schemas it
  * references, and receives its own. Throws avsc's error for a schema that is not valid Avro.
  */
-export function avroReader(schemaText: string, named: AvroNamedTypes = {}): (bytes: Buffer, offset: number, out: JsonOut) => Buffer {
+export function avroReader(schemaText: string, named: AvroNamedTypes = {}): AvroReader {
   const schema = withConnectLogicalTypes(JSON.parse(schemaText)) as avro.Schema;
   const type = avro.Type.forSchema(schema, { logicalTypes, registry: named, wrapUnions: true });
   const read = compile(type, new Map());
-  return (bytes, offset, out) => {
+  const isRecord = type.typeName === 'record' || type.typeName === 'error';
+  const reader = (bytes: Buffer, offset: number, out: JsonOut): Buffer => {
     const tap: Tap = { buf: bytes, pos: offset };
     out.begin();
     try {
@@ -105,6 +106,36 @@ export function avroReader(schemaText: string, named: AvroNamedTypes = {}): (byt
     }
     return out.end();
   };
+  return Object.assign(reader, { objectDepth: isRecord ? jsonDepth(type, new Set()) : undefined });
+}
+
+/**
+ * Reads a value into `out` and answers its JSON bytes. `objectDepth`: for a record schema, how deeply its JSON
+ * nests objects and arrays (the record itself being 1; Infinity for a recursive schema), so that a caller can
+ * know the JSON is one object within a depth limit without scanning it; undefined for any other schema.
+ */
+export type AvroReader = ((bytes: Buffer, offset: number, out: JsonOut) => Buffer) & { objectDepth: number | undefined };
+
+/** How deeply a value of the type nests JSON objects and arrays (0 for a scalar, Infinity when recursive). */
+function jsonDepth(type: avro.Type, inside: Set<avro.Type>): number {
+  if (inside.has(type)) return Infinity;
+  if (type instanceof LogicalMark) return 0;
+  inside.add(type);
+  try {
+    switch (type.typeName) {
+      case 'record':
+      case 'error':
+        return 1 + Math.max(0, ...(type as avro.types.RecordType).fields.map((f) => jsonDepth(f.type, inside)));
+      case 'array':
+        return 1 + jsonDepth((type as avro.types.ArrayType).itemsType, inside);
+      case 'map':
+        return 1 + jsonDepth((type as avro.types.MapType).valuesType as avro.Type, inside);
+      default:
+        return type.typeName.startsWith('union') ? Math.max(0, ...(type as avro.types.WrappedUnionType).types.map((t) => jsonDepth(t, inside))) : 0;
+    }
+  } finally {
+    inside.delete(type);
+  }
 }
 
 /** Connect's temporal types that Avro has a logical type for. */
@@ -327,8 +358,8 @@ function readLength(tap: Tap): [number, number] {
 
 function readString(tap: Tap, out: JsonOut): void {
   const [start, end] = readLength(tap);
-  if (!isUtf8(tap.buf.subarray(start, end))) throw new AvroDecodeError('an Avro string is not valid UTF-8');
-  out.stringFromUtf8(tap.buf, start, end);
+  // ASCII needs no check; anything beyond it must be valid UTF-8 (never replaced characters).
+  if (out.stringFromUtf8(tap.buf, start, end) && !isUtf8(tap.buf.subarray(start, end))) throw new AvroDecodeError('an Avro string is not valid UTF-8');
 }
 
 function readFixedNumber(tap: Tap, size: 4 | 8): number {

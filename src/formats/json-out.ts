@@ -6,6 +6,16 @@
  */
 const chunkBytes = 256 * 1024;
 
+/**
+ * Copies `src[start, end)` to `dst` at `at` and answers the position after it. Short runs byte by byte: Buffer's own
+ * copy costs more in its checks than a field name or a short string takes to copy.
+ */
+function copyInto(src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
+  if (end - start > 32) return at + src.copy(dst, at, start, end);
+  for (let i = start; i < end; i++) dst[at++] = src[i]!;
+  return at;
+}
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const hex = '0123456789abcdef';
@@ -55,21 +65,26 @@ export class JsonOut {
   /** Bytes written before (a field name with its quotes and colon, an enum symbol). */
   bytes(bytes: Buffer): void {
     this.#ensure(bytes.length);
-    this.#pos += bytes.copy(this.#buf, this.#pos);
+    this.#pos = copyInto(bytes, 0, bytes.length, this.#buf, this.#pos);
   }
 
-  /** A JSON string holding the UTF-8 text `src[start, end)`, escaped as JSON requires. */
-  stringFromUtf8(src: Buffer, start: number, end: number): void {
+  /**
+   * A JSON string holding the UTF-8 text `src[start, end)`, escaped as JSON requires. Answers whether the text has
+   * bytes beyond ASCII (which the caller may want to check are valid UTF-8).
+   */
+  stringFromUtf8(src: Buffer, start: number, end: number): boolean {
     // At most 6 bytes per input byte (a control character as \u00XX), and the quotes.
     this.#ensure((end - start) * 6 + 2);
     const buf = this.#buf;
     let pos = this.#pos;
     buf[pos++] = QUOTE;
     let run = start;
+    let high = 0;
     for (let i = start; i < end; i++) {
       const b = src[i]!;
+      high |= b;
       if (b >= 0x20 && b !== QUOTE && b !== BACKSLASH) continue;
-      pos += src.copy(buf, pos, run, i);
+      pos = copyInto(src, run, i, buf, pos);
       buf[pos++] = BACKSLASH;
       if (b === QUOTE || b === BACKSLASH) buf[pos++] = b;
       else {
@@ -81,9 +96,10 @@ export class JsonOut {
       }
       run = i + 1;
     }
-    pos += src.copy(buf, pos, run, end);
+    pos = copyInto(src, run, end, buf, pos);
     buf[pos++] = QUOTE;
     this.#pos = pos;
+    return high >= 0x80;
   }
 
   /** Bytes as the JSON string of PostgreSQL's bytea hex form, `"\\x0a1b"`. */

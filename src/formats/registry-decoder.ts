@@ -18,8 +18,11 @@ import { protobufReader, type ProtoFiles } from './protobuf-json.js';
 import type { RegisteredSchema, SchemaRegistryClient, SchemaType } from './schema-registry.js';
 import { readWireHeader } from './wire-format.js';
 
-/** Reads a payload (from `offset`) into the bytes of a JSON value, written to `out`. Throws with the reason it cannot. */
-type PayloadReader = (bytes: Buffer, offset: number, out: JsonOut) => Buffer;
+/**
+ * Reads a payload (from `offset`) into the bytes of a JSON value, written to `out`. Throws with the reason it cannot.
+ * `checked`: every value it reads is one JSON object within maxJsonDepth (no later step need scan it).
+ */
+type PayloadReader = ((bytes: Buffer, offset: number, out: JsonOut) => Buffer) & { checked?: boolean };
 
 const schemaTypeOf: Record<RegistryFormat, SchemaType> = { avro: 'AVRO', protobuf: 'PROTOBUF', 'json-schema': 'JSON' };
 
@@ -30,9 +33,12 @@ export class RegistryDecoder implements RecordDecoder {
   /** Schema id → its reader, or why records written with it cannot be read. Only ids the registry answered. */
   readonly #readers = new Map<number, PayloadReader | string>();
 
-  constructor(format: RegistryFormat, registry: SchemaRegistryClient, part: RecordPart = 'value') {
+  readonly #maxJsonDepth: number;
+
+  constructor(format: RegistryFormat, registry: SchemaRegistryClient, part: RecordPart = 'value', maxJsonDepth = Infinity) {
     this.format = format;
     this.#part = part;
+    this.#maxJsonDepth = maxJsonDepth;
     this.#registry = registry;
   }
 
@@ -76,7 +82,7 @@ export class RegistryDecoder implements RecordDecoder {
     } catch (error) {
       return `${part} does not decode as ${this.format} with schema id ${header.schemaId}: ${errorMessage(error)}`;
     }
-    return decodedRecord(record, part, json);
+    return decodedRecord(record, part, json, reader.checked ? { span: [0, json.length] } : {});
   }
 
   #readerFor(id: number, schema: RegisteredSchema): PayloadReader | string {
@@ -88,7 +94,9 @@ export class RegistryDecoder implements RecordDecoder {
           const named: AvroNamedTypes = {};
           // Referenced schemas first: their named types are what the schema refers to.
           for (const ref of flattenReferences(schema)) avroReader(ref.text, named);
-          return avroReader(schema.text, named);
+          const read = avroReader(schema.text, named);
+          // A record schema that cannot nest past the limit: its values need no scan for their structure.
+          return Object.assign(read, { checked: read.objectDepth !== undefined && read.objectDepth <= this.#maxJsonDepth });
         }
         case 'protobuf': {
           const files: ProtoFiles = { text: schema.text, imports: flattenReferences(schema).map((ref) => ({ name: ref.name, text: ref.text })) };

@@ -17,7 +17,7 @@ export function routeDecoder(
 ): RecordDecoder | undefined {
   const stages: RecordDecoder[] = [];
   if (route.keyFormat && isRegistryFormat(route.keyFormat)) stages.push(new RegistryDecoder(route.keyFormat, registry!, 'key'));
-  if (isRegistryFormat(route.format)) stages.push(new RegistryDecoder(route.format, registry!));
+  if (isRegistryFormat(route.format)) stages.push(new RegistryDecoder(route.format, registry!, 'value', maxJsonDepth));
   else if (route.format === 'connect-json') stages.push(new ConnectJsonDecoder(maxJsonDepth));
   if (route.envelope === 'debezium') stages.push(new DebeziumEnvelope(maxJsonDepth));
   return decoderChain(stages, maxRecordBytes);

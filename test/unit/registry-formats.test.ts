@@ -120,6 +120,14 @@ describe('Avro binary to JSON text', () => {
     expect(read(schema, { es: [{}, {}, {}], u })).toBe('{"es":[{},{},{}],"u":"3b241101-e2bb-4255-8caf-4136c566a962"}');
   });
 
+  it('knows how deeply a record schema nests, so that its values need no scan within the depth limit', () => {
+    const depth = (schema: object) => avroReader(JSON.stringify(schema)).objectDepth;
+    expect(depth({ type: 'record', name: 'A', fields: [{ name: 'n', type: 'long' }] })).toBe(1);
+    expect(depth({ type: 'record', name: 'B', fields: [{ name: 'xs', type: { type: 'array', items: { type: 'record', name: 'C', fields: [{ name: 'm', type: { type: 'map', values: 'int' } }] } } }] })).toBe(4);
+    expect(depth({ type: 'record', name: 'Node', fields: [{ name: 'next', type: ['null', 'Node'] }] })).toBe(Infinity);
+    expect(depth({ type: 'array', items: 'int' })).toBeUndefined(); // not an object: the route refuses it
+  });
+
   it('a logical type on the wrong underlying type is ignored, as the spec says', () => {
     const schema = { type: 'record', name: 'R', fields: [{ name: 'd', type: { type: 'string', logicalType: 'decimal', precision: 4, scale: 2 } }] };
     expect(read(schema, { d: '12.5' })).toBe('{"d":"12.5"}');
