@@ -16,7 +16,7 @@
  * A single 0 byte stands for [0], the first message (Confluent's Protobuf serializer, "Wire format").
  */
 import protobuf from 'protobufjs';
-import { byteaText, doubleText, floatText, jsonString, secondsNanosText } from './json-text.js';
+import { byteaText, decimalText, doubleText, floatText, jsonString, secondsNanosText } from './json-text.js';
 
 export class ProtobufDecodeError extends Error {}
 
@@ -35,8 +35,7 @@ const hasOwn = (message: Message, name: string) => Object.prototype.hasOwnProper
  * Throws protobufjs's error for a schema that does not parse or resolve.
  */
 export function protobufReader(files: ProtoFiles): (bytes: Buffer, offset: number) => string {
-  const root = new protobuf.Root();
-  const parsed = protobuf.parse(files.text, root, { keepCase: true });
+  const { root, parsed } = parseProto(files.text);
   // The file's own top-level messages, before any import adds types to the same package.
   const scope = parsed.package ? root.lookup(parsed.package) : root;
   const topLevel = scope && 'nestedArray' in scope ? (scope as protobuf.Namespace).nestedArray.filter((o): o is protobuf.Type => o instanceof protobuf.Type) : [];
@@ -65,6 +64,113 @@ export function protobufReader(files: ProtoFiles): (bytes: Buffer, offset: numbe
   };
 }
 
+/**
+ * Parses a `.proto` text into a new root. protobufjs does not read lists inside aggregate option values
+ * (`[(confluent.field_meta) = { params: [ {…}, {…} ] }]`, as Confluent writes a Decimal's precision and scale), and
+ * custom options play no part in decoding (a parser reads packed and unpacked fields alike): a text it refuses is
+ * parsed again without its custom options.
+ */
+function parseProto(text: string): { root: protobuf.Root; parsed: protobuf.IParserResult } {
+  const root = new protobuf.Root();
+  return { root, parsed: parseInto(text, root) };
+}
+
+/** Parses a `.proto` text into `root`: as it is if protobufjs reads it, else without its custom options. */
+function parseInto(text: string, root: protobuf.Root): protobuf.IParserResult {
+  let usable = text;
+  try {
+    protobuf.parse(text, new protobuf.Root(), { keepCase: true });
+  } catch (error) {
+    usable = withoutCustomOptions(text);
+    if (usable === text) throw error;
+  }
+  return protobuf.parse(usable, root, { keepCase: true });
+}
+
+/**
+ * The text without custom options: `option (name)… = value;` statements and `(name)… = value` entries of field
+ * option lists (an emptied list goes too). Strings and comments are skipped over; values may nest braces and brackets.
+ */
+export function withoutCustomOptions(text: string): string {
+  let out = '';
+  let i = 0;
+  const n = text.length;
+  /** The end of a string or comment starting at `at`, or -1 when none starts there. */
+  const skip = (at: number): number => {
+    const c = text[at];
+    if (c === '"' || c === "'") {
+      let j = at + 1;
+      while (j < n && text[j] !== c) j += text[j] === '\\' ? 2 : 1;
+      return j + 1;
+    }
+    if (c === '/' && text[at + 1] === '/') {
+      const e = text.indexOf('\n', at);
+      return e < 0 ? n : e;
+    }
+    if (c === '/' && text[at + 1] === '*') {
+      const e = text.indexOf('*/', at + 2);
+      return e < 0 ? n : e + 2;
+    }
+    return -1;
+  };
+  /** From `at`, the end of one option's `name = value` (before `,` `]` or `;` at depth 0). */
+  const optionEnd = (at: number): number => {
+    let depth = 0;
+    let j = at;
+    while (j < n) {
+      const s = skip(j);
+      if (s >= 0) {
+        j = s;
+        continue;
+      }
+      const c = text[j]!;
+      if (c === '{' || c === '[' || c === '(') depth++;
+      else if (c === '}' || c === ']' || c === ')') {
+        if (depth === 0) return j;
+        depth--;
+      } else if ((c === ',' || c === ';') && depth === 0) return j;
+      j++;
+    }
+    return j;
+  };
+  while (i < n) {
+    const s = skip(i);
+    if (s >= 0) {
+      out += text.slice(i, s);
+      i = s;
+      continue;
+    }
+    // `option (custom)… = …;`
+    const statement = /^option\s*\(/.exec(text.slice(i, i + 16));
+    if (statement && (i === 0 || /[\s;{}]/.test(text[i - 1]!))) {
+      const e = optionEnd(i);
+      i = text[e] === ';' ? e + 1 : e;
+      continue;
+    }
+    // A field's option list: keep the entries that are not custom.
+    if (text[i] === '[') {
+      const kept: string[] = [];
+      let j = i + 1;
+      for (;;) {
+        while (j < n && /\s/.test(text[j]!)) j++;
+        const e = optionEnd(j);
+        const entry = text.slice(j, e).trim();
+        if (entry && !entry.startsWith('(')) kept.push(entry);
+        if (e >= n || text[e] === ']' || text[e] === ';') {
+          i = text[e] === ']' ? e + 1 : e;
+          break;
+        }
+        j = e + 1;
+      }
+      if (kept.length > 0) out += `[${kept.join(', ')}]`;
+      continue;
+    }
+    out += text[i];
+    i++;
+  }
+  return out;
+}
+
 /** Adds the imported files: the registry's references by name, protobufjs's well-known types for google/protobuf/*. */
 function addImports(root: protobuf.Root, names: string[], files: ProtoFiles['imports'], added: Set<string>): void {
   for (const name of names) {
@@ -72,8 +178,13 @@ function addImports(root: protobuf.Root, names: string[], files: ProtoFiles['imp
     added.add(name);
     const file = files.find((f) => f.name === name);
     if (file) {
-      const parsed = protobuf.parse(file.text, root, { keepCase: true });
+      const parsed = parseInto(file.text, root);
       addImports(root, parsed.imports ?? [], files, added);
+      continue;
+    }
+    const bundled = bundledImports[name];
+    if (bundled !== undefined) {
+      protobuf.parse(bundled, root, { keepCase: true });
       continue;
     }
     const common = protobuf.common.get(name) as { nested?: protobuf.INamespace['nested'] } | null;
@@ -81,6 +192,19 @@ function addImports(root: protobuf.Root, names: string[], files: ProtoFiles['imp
     root.addJSON(common.nested);
   }
 }
+
+/**
+ * Imports that serializers leave out of a schema's references, as they do google/protobuf/*: Confluent's own
+ * (`confluent/meta.proto`, whose options annotate fields; `confluent/type/decimal.proto`, how Kafka Connect's
+ * ProtobufConverter writes a Decimal) and Google's common types (`google/type/date.proto`, `timeofday.proto`).
+ * Only the messages are given: custom options are kept as text by the parser and need no extension definitions.
+ */
+export const bundledImports: Readonly<Record<string, string>> = {
+  'confluent/meta.proto': 'syntax = "proto3"; package confluent; message Meta { string doc = 1; map<string, string> params = 2; repeated string tags = 3; }',
+  'confluent/type/decimal.proto': 'syntax = "proto3"; package confluent.type; message Decimal { bytes value = 1; uint32 precision = 2; int32 scale = 3; }',
+  'google/type/date.proto': 'syntax = "proto3"; package google.type; message Date { int32 year = 1; int32 month = 2; int32 day = 3; }',
+  'google/type/timeofday.proto': 'syntax = "proto3"; package google.type; message TimeOfDay { int32 hours = 1; int32 minutes = 2; int32 seconds = 3; int32 nanos = 4; }',
+};
 
 /** The message indexes: a zig-zag count, then that many zig-zag indexes; a count of 0 means [0]. */
 function readIndexes(reader: protobuf.Reader): number[] {
@@ -120,6 +244,11 @@ function messageWriter(type: protobuf.Type, writers: Map<protobuf.Type, (m: Mess
   const known = writers.get(type);
   if (known) return known;
   const name = type.fullName;
+  const special = specialWriters[name];
+  if (special) {
+    writers.set(type, special);
+    return special;
+  }
   if (name === '.google.protobuf.Timestamp') {
     const write = (m: Message) => {
       const text = secondsNanosText(BigInt(String(m.seconds ?? 0)), Number(m.nanos ?? 0));
@@ -239,6 +368,26 @@ function fieldValueWriter(field: protobuf.Field, writers: Map<protobuf.Type, (m:
       return (v) => String(v);
   }
 }
+
+const two = (n: number) => String(n).padStart(2, '0');
+
+/** Messages that stand for one value: written as that value. */
+const specialWriters: Record<string, (m: Message) => string> = {
+  // Big-endian two's complement unscaled value and its scale, as Kafka Connect's ProtobufConverter writes a Decimal.
+  '.confluent.type.Decimal': (m) => {
+    const value = m.value as Uint8Array | undefined;
+    const bytes = value === undefined ? Buffer.alloc(0) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    return decimalText(bytes, Number(m.scale ?? 0));
+  },
+  // A whole date; a partial one (a year of 0, a month of 0: "any") has no PostgreSQL date and stays an object.
+  '.google.type.Date': (m) => {
+    const [year, month, day] = [Number(m.year ?? 0), Number(m.month ?? 0), Number(m.day ?? 0)];
+    if (year < 1 || year > 9999 || month < 1 || day < 1) return `{"year":${year},"month":${month},"day":${day}}`;
+    return `"${String(year).padStart(4, '0')}-${two(month)}-${two(day)}"`;
+  },
+  '.google.type.TimeOfDay': (m) =>
+    `"${two(Number(m.hours ?? 0))}:${two(Number(m.minutes ?? 0))}:${two(Number(m.seconds ?? 0))}.${String(Number(m.nanos ?? 0)).padStart(9, '0')}"`,
+};
 
 /** google.protobuf.Struct, Value and ListValue as the JSON they stand for. */
 function structText(type: string, m: Message): string {

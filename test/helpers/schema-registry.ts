@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import avro from 'avsc';
 import protobuf from 'protobufjs';
+import { bundledImports, withoutCustomOptions } from '../../src/formats/protobuf-json.js';
 
 const script = fileURLToPath(new URL('../../scripts/registry/registry.sh', import.meta.url));
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -115,8 +116,11 @@ export function unscaledBytes(unscaled: bigint): Buffer {
  * before the payload (the type's path among the file's messages; [0] is written as the single byte 0).
  */
 export function protobufEncoder(schema: string, messageName: string): (value: Record<string, unknown>) => Buffer {
-  const parsed = protobuf.parse(schema, new protobuf.Root(), { keepCase: true });
+  // Without custom options, which protobufjs cannot always parse (as sluice reads such schemas).
+  const parsed = protobuf.parse(withoutCustomOptions(schema), new protobuf.Root(), { keepCase: true });
   for (const name of parsed.imports ?? []) {
+    const bundled = bundledImports[name];
+    if (bundled !== undefined) protobuf.parse(bundled, parsed.root, { keepCase: true });
     const common = protobuf.common.get(name) as { nested?: protobuf.INamespace['nested'] } | null;
     if (common?.nested) parsed.root.addJSON(common.nested);
   }

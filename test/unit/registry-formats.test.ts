@@ -11,7 +11,7 @@ import { checkedObjectSpan, isDeletion, originalRecord } from '../../src/formats
 import { routeDecoder } from '../../src/formats/route-decoder.js';
 import { ConnectJsonDecoder } from '../../src/formats/connect-json-decoder.js';
 import { dateText, decimalText, floatText, instantText, scaledText, secondsNanosText, timeOfDayText } from '../../src/formats/json-text.js';
-import { protobufReader } from '../../src/formats/protobuf-json.js';
+import { protobufReader, withoutCustomOptions } from '../../src/formats/protobuf-json.js';
 import { readWireHeader } from '../../src/formats/wire-format.js';
 import { avroEncoder, protobufEncoder, unscaledBytes } from '../helpers/schema-registry.js';
 
@@ -178,6 +178,53 @@ message B {
       '{"big":-9223372036854775808,"names":{"12345678901234":"x"},"doc":{"a":1.5,"b":[true,null]},"took":"-1.500000000 seconds","n":0}',
     );
     expect(protobufReader({ text: proto, imports: [] })(protobufEncoder(proto, 'A')({ x: 7 }), 0)).toBe('{"x":7}');
+  });
+
+  it('Confluent\'s Decimal and Google\'s Date and TimeOfDay, imported without references, read as the values they stand for', () => {
+    const schema = `syntax = "proto3";
+package shop;
+import "confluent/meta.proto";
+import "confluent/type/decimal.proto";
+import "google/type/date.proto";
+import "google/type/timeofday.proto";
+message Payment {
+  confluent.type.Decimal amount = 1 [(confluent.field_meta) = { params: [ { key: "precision", value: "20" }, { key: "scale", value: "4" } ] }, deprecated = false];
+  google.type.Date due = 2;
+  google.type.TimeOfDay cutoff = 3;
+  google.type.Date partial = 4;
+}`;
+    const bytes = protobufEncoder(schema, 'Payment')({
+      amount: { value: unscaledBytes(-123456789012345678n), precision: 20, scale: 4 },
+      due: { year: 2024, month: 6, day: 1 },
+      cutoff: { hours: 17, minutes: 5, seconds: 9, nanos: 120000000 },
+      partial: { year: 0, month: 12, day: 25 },
+    });
+    expect(protobufReader({ text: schema, imports: [] })(bytes, 0)).toBe(
+      '{"amount":-12345678901234.5678,"due":"2024-06-01","cutoff":"17:05:09.120000000","partial":{"year":0,"month":12,"day":25}}',
+    );
+  });
+
+  it('custom options are dropped for parsing, and nothing else: not strings, comments or standard options', () => {
+    const text = `syntax = "proto3";
+option (confluent.file_meta) = { doc: "a; b" };
+// [(not.an.option) = 1]
+message M {
+  option (confluent.message_meta).doc = "m";
+  string s = 1 [(x.y) = { list: [ { k: "]" } ] }, json_name = "sss"];
+  repeated int32 r = 2 [packed = false, (z) = 1];
+  string t = 3 [(only.custom) = true];
+  string u = 4; /* [(kept) = 1] */
+}`;
+    expect(withoutCustomOptions(text)).toBe(`syntax = "proto3";
+
+// [(not.an.option) = 1]
+message M {
+  
+  string s = 1 [json_name = "sss"];
+  repeated int32 r = 2 [packed = false];
+  string t = 3 ;
+  string u = 4; /* [(kept) = 1] */
+}`);
   });
 
   it('message indexes that name no message, and bytes that do not decode, are refused', () => {
