@@ -119,7 +119,8 @@ export type AvroReader = ((bytes: Buffer, offset: number, out: JsonOut) => Buffe
 /** How deeply a value of the type nests JSON objects and arrays (0 for a scalar, Infinity when recursive). */
 function jsonDepth(type: avro.Type, inside: Set<avro.Type>): number {
   if (inside.has(type)) return Infinity;
-  if (type instanceof LogicalMark) return 0;
+  // A logical type is a scalar, unless it does not apply to its underlying type and is read as that type.
+  if (type instanceof LogicalMark) return compileLogical(type) ? 0 : jsonDepth(type.underlyingType, inside);
   inside.add(type);
   try {
     switch (type.typeName) {

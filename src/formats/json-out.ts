@@ -16,15 +16,24 @@ function copyInto(src: Buffer, start: number, end: number, dst: Buffer, at: numb
   return at;
 }
 
+/** A record's JSON grew past the writer's bound. */
+export class JsonTooLargeError extends Error {}
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const hex = '0123456789abcdef';
 
 export class JsonOut {
+  /** A record's JSON may not grow past this (an array of a million nulls takes a few bytes of Avro). */
+  readonly #maxRecordBytes: number;
   #buf: Buffer = Buffer.allocUnsafe(chunkBytes);
   #pos = 0;
   /** Where the record being written starts. */
   #start = 0;
+
+  constructor(maxRecordBytes = Infinity) {
+    this.#maxRecordBytes = maxRecordBytes;
+  }
 
   /** Starts a record. */
   begin(): void {
@@ -44,6 +53,7 @@ export class JsonOut {
   #ensure(bytes: number): void {
     if (this.#pos + bytes <= this.#buf.length) return;
     const written = this.#pos - this.#start;
+    if (written + bytes > this.#maxRecordBytes) throw new JsonTooLargeError(`its JSON would be larger than ${this.#maxRecordBytes} bytes`);
     const next = Buffer.allocUnsafe(Math.max(chunkBytes, (written + bytes) * 2));
     this.#buf.copy(next, 0, this.#start, this.#pos);
     this.#buf = next;

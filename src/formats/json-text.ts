@@ -26,7 +26,7 @@ export function doubleText(value: number): string {
  */
 export function floatText(value: number): string {
   if (!Number.isFinite(value)) return doubleText(value);
-  for (let digits = 1; digits < 9; digits++) {
+  for (let digits = 1; digits <= 9; digits++) {
     const text = value.toPrecision(digits);
     if (Math.fround(Number(text)) === value) return String(Number(text));
   }

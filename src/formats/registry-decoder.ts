@@ -24,6 +24,9 @@ import { readWireHeader } from './wire-format.js';
  */
 type PayloadReader = ((bytes: Buffer, offset: number, out: JsonOut) => Buffer) & { checked?: boolean };
 
+/** How many times larger than the record its decoded JSON may be. */
+const decodedGrowth = 16;
+
 const schemaTypeOf: Record<RegistryFormat, SchemaType> = { avro: 'AVRO', protobuf: 'PROTOBUF', 'json-schema': 'JSON' };
 
 export class RegistryDecoder implements RecordDecoder {
@@ -34,11 +37,17 @@ export class RegistryDecoder implements RecordDecoder {
   readonly #readers = new Map<number, PayloadReader | string>();
 
   readonly #maxJsonDepth: number;
+  readonly #maxDecodedBytes: number;
 
-  constructor(format: RegistryFormat, registry: SchemaRegistryClient, part: RecordPart = 'value', maxJsonDepth = Infinity) {
+  /**
+   * `maxJsonDepth`: values nesting no deeper need no scan later. `maxRecordBytes`: a decoded value may be up to
+   * {@link decodedGrowth} times larger (bytes become hex, names are spelled out), and no larger.
+   */
+  constructor(format: RegistryFormat, registry: SchemaRegistryClient, part: RecordPart = 'value', limits: { maxJsonDepth?: number; maxRecordBytes?: number } = {}) {
     this.format = format;
     this.#part = part;
-    this.#maxJsonDepth = maxJsonDepth;
+    this.#maxJsonDepth = limits.maxJsonDepth ?? Infinity;
+    this.#maxDecodedBytes = Math.max((limits.maxRecordBytes ?? Infinity) * decodedGrowth, 1024 * 1024);
     this.#registry = registry;
   }
 
@@ -62,7 +71,7 @@ export class RegistryDecoder implements RecordDecoder {
       }),
     );
     // The batch's decoded values share chunks of one writer.
-    const out = new JsonOut();
+    const out = new JsonOut(this.#maxDecodedBytes);
     return decodeEach(records, (record) => this.#decodeOne(record, out, unreadable));
   }
 

@@ -16,9 +16,11 @@ export function routeDecoder(
   { maxJsonDepth, maxRecordBytes }: { maxJsonDepth: number; maxRecordBytes: number },
 ): RecordDecoder | undefined {
   const stages: RecordDecoder[] = [];
-  if (route.keyFormat && isRegistryFormat(route.keyFormat)) stages.push(new RegistryDecoder(route.keyFormat, registry!, 'key'));
-  if (isRegistryFormat(route.format)) stages.push(new RegistryDecoder(route.format, registry!, 'value', maxJsonDepth));
-  else if (route.format === 'connect-json') stages.push(new ConnectJsonDecoder(maxJsonDepth));
+  const limits = { maxJsonDepth, maxRecordBytes };
+  if (route.keyFormat && isRegistryFormat(route.keyFormat)) stages.push(new RegistryDecoder(route.keyFormat, registry!, 'key', limits));
+  if (isRegistryFormat(route.format)) stages.push(new RegistryDecoder(route.format, registry!, 'value', limits));
+  // A Debezium event is one level above its row: the row keeps the whole depth limit.
+  else if (route.format === 'connect-json') stages.push(new ConnectJsonDecoder(route.envelope === 'debezium' ? maxJsonDepth + 1 : maxJsonDepth));
   if (route.envelope === 'debezium') stages.push(new DebeziumEnvelope(maxJsonDepth));
   return decoderChain(stages, maxRecordBytes);
 }

@@ -126,6 +126,17 @@ describe('Avro binary to JSON text', () => {
     expect(depth({ type: 'record', name: 'B', fields: [{ name: 'xs', type: { type: 'array', items: { type: 'record', name: 'C', fields: [{ name: 'm', type: { type: 'map', values: 'int' } }] } } }] })).toBe(4);
     expect(depth({ type: 'record', name: 'Node', fields: [{ name: 'next', type: ['null', 'Node'] }] })).toBe(Infinity);
     expect(depth({ type: 'array', items: 'int' })).toBeUndefined(); // not an object: the route refuses it
+    // A logical type that does not apply is read as its underlying type, and nests as it does.
+    const annotated = { type: 'array', items: { type: 'array', items: 'int' }, logicalType: 'date' };
+    expect(depth({ type: 'record', name: 'D', fields: [{ name: 'a', type: annotated }] })).toBe(3);
+    expect(depth({ type: 'record', name: 'T', fields: [{ name: 'at', type: { type: 'long', logicalType: 'timestamp-micros' } }] })).toBe(1);
+  });
+
+  it('a value whose JSON would grow past the bound is refused, not written (a few bytes of Avro can hold millions of nulls)', () => {
+    const schema = { type: 'record', name: 'N', fields: [{ name: 'xs', type: { type: 'array', items: 'null' } }] };
+    const bytes = Buffer.from([0xfe, 0xff, 0x7f, 0x00]); // one block of 1,048,575 nulls, then the end
+    expect(() => avroReader(JSON.stringify(schema))(bytes, 0, new JsonOut(1_000_000))).toThrow('its JSON would be larger than 1000000 bytes');
+    expect(avroReader(JSON.stringify(schema))(bytes, 0, new JsonOut()).length).toBe(1_048_575 * 5 + 8); // {"xs":[ null,… ]}
   });
 
   it('a logical type on the wrong underlying type is ignored, as the spec says', () => {
