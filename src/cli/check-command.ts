@@ -24,8 +24,8 @@ export interface CheckReport {
   warnings: string[];
   postgres: { url: string; reachable: boolean } & Partial<SinkCheck>;
   kafka: { brokers: string[]; reachable: boolean; topics: TopicFound[]; dlqTopics: Array<TopicFound & { createdAtStart: boolean }>; group?: GroupFound };
-  /** When a setting names one: whether the schema registry answers, and how many subjects it holds. */
-  schemaRegistry?: { url: string; reachable: boolean; subjects?: number };
+  /** When a setting names one: whether the schema registry answers, and the schema types it supports. */
+  schemaRegistry?: { url: string; reachable: boolean; types?: string[] };
 }
 
 export async function check(settings: Settings): Promise<CheckReport> {
@@ -76,7 +76,7 @@ export async function check(settings: Settings): Promise<CheckReport> {
     const registry = new SchemaRegistryClient(options.schemaRegistry);
     report.schemaRegistry = { url: registry.url, reachable: false };
     try {
-      report.schemaRegistry.subjects = await registry.subjectCount();
+      report.schemaRegistry.types = await registry.schemaTypes();
       report.schemaRegistry.reachable = true;
     } catch (error) {
       const fix = operatorFixOf(error);
@@ -118,7 +118,7 @@ function formatReport(settings: Settings, report: CheckReport, out: Terminal): s
   }
   const registry = report.schemaRegistry;
   if (registry) {
-    lines.push(`${out.paint('bold', 'Schema registry')} ${registry.url}: ${registry.reachable ? `reachable, ${registry.subjects} subject(s)` : out.paint('red', 'not reached')}`);
+    lines.push(`${out.paint('bold', 'Schema registry')} ${registry.url}: ${registry.reachable ? `reachable, schema types ${registry.types!.join(', ')}` : out.paint('red', 'not reached')}`);
   }
   for (const warning of report.warnings) lines.push(out.paint('yellow', `warning: ${warning}`));
   lines.push(report.ok ? out.paint('green', 'ok: nothing wrong found') : out.paint('red', `${report.problems.length} problem(s):`));

@@ -78,13 +78,14 @@ export class SchemaRegistryClient {
   }
 
   /**
-   * How many subjects the registry holds: that it answers, with these credentials (`sluice check`). Throws a
-   * SchemaRegistryError when it does not.
+   * The schema types the registry supports: that it answers, with these credentials (`sluice check`). Asks what
+   * any client may ask (listing subjects needs a permission that reading schemas does not). Throws a
+   * SchemaRegistryError when it does not answer.
    */
-  async subjectCount(): Promise<number> {
-    const subjects = await this.#getJson('/subjects');
-    if (!Array.isArray(subjects)) throw new SchemaRegistryError(`the schema registry at ${this.#base} did not answer /subjects with a list`);
-    return subjects.length;
+  async schemaTypes(): Promise<string[]> {
+    const types = await this.#getJson('/schemas/types');
+    if (!Array.isArray(types)) throw new SchemaRegistryError(`the schema registry at ${this.#base} did not answer /schemas/types with a list`);
+    return types.map(String);
   }
 
   /** The base URL, without credentials. */
