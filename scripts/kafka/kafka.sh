@@ -26,16 +26,11 @@ pidfile="$home/broker.pid"
 ready_timeout_s="${SLUICE_KAFKA_READY_TIMEOUT_S:-90}"
 
 log() { printf 'kafka.sh: %s\n' "$*" >&2; }
+source "$root/scripts/lib/daemon.sh"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-our_pid() {
-  [[ -f "$pidfile" ]] || return 1
-  local pid
-  pid=$(cat "$pidfile")
-  kill -0 "$pid" 2>/dev/null || return 1
-  echo "$pid"
-}
+our_pid() { daemon_pid "$pidfile"; }
 
 fetch() {
   if [[ -f "$libs/.complete" ]]; then return 0; fi
@@ -130,25 +125,7 @@ PROPS
   log "running (pid $(cat "$pidfile")) on 127.0.0.1:$port"
 }
 
-stop() {
-  local pid
-  if ! pid=$(our_pid); then
-    rm -f "$pidfile"
-    return 0
-  fi
-  kill -TERM "$pid"
-  local deadline=$((SECONDS + 60))
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS > deadline)); then
-      log "no controlled shutdown within 60s; killing pid $pid"
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.2
-  done
-  rm -f "$pidfile"
-  log "stopped"
-}
+stop() { daemon_stop "$pidfile" 60; }
 
 # One of Kafka's own tools on the broker's jars, e.g. `tool kafka.admin.ConfigCommand --bootstrap-server … --alter …`.
 tool() {

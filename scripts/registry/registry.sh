@@ -25,16 +25,11 @@ version=3.0.9
 ready_timeout_s="${SLUICE_REGISTRY_READY_TIMEOUT_S:-90}"
 
 log() { printf 'registry.sh: %s\n' "$*" >&2; }
+source "$root/scripts/lib/daemon.sh"
 
 answers() { curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/apis/ccompat/v7/subjects"; }
 
-our_pid() {
-  [[ -f "$pidfile" ]] || return 1
-  local pid
-  pid=$(cat "$pidfile")
-  kill -0 "$pid" 2>/dev/null || return 1
-  echo "$pid"
-}
+our_pid() { daemon_pid "$pidfile"; }
 
 fetch() {
   if [[ -f "$app/.complete" ]]; then return 0; fi
@@ -86,25 +81,7 @@ start() {
   log "running (pid $(cat "$pidfile")) at http://127.0.0.1:$port/apis/ccompat/v7"
 }
 
-stop() {
-  local pid
-  if ! pid=$(our_pid); then
-    rm -f "$pidfile"
-    return 0
-  fi
-  kill -TERM "$pid"
-  local deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS > deadline)); then
-      log "not stopped within 30s; killing pid $pid"
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.2
-  done
-  rm -f "$pidfile"
-  log "stopped"
-}
+stop() { daemon_stop "$pidfile" 30; }
 
 status() {
   local pid

@@ -13,6 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { secretText } from '../config/load-config.js';
+import type { ResolvedOptions } from '../config/options.js';
 import { ConfigError, SchemaRegistryError, errorMessage } from '../errors.js';
 
 export const SchemaTypes = ['AVRO', 'PROTOBUF', 'JSON'] as const;
@@ -25,19 +26,8 @@ export interface RegisteredSchema {
   references: Array<{ name: string; schema: RegisteredSchema }>;
 }
 
-export interface SchemaRegistrySettings {
-  /** Base URL: `http://registry:8081`, or Apicurio's `http://registry:8080/apis/ccompat/v7`. */
-  url: string;
-  /** Basic auth. */
-  username?: string;
-  password?: string;
-  /** Read at each request: a rotated secret is used without a restart. */
-  passwordFile?: string;
-  /** Bearer token. */
-  token?: string;
-  tokenFile?: string;
-  requestTimeoutMs: number;
-}
+/** The resolved `schemaRegistry` settings (config/options.ts): secret files are read at each request. */
+export type SchemaRegistrySettings = NonNullable<ResolvedOptions['schemaRegistry']>;
 
 /** References nested deeper than this are refused (a cycle of references would otherwise never end). */
 const maxReferenceDepth = 16;
