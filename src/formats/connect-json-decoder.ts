@@ -13,7 +13,7 @@
  */
 import { errorMessage } from '../errors.js';
 import type { SourceRecord } from '../record.js';
-import { ConnectEnvelopeReader, MemberName, memberSpan, objectSpan } from '../sinks/json-span.js';
+import { ConnectEnvelopeReader, MemberName, memberSpan } from '../sinks/json-span.js';
 import { connectLogicalTypes, type LogicalKind } from './connect-types.js';
 import { dateText, decimalText, instantText, timeOfDayText } from './json-text.js';
 import { decodeEach, decodedRecord, type DecodedBatch, type RecordDecoder } from './record-decoder.js';
@@ -30,18 +30,15 @@ interface LogicalMember {
 
 /** Distinct schemas remembered per topic; past this, the memory is cleared (a topic whose every record has its own). */
 const maxSchemas = 256;
-const schemaMember = new MemberName('schema');
 
 export class ConnectJsonDecoder implements RecordDecoder {
   readonly #envelope: ConnectEnvelopeReader;
-  readonly #maxJsonDepth: number;
   /** Schema text → its logical members (empty: none, the payload passes as it is). */
   readonly #plans = new Map<string, LogicalMember[]>();
-  /** The bytes before the last record's payload and its plan. */
-  #last: { prefix: Buffer; plan: LogicalMember[] } | undefined;
+  /** The plan of the schema in the bytes the envelope reader remembers (see ConnectEnvelopeReader.lastRead). */
+  #prefixPlan: LogicalMember[] | undefined;
 
   constructor(maxJsonDepth = Infinity) {
-    this.#maxJsonDepth = maxJsonDepth;
     this.#envelope = new ConnectEnvelopeReader(maxJsonDepth);
   }
 
@@ -57,7 +54,7 @@ export class ConnectJsonDecoder implements RecordDecoder {
     if (typeof span === 'string') return span;
     let plan: LogicalMember[];
     try {
-      plan = this.#planFor(value, span);
+      plan = this.#planFor(value);
     } catch (error) {
       return `the envelope's schema cannot be read: ${errorMessage(error)}`;
     }
@@ -70,35 +67,26 @@ export class ConnectJsonDecoder implements RecordDecoder {
     }
   }
 
-  #planFor(value: Buffer, payload: [number, number]): LogicalMember[] {
-    const last = this.#last;
-    // The bytes before the payload hold the schema only when the payload is the envelope's last member.
-    const payloadIsLast = closesEnvelope(value, payload[1]);
-    if (last && payloadIsLast && payload[0] === last.prefix.length && value.compare(last.prefix, 0, last.prefix.length, 0, payload[0]) === 0) return last.plan;
-    const whole = objectSpan(value, 0, value.length, this.#maxJsonDepth + 1);
-    const at = typeof whole === 'string' ? undefined : memberSpan(value, whole, schemaMember);
+  /**
+   * The logical members of the record's schema. The envelope reader knows whether the record starts with the same
+   * bytes as the one that set its remembered prefix (then it has that record's schema, and its plan); otherwise the
+   * schema it found while scanning is looked up, or parsed once.
+   */
+  #planFor(value: Buffer): LogicalMember[] {
+    const envelope = this.#envelope;
+    if (envelope.lastRead === 'same-prefix' && this.#prefixPlan) return this.#prefixPlan;
+    const at = envelope.schemaSpan;
     const text = at ? value.toString('utf8', at[0], at[1]) : 'null';
     let plan = this.#plans.get(text);
     if (!plan) {
       plan = [];
-      const schema = JSON.parse(text) as unknown;
-      collectLogical(schema, [], plan);
+      collectLogical(JSON.parse(text) as unknown, [], plan);
       if (this.#plans.size >= maxSchemas) this.#plans.clear();
       this.#plans.set(text, plan);
     }
-    this.#last = payloadIsLast ? { prefix: Buffer.from(value.subarray(0, payload[0])), plan } : undefined;
+    if (envelope.lastRead === 'new-prefix') this.#prefixPlan = plan;
     return plan;
   }
-}
-
-/** Whether only spaces and the envelope's closing brace follow `at`. */
-function closesEnvelope(value: Buffer, at: number): boolean {
-  let i = at;
-  const isSpace = (b: number | undefined) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
-  while (isSpace(value[i])) i++;
-  if (value[i] !== 0x7d) return false;
-  for (i++; i < value.length; i++) if (!isSpace(value[i])) return false;
-  return true;
 }
 
 interface ConnectSchema {

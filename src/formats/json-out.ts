@@ -4,6 +4,8 @@
  * no UTF-8 encoding of a whole string and no buffer of its own. A chunk is kept alive by the slices that point into
  * it; a record that outgrows the space left moves to a new chunk.
  */
+import { byteaText } from './json-text.js';
+
 const chunkBytes = 256 * 1024;
 
 /**
@@ -114,8 +116,6 @@ export class JsonOut {
 
   /** Bytes as the JSON string of PostgreSQL's bytea hex form, `"\\x0a1b"`. */
   bytea(src: Buffer, start: number, end: number): void {
-    this.ascii('"\\\\x');
-    this.ascii(src.toString('hex', start, end));
-    this.byte(QUOTE);
+    this.ascii(byteaText(src, start, end));
   }
 }

@@ -86,6 +86,7 @@ export function objectSpan(bytes: Uint8Array, start = 0, end = bytes.length, max
 }
 
 const payloadKey = Buffer.from('"payload"');
+const schemaKey = Buffer.from('"schema"');
 
 /**
  * Reads Kafka Connect JsonConverter envelopes (`{"schema": …, "payload": {…}}`). Records of one topic nearly always
@@ -95,6 +96,14 @@ const payloadKey = Buffer.from('"payload"');
 export class ConnectEnvelopeReader {
   #prefix: Buffer | undefined;
   readonly #maxDepth: number;
+  /**
+   * How the last `payload` call found the envelope: `same-prefix`, it starts with the remembered bytes, so its schema
+   * is that of the record that set them; `new-prefix`, it was scanned and its bytes before the payload are now the
+   * remembered ones; `scanned`, it was scanned and nothing was remembered (the payload is not the last member).
+   */
+  lastRead: 'same-prefix' | 'new-prefix' | 'scanned' = 'scanned';
+  /** Where the last scanned envelope's `schema` member is (not set by a `same-prefix` read). */
+  schemaSpan: [number, number] | undefined;
 
   /** `maxDepth` bounds the payload's nesting, the payload object being level 1. */
   constructor(maxDepth = Infinity) {
@@ -109,13 +118,18 @@ export class ConnectEnvelopeReader {
       while (close > prefix.length && isSpace(bytes[close])) close--;
       if (bytes[close] === CLOSE_BRACE) {
         const span = objectSpan(bytes, prefix.length, close, this.#maxDepth);
-        if (typeof span !== 'string') return span;
+        if (typeof span !== 'string') {
+          this.lastRead = 'same-prefix';
+          return span;
+        }
       }
     }
     return this.#scan(bytes);
   }
 
   #scan(bytes: Buffer): [number, number] | string {
+    this.lastRead = 'scanned';
+    this.schemaSpan = undefined;
     const end = bytes.length;
     let i = skipSpace(bytes, 0);
     if (bytes[i] !== OPEN_BRACE) return 'value is not a JSON object';
@@ -134,6 +148,7 @@ export class ConnectEnvelopeReader {
       const keyEnd = stringEnd(bytes, i, end);
       if (keyEnd < 0) return 'value is not valid JSON';
       const isPayload = keyEnd - i === payloadKey.length && bytes.compare(payloadKey, 0, payloadKey.length, i, keyEnd) === 0;
+      const isSchema = keyEnd - i === schemaKey.length && bytes.compare(schemaKey, 0, schemaKey.length, i, keyEnd) === 0;
       i = skipSpace(bytes, keyEnd);
       if (bytes[i] !== COLON) return 'value is not valid JSON';
       i = skipSpace(bytes, i + 1);
@@ -144,13 +159,18 @@ export class ConnectEnvelopeReader {
         if (bytes[i] !== OPEN_BRACE) return 'the envelope\'s payload is not a JSON object';
         payload = [i, e];
         payloadValueStart = i;
+      } else if (isSchema) {
+        this.schemaSpan = [i, e];
       }
       payloadIsLast = isPayload;
       i = skipSpace(bytes, e);
     }
     if (bytes[i] !== CLOSE_BRACE || skipSpace(bytes, i + 1) !== end) return 'value is not valid JSON';
     if (!payload) return 'value is not a Kafka Connect JSON envelope ({"schema": …, "payload": {…}})';
-    if (payloadIsLast) this.#prefix = Buffer.from(bytes.subarray(0, payloadValueStart));
+    if (payloadIsLast) {
+      this.#prefix = Buffer.from(bytes.subarray(0, payloadValueStart));
+      this.lastRead = 'new-prefix';
+    }
     return payload;
   }
 }

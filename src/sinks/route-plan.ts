@@ -651,26 +651,22 @@ export class RoutePlan {
     for (const { column, field } of this.#reductionParts) {
       let part: string;
       switch (column.from) {
-        case 'field': {
-          const at = memberSpan(value!, span!, field!);
-          if (!at || isNullLiteral(value!, at)) {
-            throw new PoisonRecordError(record, `key field ${column.field} is missing or null (route ${this.topic} → ${this.table})`);
+        case 'field':
+        case 'keyField': {
+          // A field of the value, or of the Kafka key read as JSON.
+          const ofValue = column.from === 'field';
+          const bytes = ofValue ? value! : record.key!;
+          const at = memberSpan(bytes, ofValue ? span! : row.keySpans[i]!, field!);
+          if (!at || isNullLiteral(bytes, at)) {
+            const of = ofValue ? '' : ' of the Kafka key';
+            throw new PoisonRecordError(record, `key field ${column.field}${of} is missing or null (route ${this.topic} → ${this.table})`);
           }
-          part = value!.toString('latin1', at[0], at[1]);
+          part = bytes.toString('latin1', at[0], at[1]);
           break;
         }
         case 'key':
           part = record.key!.toString('latin1');
           break;
-        case 'keyField': {
-          const key = record.key!;
-          const at = memberSpan(key, row.keySpans[i]!, field!);
-          if (!at || isNullLiteral(key, at)) {
-            throw new PoisonRecordError(record, `key field ${column.field} of the Kafka key is missing or null (route ${this.topic} → ${this.table})`);
-          }
-          part = key.toString('latin1', at[0], at[1]);
-          break;
-        }
         case 'keyHash':
           part = row.keyHashes[i]!.toString('latin1');
           break;
