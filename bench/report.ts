@@ -32,7 +32,8 @@ export interface BenchReport {
 
 const int = (n: number) => Math.round(n).toLocaleString('en');
 const mb = (bytes: number | null) => (bytes === null ? '—' : `${Math.round(bytes / 2 ** 20)} MB`);
-const ms = (n: number) => `${Math.round(n)} ms`;
+const ms = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '—' : `${Math.round(n)} ms`);
+const fmtSeconds = (milliseconds: number) => `${(milliseconds / 1000).toLocaleString('en')} s`;
 
 /** The pipeline limit: the slower of what Kafka can deliver and what PostgreSQL can upsert. */
 export function pipelineLimit(limits: LimitResult[]): number | undefined {
@@ -100,14 +101,18 @@ export function markdown(r: BenchReport): string {
   }
   lines.push('');
   if (r.latency.length > 0) {
-    lines.push('| lingerMs | load | records/s offered | p50 | p99 | max | p99 target (lingerMs + 100 ms) |');
-    lines.push('|---:|---:|---:|---:|---:|---:|---|');
+    lines.push('| lingerMs | load | records/s offered | p50 | p99 | max | p99 target (lingerMs + 100 ms) | sluice\'s share⁴: p50 | p99 | warm-up⁵: max |');
+    lines.push('|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|');
     for (const l of r.latency) {
       const target = l.lingerMs + 100;
       lines.push(
-        `| ${l.lingerMs} | ${Math.round(l.loadShare * 100)} % | ${int(l.achievedRate)} | ${ms(l.p50Ms)} | ${ms(l.p99Ms)} | ${ms(l.maxMs)} | ${l.p99Ms <= target ? 'met' : 'missed'} (${target} ms) |`,
+        `| ${l.lingerMs} | ${Math.round(l.loadShare * 100)} % | ${int(l.achievedRate)} | ${ms(l.p50Ms)} | ${ms(l.p99Ms)} | ${ms(l.maxMs)} | ${l.p99Ms <= target ? 'met' : 'missed'} (${target} ms) | ${ms(l.p50FromAppendMs)} | ${ms(l.p99FromAppendMs)} | ${ms(l.warmupMaxMs)} |`,
       );
     }
+    lines.push('');
+    lines.push("⁴ from the broker's append time (the latency topic's `LogAppendTime`) to the row written: fetch, linger and flush, without the producer's own time.");
+    const warmup = r.latency[0]?.warmupMs;
+    if (warmup !== undefined) lines.push(`⁵ percentiles leave out records sent in each run's first ${fmtSeconds(warmup)} (a new process's first batches run in V8's interpreter, and new PostgreSQL connections fill their caches); this is their worst latency.`);
     lines.push('');
   }
   if ((r.rebalance ?? []).length > 0) {

@@ -110,7 +110,12 @@ function sluiceRoute(routeTopic: string, routeTable: string, format = 'connect-j
       table: routeTable,
       key: ['id'],
       format,
-      columns: Object.fromEntries(orderColumns.map((c) => [c, c === 'id' ? { from: 'key' } : c])),
+      columns: {
+        ...Object.fromEntries(orderColumns.map((c) => [c, c === 'id' ? { from: 'key' } : c])),
+        // The latency topic stamps records with the broker's append time: this column splits a row's latency into
+        // the producer's share and sluice's.
+        ...(routeTable === latencyTable ? { appended_ms: { from: 'timestamp' } } : {}),
+      },
     },
   ];
 }
@@ -227,7 +232,7 @@ try {
   const drain = { stack, table, topic, records, expectation, brokerPid };
   Object.assign(report.dataset, { payloadBytes: expectation.payloadBytes, valueBytes: expectation.valueBytes, distinctKeys: expectation.distinctKeys });
   await recreateTable(stack, table);
-  await recreateTable(stack, latencyTable, ', landed_at timestamptz NOT NULL DEFAULT clock_timestamp()');
+  await recreateTable(stack, latencyTable, ', landed_at timestamptz NOT NULL DEFAULT clock_timestamp(), appended_ms bigint NOT NULL');
 
   say(`preloading ${topic} …`);
   await stack.recreateTopic(topic, shape.partitions);

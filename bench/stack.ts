@@ -7,7 +7,8 @@ const { Kafka, logLevel, CompressionTypes } = kafkajs;
 
 export interface BenchStack {
   db: pg.Client;
-  recreateTopic(topic: string, partitions: number): Promise<void>;
+  /** `configs`: topic settings, such as `message.timestamp.type`. */
+  recreateTopic(topic: string, partitions: number, configs?: Record<string, string>): Promise<void>;
   /** Produces the dataset, partition by partition as generated; returns the bytes of all values. */
   /** Writes the dataset; each value is `encode(order)` (by default Connect's JSON envelope). Answers the value bytes. */
   preload(topic: string, shape: DatasetShape, onProgress?: (done: number) => void, encode?: (order: Order) => string | Buffer): Promise<number>;
@@ -37,12 +38,15 @@ export async function connectStack(brokers: string[], databaseUrl: string): Prom
 
   return {
     db,
-    async recreateTopic(topic, partitions) {
+    async recreateTopic(topic, partitions, configs = {}) {
       if ((await admin.listTopics()).includes(topic)) {
         await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
         await waitUntil(`topic ${topic} deleted`, async () => !(await admin.listTopics()).includes(topic), 30_000);
       }
-      await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+      await admin.createTopics({
+        topics: [{ topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
+        waitForLeaders: true,
+      });
     },
     async preload(topic, shape, onProgress, encode = envelope) {
       const chunk = 4_000;
