@@ -129,7 +129,7 @@ function startSluice(
   cli = join(root, 'dist/cli.js'),
   format = 'connect-json',
 ): Child {
-  const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, '.local/bench/profiles')}`] : [];
+  const nodeArgs = [...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, '.local/bench/profiles')}`] : []), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   return startChild(
     name,
     process.execPath,
