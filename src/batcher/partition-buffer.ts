@@ -100,8 +100,11 @@ export class PartitionBuffer {
     if (from > end) return { refused: 'ahead', expectedOffset: end.toString() };
     if (to <= end) return { refused: 'behind', expectedOffset: end.toString() };
     let bytes = 0;
+    // A range that starts where the covered end is (the usual case) holds no record before it: only one that
+    // overlaps what is covered has its records' offsets compared.
+    const overlaps = from < end;
     for (const record of range.records) {
-      if (BigInt(record.offset) < end) continue;
+      if (overlaps && BigInt(record.offset) < end) continue;
       this.#records.push(record);
       this.#arrivedAt.push(nowMs);
       bytes += record.sizeBytes;
