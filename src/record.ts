@@ -8,7 +8,8 @@ export interface SourceRecord {
   value: Buffer | null;
   /** Milliseconds since the epoch, as a decimal string. */
   timestamp: string;
-  headers: Record<string, Buffer | string | Array<Buffer | string> | undefined>;
+  /** A header whose value is null on the wire (Kafka allows it) is null here. */
+  headers: Record<string, Buffer | string | null | Array<Buffer | string | null> | undefined>;
   /** Key, value and header bytes: what maxRecordBytes and the buffer cap count. */
   sizeBytes: number;
 }
@@ -16,10 +17,35 @@ export interface SourceRecord {
 /** Headers as a record carries them: Buffers, several values of one name as an array. */
 export type RecordHeaders = SourceRecord['headers'];
 
-/** A header's last value (a name repeated, as a record dead-lettered twice has them), or undefined. */
+/** One value of a header: null where the record carries the name with no value (Kafka allows it). */
+export type HeaderValue = Buffer | string | null;
+
+/** Each value of each header, a repeated name's values in order. */
+export function forEachHeader(headers: RecordHeaders, visit: (name: string, value: HeaderValue) => void): void {
+  // for…in rather than Object.entries: this runs for every record, and most have no headers (no array built).
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) visit(name, v);
+    else visit(name, value);
+  }
+}
+
+/** Bytes of a header value (none for a null one). */
+export const headerValueBytes = (value: HeaderValue): number => (value === null ? 0 : Buffer.byteLength(value));
+
+/** What a record's headers hold: names and values, in bytes. They count in maxRecordBytes and the buffer cap. */
+export function recordHeaderBytes(headers: RecordHeaders): number {
+  let bytes = 0;
+  forEachHeader(headers, (name, value) => (bytes += Buffer.byteLength(name) + headerValueBytes(value)));
+  return bytes;
+}
+
+/** A header's last value (a name repeated, as a record dead-lettered twice has them), or undefined (a null one too). */
 export function lastHeader(headers: RecordHeaders, name: string): Buffer | string | undefined {
   const value = headers[name];
-  return Array.isArray(value) ? value.at(-1) : value;
+  return (Array.isArray(value) ? value.at(-1) : value) ?? undefined;
 }
 
 /** A header's last value as UTF-8 text, or undefined. */

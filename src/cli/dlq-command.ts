@@ -226,7 +226,7 @@ function headerTexts(entry: DlqEntry): Record<string, string> {
   for (const [name, value] of Object.entries(entry.headers)) {
     if (value === undefined) continue;
     const values = Array.isArray(value) ? value : [value];
-    out[name] = values.map((v) => (Buffer.isBuffer(v) ? (readable(v, 2048) ?? '') : escapeControls(v))).join(' | ');
+    out[name] = values.map((v) => (v === null ? '(null)' : Buffer.isBuffer(v) ? (readable(v, 2048) ?? '') : escapeControls(v))).join(' | ');
   }
   return out;
 }

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
+import { kafkaMessages } from '../consumer/dlq-producer.js';
 import { createKafkaClient } from '../consumer/kafka-client.js';
 import type { KafkaInspector } from '../consumer/kafka-inspector.js';
 import { connectReplayPublisher } from '../consumer/replay-publisher.js';
@@ -14,7 +15,7 @@ import type { OutgoingRecord } from '../dlq/record-producer.js';
 import { replayRecord, type ReplayStamp } from '../dlq/replay-record.js';
 import { ErrorCodes, SluiceError, errorMessage, isRetriable } from '../errors.js';
 import { backoffMs } from '../lifecycle/backoff.js';
-import type { SourceRecord } from '../record.js';
+import { recordHeaderBytes, type SourceRecord } from '../record.js';
 import { PostgresSink } from '../sinks/postgres-sink.js';
 
 /** One record a chunk sends somewhere: replayed to `target`, or parked. */
@@ -70,7 +71,7 @@ export async function postgresReplayWriter(options: ResolvedOptions, replayId: s
   const claims = new Map<number, string>();
   const parkRecords = async (entries: DlqEntry[], stamp: ReplayStamp) => {
     if (!producer || entries.length === 0) return;
-    await producer.send({ topic: park!, acks: -1, messages: entries.map((e) => replayRecord(e, stamp, park!)) });
+    await producer.send({ topic: park!, acks: -1, messages: kafkaMessages(entries.map((e) => replayRecord(e, stamp, park!))) });
   };
   return {
     async start(partitions) {
@@ -159,10 +160,7 @@ export async function postgresReplayWriter(options: ResolvedOptions, replayId: s
 function sourceRecord(entry: DlqEntry, stamp: ReplayStamp, target: string): SourceRecord {
   const out = replayRecord(entry, stamp, target);
   const headers = out.headers as SourceRecord['headers'];
-  const headerBytes = Object.entries(out.headers).reduce(
-    (sum, [name, value]) => sum + (Array.isArray(value) ? value : [value]).reduce((s, v) => s + Buffer.byteLength(name) + Buffer.byteLength(v), 0),
-    0,
-  );
+  const headerBytes = recordHeaderBytes(out.headers);
   return {
     topic: target,
     partition: entry.origin.partition ?? entry.partition,

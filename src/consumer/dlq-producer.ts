@@ -2,7 +2,7 @@
  * The DLQ's Kafka side: an idempotent producer that waits for every in-sync replica (acks=all), and the check at
  * start-up that each DLQ topic exists. Kept in src/consumer so that kafkajs stays behind this folder.
  */
-import kafkajs from 'kafkajs';
+import kafkajs, { type Message } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { KafkaError, errorMessage } from '../errors.js';
@@ -54,7 +54,7 @@ export async function connectDlqProducer(options: ResolvedOptions, topics: DlqTo
   return {
     async send(topic: string, records: OutgoingRecord[]) {
       try {
-        await producer.send({ topic, acks: -1, messages: records });
+        await producer.send({ topic, acks: -1, messages: kafkaMessages(records) });
       } catch (error) {
         const fix = kafkaOperatorFix(error, { topic, access: 'write' });
         throw new KafkaError(errorMessage(error), { cause: error, retriable: true, ...(fix ? { operatorFix: fix } : {}) });
@@ -115,3 +115,21 @@ async function ensureTopics(admin: kafkajs.Admin, topics: DlqTopic[], create: bo
   });
   log.info({ topics: missing.map((t) => t.dlq) }, 'created DLQ topic(s)');
 }
+
+/**
+ * Records as kafkajs sends them. kafkajs cannot write a header with no value (it measures every value as a string or
+ * Buffer): such a header is sent with an empty value, so that its name at least reaches the DLQ or the replay.
+ */
+export function kafkaMessages(records: OutgoingRecord[]): Message[] {
+  return records.map((record) => {
+    let headers: Message['headers'] | undefined;
+    for (const [name, value] of Object.entries(record.headers)) {
+      if (value !== null && !(Array.isArray(value) && value.includes(null))) continue;
+      headers ??= { ...(record.headers as Message['headers']) };
+      headers![name] = Array.isArray(value) ? value.map((v) => v ?? emptyHeaderValue) : emptyHeaderValue;
+    }
+    return headers ? { ...record, headers } : (record as Message);
+  });
+}
+
+const emptyHeaderValue = Buffer.alloc(0);

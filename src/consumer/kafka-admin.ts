@@ -26,7 +26,8 @@ export interface ToolRecord {
   timestamp: string;
   key: Buffer | null;
   value: Buffer | null;
-  headers: Record<string, string | string[]>;
+  /** As text; null where the record carries the name with no value. */
+  headers: Record<string, string | null | Array<string | null>>;
 }
 
 export async function connectKafkaTools(brokers: string[], clientId = 'sluice-tools'): Promise<KafkaTools> {
@@ -61,7 +62,7 @@ export async function connectKafkaTools(brokers: string[], clientId = 'sluice-to
         for (const r of records) {
           const headers: ToolRecord['headers'] = {};
           for (const [name, value] of Object.entries(r.headers)) {
-            if (value !== undefined) headers[name] = Array.isArray(value) ? value.map(String) : value.toString();
+            if (value !== undefined) headers[name] = Array.isArray(value) ? value.map((v) => v?.toString() ?? null) : (value?.toString() ?? null);
           }
           out.push({ partition: r.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers });
         }

@@ -31,7 +31,7 @@ import kafkajs, { type Consumer, type ConsumerRunConfig, type EachBatchPayload, 
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { errorMessage, type KafkaError } from '../errors.js';
-import { partitionKey, type Assignment, type FetchedRange, type SourceRecord } from '../record.js';
+import { partitionKey, recordHeaderBytes, type Assignment, type FetchedRange, type SourceRecord } from '../record.js';
 import { kafkaConsumerError } from './kafka-errors.js';
 import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
 import { rejoinWithMemberId } from './kafkajs-rejoin.js';
@@ -328,7 +328,7 @@ export class KafkaSource {
         value: m.value ?? null,
         timestamp: m.timestamp,
         headers: m.headers ?? {},
-        sizeBytes: (m.key?.length ?? 0) + (m.value?.length ?? 0) + headerBytes(m.headers),
+        sizeBytes: (m.key?.length ?? 0) + (m.value?.length ?? 0) + (m.headers ? recordHeaderBytes(m.headers) : 0),
       };
     }
     // lastOffset() is the last offset the fetch returned at or after the fetch position, control and aborted
@@ -485,16 +485,3 @@ export class KafkaSource {
     if (leftOpen > 0) this.#log.debug({ sockets: leftOpen }, 'closed connections the Kafka client left open after disconnecting');
   }
 }
-
-/** What a record's headers hold: names and values, in bytes. They count in maxRecordBytes and the buffer cap. */
-function headerBytes(headers: Record<string, Buffer | string | Array<Buffer | string> | undefined> | undefined): number {
-  let bytes = 0;
-  // for…in rather than Object.entries: most records have no headers, and this runs for every record.
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) bytes += Buffer.byteLength(name) + Buffer.byteLength(v);
-  }
-  return bytes;
-}
-

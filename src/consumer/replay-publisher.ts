@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { KafkaError, errorMessage } from '../errors.js';
 import type { OutgoingRecord } from '../dlq/record-producer.js';
+import { kafkaMessages } from './dlq-producer.js';
 import { closeKafkaClient, createKafkaClient } from './kafka-client.js';
 import { kafkaOperatorFix } from './kafka-errors.js';
 
@@ -46,7 +47,7 @@ export async function connectReplayPublisher(options: ResolvedOptions, transacti
     async publish(records, progress) {
       const transaction = await producer.transaction();
       try {
-        for (const [topic, messages] of records) if (messages.length > 0) await transaction.send({ topic, acks: -1, messages });
+        for (const [topic, messages] of records) if (messages.length > 0) await transaction.send({ topic, acks: -1, messages: kafkaMessages(messages) });
         await transaction.sendOffsets({
           consumerGroupId: progress.groupId,
           topics: [{ topic: progress.topic, partitions: [...progress.offsets].map(([partition, offset]) => ({ partition, offset })) }],

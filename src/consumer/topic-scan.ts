@@ -6,15 +6,16 @@
  */
 import type { Kafka } from 'kafkajs';
 import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
+import type { RecordHeaders } from '../record.js';
 
-/** A record read back; headers as kafkajs hands them (Buffers; several values of one name as an array). */
+/** A record read back; headers as kafkajs hands them (Buffers; several values of one name as an array; null values). */
 export interface ScannedRecord {
   partition: number;
   offset: string;
   timestamp: string;
   key: Buffer | null;
   value: Buffer | null;
-  headers: Record<string, Buffer | string | Array<Buffer | string> | undefined>;
+  headers: RecordHeaders;
 }
 
 export interface ScanOptions {

@@ -6,6 +6,7 @@ import type { SluiceMetrics } from '../observability/metrics.js';
 import { Attr, messagingSystem } from '../observability/semconv.js';
 import { traceparentOf } from '../observability/trace-links.js';
 import { withSpan } from '../observability/tracing.js';
+import { forEachHeader, headerValueBytes } from '../record.js';
 import type { PoisonRecord } from '../sinks/sink.js';
 import type { DeadLetteredRecord } from './dead-lettered-record.js';
 import { DlqHeaders, provenanceHeaders, truncateUtf8 } from './dlq-headers.js';
@@ -161,9 +162,7 @@ export class DeadLetterQueue {
 /** What a record adds to a record batch, near enough: key, value, header names and values, and framing. */
 function estimatedBytes(record: OutgoingRecord): number {
   let bytes = 64 + (record.key?.length ?? 0) + (record.value?.length ?? 0);
-  for (const [name, value] of Object.entries(record.headers)) {
-    for (const v of Array.isArray(value) ? value : [value]) bytes += name.length + Buffer.byteLength(v) + 8;
-  }
+  forEachHeader(record.headers, (name, value) => (bytes += name.length + headerValueBytes(value) + 8));
   return bytes;
 }
 

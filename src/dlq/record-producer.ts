@@ -1,8 +1,11 @@
+import type { HeaderValue } from '../record.js';
+
 /** A record for the DLQ: the original key, value and headers, plus sluice's provenance headers. */
 export interface OutgoingRecord {
   key: Buffer | null;
   value: Buffer | null;
-  headers: Record<string, Buffer | string | Array<Buffer | string>>;
+  /** A null value: the record carried the name with no value (kafkajs sends it empty, see kafkaMessages). */
+  headers: Record<string, HeaderValue | HeaderValue[]>;
   /** A partition of its own choosing (a replay back to the source partition); by default the key's. */
   partition?: number;
   /** ms since the epoch, as text; by default the time of sending. */

@@ -8,7 +8,8 @@ import { resolveOptions } from '../../src/config/resolve-options.js';
 import { OffsetStore } from '../../src/sinks/offset-store.js';
 import { PostgresSink } from '../../src/sinks/postgres-sink.js';
 import { sluiceVersion } from '../../src/version.js';
-import { KafkaHelper, database, uniqueName, waitFor } from '../helpers/stack.js';
+import { produceWithJavaClient } from '../helpers/java-producer.js';
+import { KafkaHelper, brokers, database, uniqueName, waitFor } from '../helpers/stack.js';
 import { testSluice } from '../helpers/sluice.js';
 
 /**
@@ -428,6 +429,27 @@ describe('failures: poison to the DLQ, transient retried, systemic and bursts st
     const dlq = await kafka.readAll(`${topic}.dlq`);
     expect(dlq.map((r) => r.key?.toString())).toEqual(['heavy']);
     expect(String(dlq[0]!.headers[DlqHeaders.errorMessage])).toContain('key, value and headers hold');
+  });
+
+  it('a header with no value (null on the wire, as Java producers send) neither stops the consumer nor loses the record on its way to the DLQ', async () => {
+    const kafka = await KafkaHelper.connect();
+    const topic = await kafka.createTopic(1, 'null-header');
+    const { db, table } = await auditedTable();
+    // kafkajs cannot write such a header: Kafka's own Java client does.
+    await produceWithJavaClient(brokers(), topic, [
+      { ...good(1), headers: [['marker', null], ['origin', 'upstream']] },
+      { key: 'bad', value: '{"name": ', headers: [['marker', null]] },
+      good(2),
+    ]);
+    const { sluice, groupId } = testSluice({ routes: [route(topic, table)], batching: { lingerMs: 50 } });
+    await sluice.start();
+    await waitFor('every offset committed', () => kafka.isFullyCommitted(groupId, topic));
+    expect(await count(db, `SELECT id FROM ${table}`)).toBe(2);
+    const dlq = await kafka.readAll(`${topic}.dlq`);
+    expect(dlq.map((r) => r.key?.toString())).toEqual(['bad']);
+    // The name reaches the DLQ; kafkajs sends the value empty (it cannot write a null one).
+    expect(dlq[0]!.headers).toHaveProperty('marker', '');
+    expect(dlq[0]!.headers[DlqHeaders.sourceOffset]).toBe('1');
   });
 
   it('6 % poison in a stream opens the breaker: consumption stops before the burst drains into the DLQ', async () => {
