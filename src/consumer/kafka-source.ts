@@ -98,6 +98,8 @@ export class KafkaSource {
   #batcherPaused = new Set<string>();
   /** Batch handlers holding the fetch loop while every partition is paused: called when one may be fetched again. */
   readonly #heldFetches = new Set<() => void>();
+  /** When the current holds end at the latest (see #holdWhileAllPaused); undefined once a partition resumes. */
+  #holdDeadlineMs: number | undefined;
   /** disconnect() was called: the consumer must not come back. */
   #closed = false;
   /** consumer.run() was called: pause/resume/commit are only valid from then on. */
@@ -252,6 +254,7 @@ export class KafkaSource {
       if (handlers.position && this.#fetching) this.#gate(assigned, generation, handlers.position);
     });
     this.#consumer.on(CRASH, (event) => {
+      this.#releaseHeldFetches();
       this.#generation++;
       this.#epochs.clear();
       this.#gated.clear();
@@ -346,19 +349,27 @@ export class KafkaSource {
   /**
    * With every assigned partition paused, kafkajs sleeps maxWaitTimeInMs before it looks at the pauses again, so a
    * partition the batcher resumes a moment later waits out the rest of that sleep: under backpressure, a draining
-   * buffer spent much of its time there (with an 8 MiB cap, a third of the throughput). Instead, the batch handler
-   * that leaves every partition paused holds the fetch loop, for no longer than that sleep, and lets it go as soon as
-   * one partition may be fetched again: the next fetch asks for it at once.
+   * buffer spent much of its time there (with an 8 MiB cap, a third of the throughput). Instead, the batch handlers
+   * that find every partition paused hold their fetcher's loop and let it go as soon as one partition may be fetched
+   * again: that fetcher's next fetch asks for it at once. Holds share one deadline, that sleep's length from the
+   * first, so the handlers of one fetch (kafkajs runs a few at a time) never hold it longer than kafkajs would have
+   * slept, and a rebalance is not put off any longer either. (A partition led by another broker is fetched by that
+   * broker's fetcher, which, if it is sleeping, still sleeps.)
    */
   async #holdWhileAllPaused(): Promise<void> {
     if (!this.#allPaused()) return;
+    const now = Date.now();
+    this.#holdDeadlineMs ??= now + fetchMaxWaitMs;
+    const holdMs = this.#holdDeadlineMs - now;
+    if (holdMs <= 0) return;
     await new Promise<void>((resolve) => {
       const release = () => {
         clearTimeout(timer);
         this.#heldFetches.delete(release);
         resolve();
       };
-      const timer = setTimeout(release, fetchMaxWaitMs);
+      const timer = setTimeout(release, holdMs);
+      timer.unref();
       this.#heldFetches.add(release);
     });
   }
@@ -366,13 +377,16 @@ export class KafkaSource {
   #allPaused(): boolean {
     const { partitions } = this.#owned;
     if (!this.#fetching || partitions.length === 0 || this.#batcherPaused.size + this.#gated.size < partitions.length) return false;
-    return partitions.every(({ topic, partition }) => {
-      const key = partitionKey(topic, partition);
-      return this.#batcherPaused.has(key) || this.#gated.has(key);
-    });
+    return partitions.every(({ topic, partition }) => this.#isPaused(partitionKey(topic, partition)));
+  }
+
+  /** A partition is fetched unless the batcher paused it or it waits for its position. */
+  #isPaused(key: string): boolean {
+    return this.#batcherPaused.has(key) || this.#gated.has(key);
   }
 
   #releaseHeldFetches(): void {
+    this.#holdDeadlineMs = undefined;
     for (const release of [...this.#heldFetches]) release();
   }
 
@@ -421,11 +435,10 @@ export class KafkaSource {
     this.#applyPause(topic, partition);
   }
 
-  /** A partition is fetched unless the batcher paused it or it waits for its position. */
+  /** Tells kafkajs whether the partition is fetched (see #isPaused). */
   #applyPause(topic: string, partition: number): void {
     if (!this.#fetching || !this.#running) return;
-    const key = partitionKey(topic, partition);
-    const paused = this.#batcherPaused.has(key) || this.#gated.has(key);
+    const paused = this.#isPaused(partitionKey(topic, partition));
     this.#guard(paused ? 'pause' : 'resume', () =>
       paused ? this.#consumer.pause([{ topic, partitions: [partition] }]) : this.#consumer.resume([{ topic, partitions: [partition] }]),
     );
@@ -472,6 +485,7 @@ export class KafkaSource {
    */
   async disconnect(joinWaitMs = 5_000): Promise<void> {
     this.#closed = true;
+    this.#releaseHeldFetches();
     this.#generation++;
     this.#epochs.clear();
     const run = this.#runInProgress;
