@@ -23,6 +23,8 @@ describe('telemetry without traces', () => {
   let telemetry: Telemetry | undefined;
   afterEach(async () => {
     await telemetry?.shutdown();
+    telemetry = undefined;
+    metrics.disable(); // the next start registers its own provider
     delete process.env.OTEL_RESOURCE_ATTRIBUTES;
   });
 
@@ -35,13 +37,19 @@ describe('telemetry without traces', () => {
     expect(target).toContain('service_name="sluice-orders"');
     expect(target).toContain('deployment_environment_name="staging"');
     expect(target).toContain(`process_pid="${process.pid}"`);
+    expect(target).toContain('host_name=');
+    // Unset OTEL_NODE_RESOURCE_DETECTORS means env, process and host, as in the NodeSDK: no os attributes, and no
+    // service.instance.id (a new one at every start would make new series of every metric).
+    expect(target).not.toContain('os_type=');
+    expect(target).not.toContain('service_instance_id=');
     expect(text).toMatch(/^probe_total\{[^}]*\} 3/m);
   });
 
   it('runs only the detectors OTEL_NODE_RESOURCE_DETECTORS names', async () => {
-    telemetry = await startTelemetry(pino({ level: 'silent' }), { serveMetrics: true }, { OTEL_NODE_RESOURCE_DETECTORS: 'env' });
+    telemetry = await startTelemetry(pino({ level: 'silent' }), { serveMetrics: true }, { OTEL_NODE_RESOURCE_DETECTORS: 'env,os' });
     const target = (await scrape(telemetry)).split('\n').find((line) => line.startsWith('target_info{'));
     expect(target).toContain('service_name="sluice"');
+    expect(target).toContain('os_type=');
     expect(target).not.toContain('process_pid=');
     expect(target).not.toContain('host_name=');
   });
