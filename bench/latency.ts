@@ -1,6 +1,6 @@
 /**
  * End-to-end latency at a fixed input rate: a producer sends fresh orders at `rate` records/s for `seconds`, each
- * stamped with its send time (`created_ms`, also the Kafka timestamp). The latency table stamps each row with
+ * stamped with its send time (`created_ms`). The latency table stamps each row with
  * `clock_timestamp()` as sluice's flush writes it, inside the transaction that commits it; latency is that
  * stamp minus the send time. The flush's COMMIT follows the stamp by the commit's fsync, about a millisecond here.
  * The topic stamps records with the broker's append time (`message.timestamp.type=LogAppendTime`), which sluice
@@ -9,7 +9,8 @@
  *
  * Percentiles are of the steady state: records sent in a run's first `warmupMs` are left out of them (a new
  * process runs its first batches through V8's interpreter, and each new PostgreSQL connection fills its caches), and
- * their worst latency is reported on its own.
+ * their worst latency is reported on its own. Runs whose point is a disturbance from the start (members joining and
+ * leaving) pass `warmupMs: 0`.
  */
 import type { Child } from './child.js';
 import type { Order } from './dataset.js';
@@ -41,6 +42,8 @@ export interface LatencyOptions {
   loadShare: number;
   rate: number;
   seconds: number;
+  /** Records sent this long after the start are the steady state (default: 2 s, at most a fifth of the run). */
+  warmupMs?: number;
   /** Starts sluice on `topic` → `table` with this linger; resolves once it has joined its group. */
   startSluice: (lingerMs: number) => Promise<Child>;
 }
@@ -91,38 +94,40 @@ export async function measureLatency(o: LatencyOptions): Promise<LatencyResult> 
     await Promise.all(inFlight);
     if (sendError !== undefined) throw sendError;
     const producedMs = Date.now() - started;
-    const warmupMs = Math.min(maxWarmupMs, o.seconds * 200);
+    const warmupMs = o.warmupMs ?? Math.min(maxWarmupMs, o.seconds * 200);
     await waitUntil(
       `all ${total} latency records to land`,
       async () => (await stack.db.query(`SELECT count(*)::int AS n FROM ${o.table}`)).rows[0].n === total,
       60_000,
       50,
     );
+    const steady = 'created_ms >= $1';
     const { rows } = await stack.db.query(
-      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
-              max(ms) AS max, percentile_cont(0.5) WITHIN GROUP (ORDER BY from_append) AS p50_append,
-              percentile_cont(0.99) WITHIN GROUP (ORDER BY from_append) AS p99_append
-         FROM (SELECT extract(epoch FROM landed_at) * 1000 - created_ms AS ms,
-                      extract(epoch FROM landed_at) * 1000 - appended_ms AS from_append FROM ${o.table} WHERE created_ms >= $1) l`,
+      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE ${steady}) AS p50,
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) FILTER (WHERE ${steady}) AS p99,
+              max(ms) FILTER (WHERE ${steady}) AS max,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY from_append) FILTER (WHERE ${steady}) AS p50_append,
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY from_append) FILTER (WHERE ${steady}) AS p99_append,
+              max(ms) FILTER (WHERE NOT ${steady}) AS warmup_max
+         FROM (SELECT created_ms, extract(epoch FROM landed_at) * 1000 - created_ms AS ms,
+                      extract(epoch FROM landed_at) * 1000 - appended_ms AS from_append FROM ${o.table}) l`,
       [started + warmupMs],
     );
-    const warmup = await stack.db.query(
-      `SELECT max(extract(epoch FROM landed_at) * 1000 - created_ms) AS max FROM ${o.table} WHERE created_ms < $1`,
-      [started + warmupMs],
-    );
+    // An empty set (no warm-up, say) has no percentile: NaN, shown as a dash, never as 0 ms.
+    const value = (v: unknown) => (v === null || v === undefined ? Number.NaN : Number(v));
     return {
       lingerMs: o.lingerMs,
       loadShare: o.loadShare,
       targetRate: o.rate,
       achievedRate: total / (producedMs / 1000),
       records: total,
-      p50Ms: Number(rows[0].p50),
-      p99Ms: Number(rows[0].p99),
-      maxMs: Number(rows[0].max),
+      p50Ms: value(rows[0].p50),
+      p99Ms: value(rows[0].p99),
+      maxMs: value(rows[0].max),
       warmupMs,
-      warmupMaxMs: Number(warmup.rows[0].max),
-      p50FromAppendMs: Number(rows[0].p50_append),
-      p99FromAppendMs: Number(rows[0].p99_append),
+      warmupMaxMs: value(rows[0].warmup_max),
+      p50FromAppendMs: value(rows[0].p50_append),
+      p99FromAppendMs: value(rows[0].p99_append),
     };
   } finally {
     await child.stop();

@@ -101,7 +101,7 @@ export function markdown(r: BenchReport): string {
   }
   lines.push('');
   if (r.latency.length > 0) {
-    lines.push('| lingerMs | load | records/s offered | p50 | p99 | max | p99 target (lingerMs + 100 ms) | sluice\'s share⁴: p50 | p99 | warm-up⁵: max |');
+    lines.push('| lingerMs | load | records/s offered | p50 | p99 | max | p99 target (lingerMs + 100 ms) | sluice\'s share⁴: p50 | sluice\'s p99 | warm-up⁵: max |');
     lines.push('|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|');
     for (const l of r.latency) {
       const target = l.lingerMs + 100;

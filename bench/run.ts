@@ -65,6 +65,7 @@ if (args.help) {
   --sink-delay-ms MS     the rebalance section: every insert statement into the table waits MS (a slow or remote
                          database, where a flush rolled back at a rebalance costs more)
   --out DIR              where results go (default bench/results)
+Environment: BENCH_NODE_ARGS="--trace-gc …" adds Node options to every sluice the benchmark starts.
 `);
   process.exit(0);
 }
@@ -478,6 +479,8 @@ try {
           loadShare: 0.5,
           rate,
           seconds: latencySeconds,
+          // The churn starts with the run: nothing of it is left out as warm-up.
+          warmupMs: 0,
           startSluice: async (linger) => {
             const latencyGroup = `bench-rebalance-latency-${i}-${Date.now()}`;
             const env = { ...v.env, SLUICE_LINGER_MS: String(linger), SLUICE_START_FROM: 'earliest' };
