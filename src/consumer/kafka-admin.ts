@@ -3,6 +3,7 @@
  * src/consumer.
  */
 import kafkajs from 'kafkajs';
+import { forEachHeader } from '../record.js';
 import { scanTopic } from './topic-scan.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -61,9 +62,11 @@ export async function connectKafkaTools(brokers: string[], clientId = 'sluice-to
       await scanTopic(kafka, topic, { from }, (records) => {
         for (const r of records) {
           const headers: ToolRecord['headers'] = {};
-          for (const [name, value] of Object.entries(r.headers)) {
-            if (value !== undefined) headers[name] = Array.isArray(value) ? value.map((v) => v?.toString() ?? null) : (value?.toString() ?? null);
-          }
+          forEachHeader(r.headers, (name, value) => {
+            const text = value?.toString() ?? null;
+            const earlier = Object.hasOwn(headers, name) ? headers[name] : undefined;
+            headers[name] = earlier === undefined ? text : [...(Array.isArray(earlier) ? earlier : [earlier]), text];
+          });
           out.push({ partition: r.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers });
         }
       });

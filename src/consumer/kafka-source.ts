@@ -229,6 +229,7 @@ export class KafkaSource {
     });
     this.#consumer.on(GROUP_JOIN, (event) => {
       const generation = ++this.#generation;
+      this.#holdDeadlineMs = undefined; // a new assignment: a new episode of holds
       const assigned = Object.entries(event.payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
       const epochs = new Map<string, number>();
       const kept: string[] = [];
@@ -376,7 +377,7 @@ export class KafkaSource {
 
   #allPaused(): boolean {
     const { partitions } = this.#owned;
-    if (!this.#fetching || partitions.length === 0 || this.#batcherPaused.size + this.#gated.size < partitions.length) return false;
+    if (this.#closed || !this.#fetching || partitions.length === 0 || this.#batcherPaused.size + this.#gated.size < partitions.length) return false;
     return partitions.every(({ topic, partition }) => this.#isPaused(partitionKey(topic, partition)));
   }
 

@@ -2,12 +2,23 @@
  * Produces records with Kafka's own Java client, from the broker's jars (`.local/kafka/libs`), for what kafkajs cannot
  * write: a header with no value (null), which Java producers send. Java runs the one-file program below from source.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const libs = resolve(import.meta.dirname, '../../.local/kafka/libs');
+
+/** Whether this machine can run it: a JDK, and the broker's jars (`scripts/kafka/kafka.sh fetch`). */
+export function javaProducerAvailable(): boolean {
+  if (!existsSync(libs) || !readdirSync(libs).some((f) => f.startsWith('kafka-clients-'))) return false;
+  try {
+    execFileSync('java', ['-version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false; // no java on PATH
+  }
+}
 
 // Reads records from stdin, one per line: key, value, then headers, separated by tabs; a header without `=` has no
 // value. Each send is waited for, so the records land in order.
@@ -55,10 +66,17 @@ export async function produceWithJavaClient(brokers: string[], topic: string, re
   const file = join(dir, 'JavaProducer.java');
   writeFileSync(file, source);
   const lines = records.map((r) => [r.key, r.value, ...(r.headers ?? []).map(([name, value]) => (value === null ? name : `${name}=${value}`))].join('\t'));
-  await new Promise<void>((done, fail) => {
-    const child = execFile('java', ['-cp', `${libs}/*`, file, brokers.join(','), topic], { timeout: 120_000 }, (error, _stdout, stderr) =>
-      error ? fail(new Error(`the Java producer failed: ${String(error)}\n${stderr}`)) : done(),
-    );
-    child.stdin!.end(`${lines.join('\n')}\n`);
-  });
+  try {
+    await new Promise<void>((done, fail) => {
+      // Well within a test's time, so that a stuck JVM is killed before the test gives up.
+      const child = execFile('java', ['-cp', `${libs}/*`, file, brokers.join(','), topic], { timeout: 60_000 }, (error, _stdout, stderr) =>
+        error ? fail(new Error(`the Java producer failed: ${String(error)}\n${stderr}`)) : done(),
+      );
+      // A JVM that ends before reading its input closes the pipe: the exit, reported above, says why.
+      child.stdin!.on('error', () => undefined);
+      child.stdin!.end(`${lines.join('\n')}\n`);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
