@@ -20,24 +20,17 @@ export type RecordHeaders = SourceRecord['headers'];
 /** One value of a header: null where the record carries the name with no value (Kafka allows it). */
 export type HeaderValue = Buffer | string | null;
 
-/**
- * Each value of each header, a repeated name's values in order. kafkajs gathers headers into a plain object by
- * testing `headers[name] === undefined`, so one named like a member of Object.prototype (`constructor`,
- * `toString`) comes out as `[that member, value]`: what is not a header value is skipped.
- */
+/** Each value of each header, a repeated name's values in order. */
 export function forEachHeader(headers: RecordHeaders, visit: (name: string, value: HeaderValue) => void): void {
   // for…in rather than Object.entries: this runs for every record, and most have no headers (no array built).
   for (const name in headers) {
     if (!Object.hasOwn(headers, name)) continue;
     const value = headers[name];
     if (value === undefined) continue;
-    if (Array.isArray(value)) {
-      for (const v of value) if (isHeaderValue(v)) visit(name, v);
-    } else if (isHeaderValue(value)) visit(name, value);
+    if (Array.isArray(value)) for (const v of value) visit(name, v);
+    else visit(name, value);
   }
 }
-
-export const isHeaderValue = (value: unknown): value is HeaderValue => value === null || typeof value === 'string' || Buffer.isBuffer(value);
 
 /** Bytes of a header value (none for a null one). */
 export const headerValueBytes = (value: HeaderValue): number => (value === null ? 0 : Buffer.byteLength(value));

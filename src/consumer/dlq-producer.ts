@@ -7,7 +7,6 @@ import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { KafkaError, errorMessage } from '../errors.js';
 import type { OutgoingRecord, RecordProducer } from '../dlq/record-producer.js';
-import { isHeaderValue } from '../record.js';
 import { kafkaOperatorFix } from './kafka-errors.js';
 import { closeKafkaClient, createKafkaClient, kafkaRetry } from './kafka-client.js';
 
@@ -119,19 +118,15 @@ async function ensureTopics(admin: kafkajs.Admin, topics: DlqTopic[], create: bo
 
 /**
  * Records as kafkajs sends them. kafkajs cannot write a header with no value (it measures every value as a string or
- * Buffer): such a header is sent with an empty value, so that its name at least reaches the DLQ or the replay. What
- * is not a header value at all (kafkajs' reading of a header named like an Object.prototype member, see
- * forEachHeader) is left out.
+ * Buffer): such a header is sent with an empty value, so that its name at least reaches the DLQ or the replay.
  */
 export function kafkaMessages(records: OutgoingRecord[]): Message[] {
   return records.map((record) => {
     let headers: Message['headers'] | undefined;
     for (const [name, value] of Object.entries(record.headers)) {
-      const values: unknown[] = Array.isArray(value) ? value : [value];
-      if (values.every((v) => v !== null && isHeaderValue(v))) continue;
+      if (value !== null && !(Array.isArray(value) && value.includes(null))) continue;
       headers ??= { ...(record.headers as Message['headers']) };
-      const sendable = values.filter(isHeaderValue).map((v) => v ?? emptyHeaderValue);
-      headers![name] = sendable.length === 1 ? sendable[0] : sendable;
+      headers![name] = Array.isArray(value) ? value.map((v) => v ?? emptyHeaderValue) : emptyHeaderValue;
     }
     return headers ? { ...record, headers } : (record as Message);
   });

@@ -3,7 +3,6 @@
  * src/consumer.
  */
 import kafkajs from 'kafkajs';
-import { forEachHeader } from '../record.js';
 import { scanTopic } from './topic-scan.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -62,11 +61,10 @@ export async function connectKafkaTools(brokers: string[], clientId = 'sluice-to
       await scanTopic(kafka, topic, { from }, (records) => {
         for (const r of records) {
           const headers: ToolRecord['headers'] = {};
-          forEachHeader(r.headers, (name, value) => {
-            const text = value?.toString() ?? null;
-            const earlier = Object.hasOwn(headers, name) ? headers[name] : undefined;
-            headers[name] = earlier === undefined ? text : [...(Array.isArray(earlier) ? earlier : [earlier]), text];
-          });
+          const text = (v: Buffer | string | null) => v?.toString() ?? null;
+          for (const [name, value] of Object.entries(r.headers)) {
+            if (value !== undefined) headers[name] = Array.isArray(value) ? value.map(text) : text(value);
+          }
           out.push({ partition: r.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers });
         }
       });

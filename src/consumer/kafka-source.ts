@@ -36,12 +36,11 @@ import { kafkaConsumerError } from './kafka-errors.js';
 import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
 import { rejoinWithMemberId } from './kafkajs-rejoin.js';
 import { closeKafkaClient, createKafkaClient, kafkaRetry } from './kafka-client.js';
+import { recordHeaders } from './kafkajs-headers.js';
 import { stickyAssigner, type Ownership } from './kafkajs-sticky-assigner.js';
 
 /** How long the broker holds a fetch that finds no data, and how long kafkajs sleeps when every partition is paused. */
 const fetchMaxWaitMs = 100;
-
-
 
 /** Where a partition resumes; undefined: from the group's committed offset, then `startFrom`. */
 export interface PartitionPosition {
@@ -324,6 +323,7 @@ export class KafkaSource {
     const records: SourceRecord[] = new Array(batch.messages.length);
     for (let i = 0; i < batch.messages.length; i++) {
       const m = batch.messages[i]!;
+      const headers = recordHeaders(m.headers);
       records[i] = {
         topic: batch.topic,
         partition: batch.partition,
@@ -331,8 +331,8 @@ export class KafkaSource {
         key: m.key ?? null,
         value: m.value ?? null,
         timestamp: m.timestamp,
-        headers: m.headers ?? {},
-        sizeBytes: (m.key?.length ?? 0) + (m.value?.length ?? 0) + (m.headers ? recordHeaderBytes(m.headers) : 0),
+        headers,
+        sizeBytes: (m.key?.length ?? 0) + (m.value?.length ?? 0) + recordHeaderBytes(headers),
       };
     }
     // lastOffset() is the last offset the fetch returned at or after the fetch position, control and aborted

@@ -6,6 +6,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import { deliverFilteredBatches } from './kafkajs-filtered-batches.js';
+import { recordHeaders } from './kafkajs-headers.js';
 import type { RecordHeaders } from '../record.js';
 
 /** A record read back; headers as kafkajs hands them (Buffers; several values of one name as an array; null values). */
@@ -94,7 +95,7 @@ export async function scanTopic(
         for (const m of batch.messages) {
           const offset = BigInt(m.offset);
           if (offset < from || offset >= high) continue;
-          records.push({ partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value, headers: m.headers ?? {} });
+          records.push({ partition, offset: m.offset, timestamp: m.timestamp, key: m.key, value: m.value, headers: recordHeaders(m.headers) });
         }
         lastProgress = Date.now();
         try {

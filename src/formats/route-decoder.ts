@@ -13,10 +13,10 @@ import type { SchemaRegistryClient } from './schema-registry.js';
 export function routeDecoder(
   route: ResolvedRoute,
   registry: SchemaRegistryClient | undefined,
-  { maxJsonDepth, maxRecordBytes }: { maxJsonDepth: number; maxRecordBytes: number },
+  limits: { maxJsonDepth: number; maxRecordBytes: number },
 ): RecordDecoder | undefined {
+  const { maxJsonDepth, maxRecordBytes } = limits;
   const stages: RecordDecoder[] = [];
-  const limits = { maxJsonDepth, maxRecordBytes };
   if (route.keyFormat && isRegistryFormat(route.keyFormat)) stages.push(new RegistryDecoder(route.keyFormat, registry!, 'key', limits));
   if (isRegistryFormat(route.format)) stages.push(new RegistryDecoder(route.format, registry!, 'value', limits));
   // A Debezium event is one level above its row: the row keeps the whole depth limit.

@@ -74,14 +74,15 @@ function valueEnd(bytes: Uint8Array, i: number, end = bytes.length, maxDepth = I
 
 /**
  * The span of the single JSON object that `bytes[start, end)` holds (spaces around allowed), or why there is none.
- * `maxDepth` bounds the nesting of objects and arrays, the object itself being level 1.
+ * `maxDepth` bounds the nesting of objects and arrays, the object itself being level 1. `what` the bytes are names
+ * them in the reason.
  */
-export function objectSpan(bytes: Uint8Array, start = 0, end = bytes.length, maxDepth = Infinity): [number, number] | string {
+export function objectSpan(bytes: Uint8Array, start = 0, end = bytes.length, maxDepth = Infinity, what = 'value'): [number, number] | string {
   const s = skipSpace(bytes, start, end);
-  if (bytes[s] !== OPEN_BRACE) return 'value is not a single JSON object';
+  if (bytes[s] !== OPEN_BRACE) return `${what} is not a single JSON object`;
   const e = valueEnd(bytes, s, end, maxDepth);
-  if (e === TOO_DEEP) return `value nests objects and arrays deeper than maxJsonDepth=${maxDepth}`;
-  if (e < 0 || skipSpace(bytes, e, end) !== end) return 'value is not a single JSON object';
+  if (e === TOO_DEEP) return `${what} nests objects and arrays deeper than maxJsonDepth=${maxDepth}`;
+  if (e < 0 || skipSpace(bytes, e, end) !== end) return `${what} is not a single JSON object`;
   return [s, e];
 }
 

@@ -606,8 +606,8 @@ export class RoutePlan {
     }
     if (this.#arrays.key && record.key !== null) row.keyTexts[i] = this.#keyText(record, record.key);
     if (this.#readsKeyFields && record.key !== null) {
-      const span = objectSpan(record.key, 0, record.key.length, this.#maxJsonDepth);
-      if (typeof span === 'string') throw new PoisonRecordError(record, span.replace(/^value/, 'the Kafka key'));
+      const span = objectSpan(record.key, 0, record.key.length, this.#maxJsonDepth, 'the Kafka key');
+      if (typeof span === 'string') throw new PoisonRecordError(record, span);
       row.keySpans[i] = span;
     }
     if (this.#arrays.keyHash) row.keyHashes[i] = keyHash(record);
