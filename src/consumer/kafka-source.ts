@@ -249,9 +249,11 @@ export class KafkaSource {
       this.#lastResponseMs = Date.now();
       handlers.onJoined();
       handlers.onRebalance(assigned);
-      // A consumer run again after a crash starts unpaused: a stopped one must stay stopped.
+      // A consumer run again after a crash starts unpaused: a stopped one must stay stopped, and what sluice paused
+      // stays paused.
       if (!this.#fetching) this.#guard('pause', () => this.#consumer.pause(assigned.map(({ topic }) => ({ topic }))));
-      if (handlers.position && this.#fetching) this.#gate(assigned, generation, handlers.position);
+      else if (handlers.position) this.#gate(assigned, generation, handlers.position);
+      else this.#pauseWhereSluicePaused(assigned);
     });
     this.#consumer.on(CRASH, (event) => {
       this.#releaseHeldFetches();
@@ -282,7 +284,7 @@ export class KafkaSource {
    */
   #gate(assigned: Assignment[], generation: number, position: NonNullable<SourceHandlers['position']>): void {
     for (const { topic, partitions } of assigned) for (const p of partitions) this.#gated.add(partitionKey(topic, p));
-    if (assigned.length > 0) this.#guard('pause', () => this.#consumer.pause(assigned));
+    this.#pauseWhereSluicePaused(assigned);
     const resume = (positions: PartitionPosition[]) => {
       if (!this.isCurrentAssignment(generation)) return;
       for (const { topic, partition, offset, fetchFrom, onlyForward } of positions) {
@@ -434,6 +436,18 @@ export class KafkaSource {
   resume(topic: string, partition: number): void {
     this.#batcherPaused.delete(partitionKey(topic, partition));
     this.#applyPause(topic, partition);
+  }
+
+  /**
+   * At a join, pauses in kafkajs every assigned partition that sluice holds paused (see #isPaused). kafkajs keeps its
+   * pauses through a rebalance, but a consumer run again after a crash starts with none: without this, a partition
+   * whose batch is retrying, or whose buffer is full, would be fetched again, past the buffer cap.
+   */
+  #pauseWhereSluicePaused(assigned: Assignment[]): void {
+    const paused = assigned
+      .map(({ topic, partitions }) => ({ topic, partitions: partitions.filter((p) => this.#isPaused(partitionKey(topic, p))) }))
+      .filter(({ partitions }) => partitions.length > 0);
+    if (paused.length > 0) this.#guard('pause', () => this.#consumer.pause(paused));
   }
 
   /** Tells kafkajs whether the partition is fetched (see #isPaused). */
