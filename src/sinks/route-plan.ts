@@ -466,7 +466,6 @@ export class RoutePlan {
       spans: new Array<[number, number] | undefined>(n),
       keySpans: new Array<[number, number] | undefined>(n),
       texts: new Array<string | null>(n).fill(null),
-      keyTexts: new Array<string | null>(n).fill(null),
       keyHashes: new Array<Buffer | undefined>(n),
     };
     // reduction key → index of the last record with that key (a value, or a tombstone that deletes)
@@ -536,16 +535,17 @@ export class RoutePlan {
   /** The parameters of a statement over the chosen records and tombstones, in the order its SQL numbers them. */
   #values(params: ParamKind[], records: readonly SourceRecord[], row: RecordParts, chosen: number[], tombstones: number[] = []): unknown[] {
     /** One per-record array over `at` (a tombstone parameter is its base kind over the tombstones). */
-    const perRecord = (kind: ArrayKind | 'position', at: number[]): unknown[] => {
+    const perRecord = (kind: ArrayKind | 'position', at: number[]): unknown[] | Buffer => {
       switch (kind) {
         case 'value':
           return at.map((i) => row.texts[i]);
         case 'key':
-          return at.map((i) => row.keyTexts[i]);
+          // Checked as text in #prepareOne: the bytes are the text.
+          return binaryArray(textOid, at.map((i) => records[i]!.key));
         case 'keyBytes':
-          return at.map((i) => records[i]!.key);
+          return binaryArray(byteaOid, at.map((i) => records[i]!.key));
         case 'keyHash':
-          return at.map((i) => row.keyHashes[i]);
+          return binaryArray(byteaOid, at.map((i) => row.keyHashes[i]));
         case 'offset':
           return at.map((i) => records[i]!.offset);
         case 'timestamp':
@@ -604,7 +604,7 @@ export class RoutePlan {
           : `route ${this.topic} → ${this.table} takes its key from the Kafka key, and the record has none`,
       );
     }
-    if (this.#arrays.key && record.key !== null) row.keyTexts[i] = this.#keyText(record, record.key);
+    if (this.#arrays.key && record.key !== null) this.#checkKeyText(record, record.key);
     if (this.#readsKeyFields && record.key !== null) {
       const span = objectSpan(record.key, 0, record.key.length, this.#maxJsonDepth, 'the Kafka key');
       if (typeof span === 'string') throw new PoisonRecordError(record, span);
@@ -623,8 +623,8 @@ export class RoutePlan {
     return this.#reductionKey(record, value, row.spans[i], i, row);
   }
 
-  /** A Kafka key bound for a text column: exactly its UTF-8 text, or the record is poison (never replaced characters). */
-  #keyText(record: SourceRecord, key: Buffer): string {
+  /** A Kafka key bound for a text column goes as exactly its UTF-8 text, or the record is poison (never replaced characters). */
+  #checkKeyText(record: SourceRecord, key: Buffer): void {
     if (!isUtf8(key)) {
       throw new PoisonRecordError(
         record,
@@ -637,7 +637,6 @@ export class RoutePlan {
         `the Kafka key contains a NUL byte, which PostgreSQL text cannot hold (route ${this.topic} → ${this.table}; map it to a bytea column to keep any bytes)`,
       );
     }
-    return key.toString('utf8');
   }
 
   /**
@@ -835,7 +834,6 @@ interface RecordParts {
   /** Where each Kafka key's JSON object is, for `keyField` columns. */
   keySpans: Array<[number, number] | undefined>;
   texts: Array<string | null>;
-  keyTexts: Array<string | null>;
   keyHashes: Array<Buffer | undefined>;
 }
 
@@ -897,6 +895,43 @@ function jsonArray(records: readonly SourceRecord[], part: 'key' | 'value', span
   return out;
 }
 const emptyObject = Buffer.from('{}');
+
+const textOid = 25;
+const byteaOid = 17;
+
+/**
+ * A one-dimensional array parameter in PostgreSQL's binary format (array_recv): each element's bytes as they are,
+ * with no quoting or escaping, and no JavaScript string per element. Text elements must be valid UTF-8 without NUL.
+ */
+function binaryArray(elementOid: number, elements: ReadonlyArray<Buffer | null | undefined>): Buffer {
+  if (elements.length === 0) {
+    const empty = Buffer.alloc(12); // no dimensions, no nulls
+    empty.writeUInt32BE(elementOid, 8);
+    return empty;
+  }
+  let length = 20;
+  let hasNull = 0;
+  for (const element of elements) {
+    length += 4 + (element ? element.length : 0);
+    if (!element) hasNull = 1;
+  }
+  const out = Buffer.allocUnsafe(length);
+  out.writeInt32BE(1, 0); // dimensions
+  out.writeInt32BE(hasNull, 4);
+  out.writeUInt32BE(elementOid, 8);
+  out.writeInt32BE(elements.length, 12);
+  out.writeInt32BE(1, 16); // lower bound
+  let at = 20;
+  for (const element of elements) {
+    if (!element) {
+      at = out.writeInt32BE(-1, at);
+      continue;
+    }
+    at = out.writeInt32BE(element.length, at);
+    at += element.copy(out, at);
+  }
+  return out;
+}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);

@@ -82,6 +82,29 @@ const cases: Record<string, Case> = {
       { k: 'ff', v: 4 },
     ],
   },
+  // Kafka keys go to PostgreSQL as arrays: characters an array literal would have to quote or escape arrive as
+  // they were, as text and as bytes, and a key that is the word NULL is not a null.
+  keysAnArrayLiteralWouldQuote: {
+    table: '(k text PRIMARY KEY, kb bytea NOT NULL, v int NOT NULL)',
+    route: { key: ['k'], columns: { k: { from: 'key' }, kb: { from: 'key' }, v: 'v' } },
+    records: ['a"b', 'c\\d', '{e,f}', 'NULL', ' g ', '', 'ü€😀'].map((key, v) => ({ key, value: json({ v }) })),
+    select: "v, k, kb = convert_to(k, 'UTF8') AS same",
+    rows: ['a"b', 'c\\d', '{e,f}', 'NULL', ' g ', '', 'ü€😀'].map((k, v) => ({ v, k, same: true })),
+  },
+  // A record without a Kafka key, where the key is not the table's: null, in the text and in the bytea column.
+  noKafkaKeyIntoNullableColumns: {
+    table: '(v int PRIMARY KEY, k text, kb bytea)',
+    route: { key: ['v'], columns: { v: 'v', k: { from: 'key' }, kb: { from: 'key' } } },
+    records: [
+      { key: null, value: json({ v: 1 }) },
+      { key: 'x', value: json({ v: 2 }) },
+    ],
+    select: "v, k, encode(kb, 'hex') AS kb",
+    rows: [
+      { v: 1, k: null, kb: null },
+      { v: 2, k: 'x', kb: '78' },
+    ],
+  },
   // Bound for a text column, a key that is not UTF-8 is a poison record, never replaced characters.
   invalidUtf8KafkaKeyIntoText: {
     table: '(k text PRIMARY KEY, v int NOT NULL)',

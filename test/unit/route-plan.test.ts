@@ -20,6 +20,31 @@ const rejections = (out: PreparedWrite) => out.rejected.map((r) => r.error.messa
 /** The JSON array parameter: a binary json value, which is the UTF-8 text. */
 const jsonParam = (value: unknown) => JSON.parse((value as Buffer).toString('utf8')) as unknown;
 
+/**
+ * An array parameter in PostgreSQL's binary format (what array_recv reads): its elements' bytes, as text or as
+ * they are (bytea), after checking the header names the element type.
+ */
+function arrayParam(value: unknown, type: 'text' | 'bytea'): Array<string | Buffer | null> {
+  const bytes = value as Buffer;
+  expect(bytes.readUInt32BE(8)).toBe(type === 'text' ? 25 : 17);
+  if (bytes.readInt32BE(0) === 0) return [];
+  expect([bytes.readInt32BE(0), bytes.readInt32BE(16)]).toEqual([1, 1]); // one dimension, from 1
+  const out: Array<string | Buffer | null> = [];
+  let at = 20;
+  for (let n = bytes.readInt32BE(12); n > 0; n--) {
+    const length = bytes.readInt32BE(at);
+    at += 4;
+    if (length < 0) out.push(null);
+    else {
+      const element = bytes.subarray(at, at + length);
+      out.push(type === 'text' ? element.toString('utf8') : Buffer.from(element));
+      at += length;
+    }
+  }
+  expect(at).toBe(bytes.length);
+  return out;
+}
+
 const byKafkaKey: PlannedColumn[] = [
   { name: 'id', from: 'key', field: 'id', type: 'text' },
   { name: 'name', from: 'field', field: 'name', type: 'text' },
@@ -41,9 +66,9 @@ describe('RoutePlan', () => {
     expect([out.upserted, out.deleted, out.skipped]).toEqual([2, 1, 3]);
     // Text under a deterministic collation is equal exactly when its bytes are: JavaScript's reduction is PostgreSQL's.
     const [del, upsert] = out.statements;
-    expect(del!.values[0]).toEqual(['b']);
+    expect(arrayParam(del!.values[0], 'text')).toEqual(['b']);
     expect(jsonParam(upsert!.values[0])).toEqual([{ name: 'a1' }, { name: 'c1' }]);
-    expect(upsert!.values[1]).toEqual(['a', 'c']);
+    expect(arrayParam(upsert!.values[1], 'text')).toEqual(['a', 'c']);
     expect(plan.upsertSql).not.toContain('DISTINCT ON');
   });
 
@@ -60,7 +85,7 @@ describe('RoutePlan', () => {
     // The values with their positions in the batch; the tombstones with their keys and positions alone.
     const [json, keys, positions, tombstoneKeys, tombstonePositions] = out.statements[0]!.values;
     expect(jsonParam(json)).toEqual([{ name: 'a0' }, { name: 'b0' }]);
-    expect([keys, positions, tombstoneKeys, tombstonePositions]).toEqual([['1', '2'], [0, 2], ['01'], [1]]);
+    expect([arrayParam(keys, 'text'), positions, arrayParam(tombstoneKeys, 'text'), tombstonePositions]).toEqual([['1', '2'], [0, 2], ['01'], [1]]);
     expect(plan.upsertSql).toContain('sluice$last AS (SELECT DISTINCT ON ("id")');
     expect(plan.upsertSql).toContain('ORDER BY "id", sluice$pos DESC');
     expect(plan.upsertSql).toContain('DELETE FROM "orders" AS d USING sluice$last AS b WHERE b.sluice$tombstone AND d."id" = b."id"');
@@ -103,7 +128,7 @@ describe('RoutePlan', () => {
     ]);
     expect(out.upserted).toBe(2);
     expect(jsonParam(out.statements[0]!.values[0])).toEqual([{ name: 'ok' }, { name: 'b9' }]);
-    expect(out.statements[0]!.values[1]).toEqual(['a', 'b']);
+    expect(arrayParam(out.statements[0]!.values[1], 'text')).toEqual(['a', 'b']);
   });
 
   it('never lets one value spill into the next row: a value must be a single JSON object', () => {
@@ -177,8 +202,8 @@ describe('RoutePlan', () => {
     const keyed = (offset: number, key: number[], value: unknown) => ({ ...rec(offset, null, value), key: Buffer.from(key) });
     const binary = byBytes.prepare([keyed(0, [0xff], { v: 1 }), keyed(1, [0xfe], { v: 2 }), keyed(2, [0, 1], { v: 3 }), keyed(3, [0xff], null)]);
     expect([binary.upserted, binary.deleted]).toEqual([2, 1]);
-    expect(binary.statements[0]!.values[0]).toEqual([Buffer.from([0xff])]);
-    expect(binary.statements[1]!.values[1]).toEqual([Buffer.from([0xfe]), Buffer.from([0, 1])]);
+    expect(arrayParam(binary.statements[0]!.values[0], 'bytea')).toEqual([Buffer.from([0xff])]);
+    expect(arrayParam(binary.statements[1]!.values[1], 'bytea')).toEqual([Buffer.from([0xfe]), Buffer.from([0, 1])]);
   });
 
   it('a key field that is missing or null is missing, whatever its name; a key that is not UTF-8 never becomes text', () => {
@@ -204,7 +229,7 @@ describe('RoutePlan', () => {
     const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['h'], columns, tombstones: 'delete', transform: undefined }, 's');
     const out = plan.prepare([rec(0, null, { a: 1 }), rec(1, null, { a: 2 }), rec(2, 'k', { a: 3 }), rec(3, 'k', { a: 4 }), rec(4, null, null)]);
     expect([out.upserted, out.deleted, out.skipped]).toEqual([3, 0, 2]); // a keyless tombstone has no row to delete
-    const hashes = out.statements[0]!.values[1] as Buffer[];
+    const hashes = arrayParam(out.statements[0]!.values[1], 'bytea') as Buffer[];
     expect(hashes.map((h) => h.length)).toEqual([32, 32, 32]);
     expect(new Set(hashes.map((h) => h.toString('hex'))).size).toBe(3);
   });
