@@ -1,5 +1,7 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { RouteOptions } from '../../src/index.js';
 import { DlqHeaders } from '../../src/dlq/dlq-headers.js';
 import { brokers, databaseUrl, topicAndTable, waitFor } from '../helpers/stack.js';
@@ -28,6 +30,35 @@ async function rowsAsText(db: pg.Client, table: string, order = 'id'): Promise<A
 
 function fieldsRoute(topic: string, table: string, format: RouteOptions['format'], fields: string[]): RouteOptions {
   return { topic, table, key: ['id'], format, columns: Object.fromEntries(fields.map((f) => [f, f])) };
+}
+
+/**
+ * An HTTP proxy in front of the registry that counts the requests it has open at once (the most, over its life).
+ * Closed when the test ends.
+ */
+async function countingProxy(target: number): Promise<{ url: string; requests: () => number; mostAtOnce: () => number }> {
+  let open = 0;
+  let most = 0;
+  let requests = 0;
+  const server: Server = createServer((incoming, outgoing) => {
+    requests++;
+    most = Math.max(most, ++open);
+    const done = () => open--;
+    const forwarded = request({ host: '127.0.0.1', port: target, path: incoming.url, method: incoming.method, headers: incoming.headers }, (answer) => {
+      outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(outgoing);
+      answer.on('end', done);
+    });
+    forwarded.on('error', (error) => {
+      done();
+      outgoing.destroy(error);
+    });
+    incoming.pipe(forwarded);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/apis/ccompat/v7`, requests: () => requests, mostAtOnce: () => most };
 }
 
 describe.skipIf(!canRunOwnRegistry())('schema registry formats', () => {
@@ -372,6 +403,29 @@ enum Status { NEW = 0; PAID = 1; }
     expect(reasons[3]).toMatch(/@5 cannot be written: PostgreSQL rejected it: .*check constraint/);
     expect(dlq[3]!.headers[DlqHeaders.sqlState]).toBe('23514');
     expect(dlq.every((r) => r.headers[DlqHeaders.errorCode] === 'SLUICE_POISON_RECORD')).toBe(true);
+  });
+
+  it('a batch whose every record names a schema id of its own that the registry does not know: asked at most 8 at a time, all to the DLQ', async () => {
+    const { kafka, topic, table } = await topicAndTable({ partitions: 1, topic: 'manyids', table: 'manyids_users', columns: 'id bigint PRIMARY KEY, name text' });
+    const proxy = await countingProxy(registry.port);
+    const count = 200;
+    await kafka.produce(topic, Array.from({ length: count }, (_, i) => ({ key: `k${i}`, value: wire(1_900_000_000 + i, Buffer.from([2, 0])) })));
+    const { sluice, groupId } = testSluice({
+      schemaRegistry: { url: proxy.url },
+      // Every record is poison here: the breaker would stop sluice before the batch is through.
+      breaker: { maxDlqRatio: 1 },
+      routes: [fieldsRoute(topic, table, 'avro', ['id', 'name'])],
+    });
+    await sluice.start();
+    await waitFor('all offsets committed', () => kafka.isFullyCommitted(groupId, topic));
+
+    const dlq = await kafka.readAll(`${topic}.dlq`);
+    expect(dlq).toHaveLength(count);
+    expect(dlq[7]!.headers[DlqHeaders.errorMessage]).toMatch(/@7 cannot be written: value: schema id 1900000007 is not in the schema registry$/);
+    // Each id asked twice (a replica may lag), never more than 8 requests open at once.
+    expect(proxy.requests()).toBeGreaterThanOrEqual(2 * count);
+    expect(proxy.mostAtOnce()).toBeLessThanOrEqual(8);
+    expect(proxy.mostAtOnce()).toBeGreaterThan(1);
   });
 
   it('keys in the wire format: key columns read fields of an Avro key, and a tombstone deletes the row its key names', async () => {
