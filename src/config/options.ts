@@ -192,7 +192,7 @@ export const defaults = {
   groupId: 'sluice',
   startFrom: 'earliest',
   sessionTimeoutMs: 30_000,
-  heartbeatIntervalMs: 3_000,
+  heartbeatIntervalMs: 1_000,
   metadataMaxAgeMs: 30_000,
   retryBackoffMaxMs: 2_000,
   assignor: 'sticky',
