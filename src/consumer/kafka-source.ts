@@ -440,10 +440,13 @@ export class KafkaSource {
 
   /**
    * At a join, pauses in kafkajs every assigned partition that sluice holds paused (see #isPaused). kafkajs keeps its
-   * pauses through a rebalance, but a consumer run again after a crash starts with none: without this, a partition
-   * whose batch is retrying, or whose buffer is full, would be fetched again, past the buffer cap.
+   * pauses through a rebalance, but a consumer run again after a crash starts with none. Without this, a partition
+   * whose batch of the ended assignment was still being retried was fetched again at once, and its buffer grew past
+   * the cap: the batcher pauses a partition for the cap only once no other reason holds it paused, so that pause
+   * never reached kafkajs until the retry noticed it was out of date.
    */
   #pauseWhereSluicePaused(assigned: Assignment[]): void {
+    if (!this.#fetching || !this.#running) return;
     const paused = assigned
       .map(({ topic, partitions }) => ({ topic, partitions: partitions.filter((p) => this.#isPaused(partitionKey(topic, p))) }))
       .filter(({ partitions }) => partitions.length > 0);

@@ -33,12 +33,6 @@ export type SchemaRegistrySettings = NonNullable<ResolvedOptions['schemaRegistry
 const maxReferenceDepth = 16;
 /** How long to wait before asking again for an id the registry said it does not know. */
 const notFoundRetryMs = 500;
-/**
- * Requests to the registry at once, at most. A batch asks for every schema id it does not know together, and a batch
- * of garbage that happens to start with the magic byte holds as many ids as records: without a bound, that is a
- * connection per record. Further requests wait their turn (their timeout starts when they are sent).
- */
-const maxRequestsInFlight = 8;
 
 interface WireSchema {
   schema?: unknown;
@@ -51,9 +45,6 @@ export class SchemaRegistryClient {
   readonly #settings: SchemaRegistrySettings;
   readonly #userInfo: { username: string; password: string } | undefined;
   readonly #byId = new Map<number, Promise<RegisteredSchema | string>>();
-  /** Requests sent and not yet answered, and those waiting for one of them to end (see maxRequestsInFlight). */
-  #inFlight = 0;
-  readonly #waiting: Array<() => void> = [];
 
   constructor(settings: SchemaRegistrySettings) {
     this.#settings = settings;
@@ -148,19 +139,6 @@ export class SchemaRegistryClient {
   }
 
   async #getJson(path: string): Promise<unknown> {
-    if (this.#inFlight >= maxRequestsInFlight) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    else this.#inFlight++;
-    try {
-      return await this.#send(path);
-    } finally {
-      // The slot passes to the next request waiting, if any.
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#inFlight--;
-    }
-  }
-
-  async #send(path: string): Promise<unknown> {
     const url = `${this.#base}${path}`;
     const headers = { Accept: 'application/vnd.schemaregistry.v1+json, application/json', ...this.#authorization() };
     let response: Response;

@@ -58,6 +58,8 @@ const fetchedTo = (seen: Seen[], partition: number, end: number, run: number) =>
   seen.some((s) => s.partition === partition && s.run === run && BigInt(s.toOffset) >= BigInt(end));
 
 describe('KafkaSource', () => {
+  // At-least-once is where the pauses were lost; exactly-once, whose positions gate every partition at a join, always
+  // kept them, and is checked here so that it goes on doing so.
   it.each(['at-least-once', 'exactly-once'] as const)(
     '%s: a consumer run again after a crash fetches nothing of the partitions sluice paused, until they are resumed',
     async (delivery) => {
@@ -68,7 +70,7 @@ describe('KafkaSource', () => {
       await source.start([topic], handlers);
       await waitFor('partition 0 fetched', () => fetchedTo(seen, 0, 5, 1));
 
-      // Paused as the batcher pauses a partition whose batch cannot be written yet (or whose buffer is full).
+      // Paused as the batcher pauses a partition whose batch cannot be written yet (a retry survives a crash).
       source.pause(topic, 0);
       await kafka.produce(topic, records(0, 5));
       // A record of partition 1 makes the handler throw: kafkajs gives up the run and the group.
@@ -77,8 +79,9 @@ describe('KafkaSource', () => {
       await waitFor('the consumer to crash', () => state.crashes === 1);
 
       state.run = 2;
+      const joinsBefore = state.joins;
       await source.restart();
-      await waitFor('the consumer to join again', () => state.joins === 2);
+      await waitFor('the consumer to join again', () => state.joins > joinsBefore);
       // Partition 1 is fetched again from the start (nothing was committed), in the same fetches partition 0 would be
       // in; a second round of records makes sure more than one fetch went by.
       await waitFor('partition 1 fetched after the restart', () => fetchedTo(seen, 1, 5, 2));

@@ -27,9 +27,13 @@ const jsonParam = (value: unknown) => JSON.parse((value as Buffer).toString('utf
 function arrayParam(value: unknown, type: 'text' | 'bytea'): Array<string | Buffer | null> {
   const bytes = value as Buffer;
   expect(bytes.readUInt32BE(8)).toBe(type === 'text' ? 25 : 17);
-  if (bytes.readInt32BE(0) === 0) return [];
+  if (bytes.readInt32BE(0) === 0) {
+    expect(bytes.length).toBe(12); // no dimensions: nothing follows the element type
+    return [];
+  }
   expect([bytes.readInt32BE(0), bytes.readInt32BE(16)]).toEqual([1, 1]); // one dimension, from 1
   const out: Array<string | Buffer | null> = [];
+  const hasNull = bytes.readInt32BE(4);
   let at = 20;
   for (let n = bytes.readInt32BE(12); n > 0; n--) {
     const length = bytes.readInt32BE(at);
@@ -42,6 +46,7 @@ function arrayParam(value: unknown, type: 'text' | 'bytea'): Array<string | Buff
     }
   }
   expect(at).toBe(bytes.length);
+  expect(hasNull).toBe(out.includes(null) ? 1 : 0);
   return out;
 }
 
@@ -219,6 +224,27 @@ describe('RoutePlan', () => {
       'record orders[2]@0 cannot be written: the Kafka key is not valid UTF-8 and route orders → orders stores it as text (map it to a bytea column to keep any bytes)',
       'record orders[2]@1 cannot be written: the Kafka key contains a NUL byte, which PostgreSQL text cannot hold (route orders → orders; map it to a bytea column to keep any bytes)',
     ]);
+  });
+
+  it('key arrays go in binary: a record without a Kafka key is a NULL element, and a batch without tombstones an empty array', () => {
+    const columns: PlannedColumn[] = [
+      { name: 'id', from: 'key', field: 'id', type: 'integer' },
+      { name: 'k', from: 'key', field: 'k', type: 'text' },
+      { name: 'kb', from: 'key', field: 'kb', type: 'bytea' },
+      { name: 'v', from: 'field', field: 'v', type: 'int' },
+    ];
+    // The key is the table's integer id: PostgreSQL reduces, so the statement carries the tombstones' keys too.
+    const plan = new RoutePlan({ topic: 'orders', table: 'orders', key: ['v'], columns, tombstones: 'ignore', transform: undefined }, 's');
+    const out = plan.prepare([rec(0, null, { v: 1 }), rec(1, 'x', { v: 2 })]);
+    const params = plan.upsertSql.match(/\$\d+::(text|bytea)\[\]/g);
+    expect(params).toEqual(['$2::text[]', '$3::bytea[]']);
+    const [, keys, keyBytes] = out.statements[0]!.values;
+    expect(arrayParam(keys, 'text')).toEqual([null, 'x']);
+    expect(arrayParam(keyBytes, 'bytea')).toEqual([null, Buffer.from('x')]);
+
+    const reducing = new RoutePlan({ topic: 'orders', table: 'orders', key: ['id'], columns: columns.slice(0, 1).concat(columns[3]!), tombstones: 'delete', transform: undefined }, 's');
+    const [, , , tombstoneKeys] = reducing.prepare([rec(0, '1', { v: 1 })]).statements[0]!.values;
+    expect(arrayParam(tombstoneKeys, 'text')).toEqual([]);
   });
 
   it('keyHash: the same 32 bytes for the same Kafka key, and a row of its own for each record without a key', () => {
