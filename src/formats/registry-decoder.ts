@@ -16,6 +16,7 @@ import { JsonOut } from './json-out.js';
 import { decodeEach, decodedRecord, type DecodedBatch, type RecordDecoder, type RecordPart } from './record-decoder.js';
 import { protobufReader, type ProtoFiles } from './protobuf-json.js';
 import type { RegisteredSchema, SchemaRegistryClient, SchemaType } from './schema-registry.js';
+import { RegistryRequests } from './registry-requests.js';
 import { readWireHeader } from './wire-format.js';
 
 /**
@@ -26,8 +27,8 @@ type PayloadReader = ((bytes: Buffer, offset: number, out: JsonOut) => Buffer) &
 
 /** How many times larger than the record its decoded JSON may be. */
 const decodedGrowth = 16;
-/** Schema ids a batch looks up in the registry at once, at most. */
-const maxLookupsAtOnce = 8;
+/** Requests a batch has open to the schema registry at once, at most. */
+const maxRequestsAtOnce = 8;
 
 const schemaTypeOf: Record<RegistryFormat, SchemaType> = { avro: 'AVRO', protobuf: 'PROTOBUF', 'json-schema': 'JSON' };
 
@@ -62,28 +63,22 @@ export class RegistryDecoder implements RecordDecoder {
       const header = readWireHeader(bytes);
       if (typeof header !== 'string' && !this.#readers.has(header.schemaId)) unknownIds.add(header.schemaId);
     }
-    // Schemas the batch needs, at most maxLookupsAtOnce at a time: a batch of garbage that happens to start with the
-    // magic byte names a different id in almost every record, and must not open a request per record. An
-    // unreachable registry fails the whole batch (retried), and the batch asks for no more. Why a schema cannot be
-    // read holds for this batch only: the registry may have it by the next one.
+    // Schemas the batch needs, asked for together, at most maxRequestsAtOnce requests at a time (see
+    // RegistryRequests); an unreachable registry fails the whole batch (retried), and what it had not sent yet is
+    // not sent. Why a schema cannot be read holds for this batch only: the registry may have it by the next one.
     const unreadable = new Map<number, string>();
-    const ids = [...unknownIds];
-    let next = 0;
-    let failed = false;
-    const lookUpInTurn = async (): Promise<void> => {
-      while (!failed && next < ids.length) {
-        const id = ids[next++]!;
-        try {
-          const schema = await this.#registry.schemaById(id);
+    const requests = new RegistryRequests(maxRequestsAtOnce);
+    try {
+      await Promise.all(
+        [...unknownIds].map(async (id) => {
+          const schema = await this.#registry.schemaById(id, requests);
           if (typeof schema === 'string') unreadable.set(id, schema);
           else this.#readers.set(id, this.#readerFor(id, schema));
-        } catch (error) {
-          failed = true;
-          throw error;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(maxLookupsAtOnce, ids.length) }, lookUpInTurn));
+        }),
+      );
+    } finally {
+      requests.close();
+    }
     // The batch's decoded values share chunks of one writer.
     const out = new JsonOut(this.#maxDecodedBytes);
     return decodeEach(records, (record) => this.#decodeOne(record, out, unreadable));

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { secretText } from '../config/load-config.js';
 import type { ResolvedOptions } from '../config/options.js';
 import { ConfigError, SchemaRegistryError, errorMessage } from '../errors.js';
+import type { RegistryRequests } from './registry-requests.js';
 
 export const SchemaTypes = ['AVRO', 'PROTOBUF', 'JSON'] as const;
 export type SchemaType = (typeof SchemaTypes)[number];
@@ -85,12 +86,13 @@ export class SchemaRegistryClient {
 
   /**
    * The schema registered under `id`, or why records written with it cannot be read (see above). Throws a
-   * retriable SchemaRegistryError when the registry does not answer.
+   * retriable SchemaRegistryError when the registry does not answer. The requests go through `requests` (the
+   * asking batch's turns), when given.
    */
-  schemaById(id: number): Promise<RegisteredSchema | string> {
+  schemaById(id: number, requests?: RegistryRequests): Promise<RegisteredSchema | string> {
     let pending = this.#byId.get(id);
     if (!pending) {
-      pending = this.#lookUp(id);
+      pending = this.#lookUp(id, requests);
       this.#byId.set(id, pending);
       // Only a schema is remembered; a reason or a failure is asked again by the next batch.
       pending.then(
@@ -101,18 +103,18 @@ export class SchemaRegistryClient {
     return pending;
   }
 
-  async #lookUp(id: number): Promise<RegisteredSchema | string> {
+  async #lookUp(id: number, requests: RegistryRequests | undefined): Promise<RegisteredSchema | string> {
     const path = `/schemas/ids/${id}`;
-    let body = await this.#get(path);
+    let body = await this.#get(path, requests);
     if (body === undefined) {
       await new Promise((resolve) => setTimeout(resolve, notFoundRetryMs));
-      body = await this.#get(path);
+      body = await this.#get(path, requests);
     }
     if (body === undefined) return `schema id ${id} is not in the schema registry`;
-    return this.#withReferences(body, `schema id ${id}`, 0);
+    return this.#withReferences(body, `schema id ${id}`, 0, requests);
   }
 
-  async #withReferences(body: WireSchema, what: string, depth: number): Promise<RegisteredSchema | string> {
+  async #withReferences(body: WireSchema, what: string, depth: number, requests: RegistryRequests | undefined): Promise<RegisteredSchema | string> {
     if (typeof body.schema !== 'string') throw new SchemaRegistryError(`the schema registry at ${this.#base} answered ${what} without a schema`);
     const type = body.schemaType === undefined ? 'AVRO' : String(body.schemaType);
     if (!(SchemaTypes as readonly string[]).includes(type)) return `${what} is a ${type.slice(0, 40)} schema, which sluice does not read`;
@@ -121,11 +123,11 @@ export class SchemaRegistryClient {
       if (depth >= maxReferenceDepth) return `${what} references schemas more than ${maxReferenceDepth} deep`;
       const name = String(ref.name);
       const path = `/subjects/${encodeURIComponent(String(ref.subject))}/versions/${encodeURIComponent(String(ref.version))}`;
-      const referenced = await this.#get(path);
+      const referenced = await this.#get(path, requests);
       if (referenced === undefined) {
         return `${what} references ${name} (subject ${String(ref.subject)} version ${String(ref.version)}), which the schema registry does not have`;
       }
-      const schema = await this.#withReferences(referenced, `reference ${name}`, depth + 1);
+      const schema = await this.#withReferences(referenced, `reference ${name}`, depth + 1, requests);
       if (typeof schema === 'string') return schema;
       references.push({ name, schema });
     }
@@ -133,8 +135,8 @@ export class SchemaRegistryClient {
   }
 
   /** GETs a registry path: its JSON body, or undefined for the registry's own "not found" (error code 404xx). */
-  async #get(path: string): Promise<WireSchema | undefined> {
-    const body = await this.#getJson(path);
+  async #get(path: string, requests: RegistryRequests | undefined): Promise<WireSchema | undefined> {
+    const body = await (requests ? requests.send(`the schema registry's ${path}`, () => this.#getJson(path)) : this.#getJson(path));
     return body as WireSchema | undefined;
   }
 
