@@ -8,12 +8,13 @@
  * are rewritten, in place in the text. The schema part is parsed once per distinct schema (and records of a topic
  * nearly always share one: the bytes before the payload are compared with the last record's first).
  *
- * Logical values are found in the payload's fields and in fields of nested structs (Debezium's `before` and
- * `after`), not inside arrays or maps. A Decimal already written as a number (`decimal.format=NUMERIC`) is kept.
+ * Logical values are found in the payload's fields, in fields of nested structs (Debezium's `before` and `after`)
+ * and in arrays (a `numeric[]` column's Decimals, arrays of structs), not inside maps. A Decimal already written as a
+ * number (`decimal.format=NUMERIC`) is kept.
  */
 import { errorMessage } from '../errors.js';
 import type { SourceRecord } from '../record.js';
-import { ConnectEnvelopeReader, MemberName, memberSpan } from '../sinks/json-span.js';
+import { ConnectEnvelopeReader, MemberName, elementSpans, memberSpan } from '../sinks/json-span.js';
 import { connectLogicalTypes, type LogicalKind } from './connect-types.js';
 import { dateText, decimalText, instantText, timeOfDayText } from './json-text.js';
 import { decodeEach, decodedRecord, type DecodedBatch, type RecordDecoder } from './record-decoder.js';
@@ -21,9 +22,13 @@ import { decodeEach, decodedRecord, type DecodedBatch, type RecordDecoder } from
 /** Rewrites a member's JSON text, or answers why it cannot. */
 type Convert = (text: string) => string;
 
+/** A step from a value into a part of it: a member of an object, or every element of an array. */
+type PathStep = MemberName | 'element';
+
 interface LogicalMember {
-  /** Member names from the payload object down to the member. */
-  path: MemberName[];
+  /** The steps from the payload object down to the logical values. */
+  path: PathStep[];
+  /** The path as messages name it: `amount`, `lines[].price`. */
   name: string;
   convert: Convert;
 }
@@ -80,7 +85,7 @@ export class ConnectJsonDecoder implements RecordDecoder {
     let plan = this.#plans.get(text);
     if (!plan) {
       plan = [];
-      collectLogical(JSON.parse(text) as unknown, [], plan);
+      collectLogical(JSON.parse(text) as unknown, [], plan, false);
       if (this.#plans.size >= maxSchemas) this.#plans.clear();
       this.#plans.set(text, plan);
     }
@@ -94,20 +99,33 @@ interface ConnectSchema {
   name?: unknown;
   field?: unknown;
   fields?: unknown;
+  items?: unknown;
   parameters?: Record<string, unknown>;
 }
 
-/** The struct fields of `schema` that hold logical values, and those of its nested structs. */
-function collectLogical(schema: unknown, path: MemberName[], into: LogicalMember[]): void {
+/**
+ * Where `schema` holds logical values, at `path`: the value itself, when it is of a logical type (not for the payload,
+ * `inner` false, which is the envelope's object), the fields of a struct, the elements of an array, and theirs.
+ */
+function collectLogical(schema: unknown, path: PathStep[], into: LogicalMember[], inner = true): void {
   const s = schema as ConnectSchema | null;
-  if (!s || typeof s !== 'object' || s.type !== 'struct' || !Array.isArray(s.fields)) return;
-  for (const field of s.fields as ConnectSchema[]) {
-    if (typeof field?.field !== 'string') continue;
-    const here = [...path, new MemberName(field.field)];
-    const kind = typeof field.name === 'string' ? connectLogicalTypes.get(field.name) : undefined;
-    if (kind) into.push({ path: here, name: here.map((m) => m.name).join('.'), convert: converter(kind, field) });
-    else collectLogical(field, here, into);
+  if (!s || typeof s !== 'object') return;
+  const kind = inner && typeof s.name === 'string' ? connectLogicalTypes.get(s.name) : undefined;
+  if (kind) {
+    into.push({ path, name: pathName(path), convert: converter(kind, s) });
+  } else if (s.type === 'struct' && Array.isArray(s.fields)) {
+    for (const field of s.fields as ConnectSchema[]) {
+      if (typeof field?.field === 'string') collectLogical(field, [...path, new MemberName(field.field)], into);
+    }
+  } else if (s.type === 'array') {
+    collectLogical(s.items, [...path, 'element'], into);
   }
+}
+
+function pathName(path: readonly PathStep[]): string {
+  let name = '';
+  for (const step of path) name += step === 'element' ? '[]' : `${name ? '.' : ''}${step.name}`;
+  return name;
 }
 
 function converter(kind: LogicalKind, field: ConnectSchema): Convert {
@@ -148,24 +166,17 @@ function base64(text: string): Buffer {
 function rewrite(value: Buffer, payload: [number, number], plan: LogicalMember[]): Buffer {
   const edits: Array<{ at: [number, number]; text: string }> = [];
   for (const member of plan) {
-    let span: [number, number] | undefined = payload;
-    for (const name of member.path) {
-      if (!span || value[span[0]] !== 0x7b) {
-        span = undefined;
-        break;
+    for (const span of spansAt(value, payload, member.path)) {
+      const text = value.toString('utf8', span[0], span[1]);
+      if (text === 'null') continue;
+      let converted: string;
+      try {
+        converted = member.convert(text);
+      } catch (error) {
+        throw new Error(`field ${member.name} does not hold its logical type's value: ${errorMessage(error)}`, { cause: error });
       }
-      span = memberSpan(value, span, name);
+      edits.push({ at: span, text: converted });
     }
-    if (!span) continue;
-    const text = value.toString('utf8', span[0], span[1]);
-    if (text === 'null') continue;
-    let converted: string;
-    try {
-      converted = member.convert(text);
-    } catch (error) {
-      throw new Error(`field ${member.name} does not hold its logical type's value: ${errorMessage(error)}`, { cause: error });
-    }
-    edits.push({ at: span, text: converted });
   }
   edits.sort((a, b) => a.at[0] - b.at[0]);
   const parts: Buffer[] = [];
@@ -176,4 +187,23 @@ function rewrite(value: Buffer, payload: [number, number], plan: LogicalMember[]
   }
   parts.push(value.subarray(from, payload[1]));
   return Buffer.concat(parts);
+}
+
+/**
+ * The spans `path` leads to from the value at `span`: none where a member is absent or a value is not the object or
+ * array the step needs (null, say), one per element for an array step.
+ */
+function spansAt(value: Buffer, span: [number, number], path: readonly PathStep[], from = 0, out: Array<[number, number]> = []): Array<[number, number]> {
+  if (from === path.length) {
+    out.push(span);
+    return out;
+  }
+  const step = path[from]!;
+  if (step === 'element') {
+    if (value[span[0]] === 0x5b) for (const element of elementSpans(value, span)) spansAt(value, element, path, from + 1, out);
+  } else if (value[span[0]] === 0x7b) {
+    const member = memberSpan(value, span, step);
+    if (member) spansAt(value, member, path, from + 1, out);
+  }
+  return out;
 }

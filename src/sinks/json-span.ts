@@ -215,6 +215,20 @@ export function memberSpan(bytes: Buffer, span: readonly [number, number], name:
   return found;
 }
 
+/** The spans of the elements of the JSON array at `span` (whose structure objectSpan has checked), in order. */
+export function elementSpans(bytes: Buffer, span: readonly [number, number]): Array<[number, number]> {
+  const elements: Array<[number, number]> = [];
+  let i = skipSpace(bytes, span[0] + 1, span[1]);
+  while (i < span[1] && bytes[i] !== CLOSE_BRACKET) {
+    const e = valueEnd(bytes, i, span[1]);
+    if (e < 0) return elements;
+    elements.push([i, e]);
+    i = skipSpace(bytes, e, span[1]);
+    if (bytes[i] === COMMA) i = skipSpace(bytes, i + 1, span[1]);
+  }
+  return elements;
+}
+
 /** A member name, compared against raw JSON strings: byte for byte, or decoded when the raw one has escapes. */
 export class MemberName {
   readonly #name: string;

@@ -558,12 +558,12 @@ enum Status { NEW = 0; PAID = 1; }
     expect(await kafka.recordCount(`${topic}.dlq`).catch(() => 0)).toBe(0);
   });
 
-  it('Kafka Connect JSON envelopes: Decimal, Timestamp, Date and Time land as numeric, timestamptz, date and time, 64-bit ids exact', async () => {
+  it('Kafka Connect JSON envelopes: Decimal, Timestamp, Date and Time land as numeric, timestamptz, date and time, in arrays too, 64-bit ids exact', async () => {
     const { kafka, topic, db, table } = await topicAndTable({
       partitions: 1,
       topic: 'connectlogical',
       table: 'connect_payments',
-      columns: 'id bigint PRIMARY KEY, amount numeric(20,4), paid_at timestamptz, due date, cutoff time',
+      columns: 'id bigint PRIMARY KEY, amount numeric(20,4), paid_at timestamptz, due date, cutoff time, refunds numeric(20,4)[], retried_at timestamptz[]',
     });
     const schema = {
       type: 'struct',
@@ -575,21 +575,33 @@ enum Status { NEW = 0; PAID = 1; }
         { field: 'paid_at', type: 'int64', optional: true, name: 'org.apache.kafka.connect.data.Timestamp', version: 1 },
         { field: 'due', type: 'int32', optional: true, name: 'org.apache.kafka.connect.data.Date', version: 1 },
         { field: 'cutoff', type: 'int32', optional: true, name: 'org.apache.kafka.connect.data.Time', version: 1 },
+        // As Debezium writes a numeric[] and a timestamptz[] column.
+        { field: 'refunds', type: 'array', optional: true, items: { type: 'bytes', optional: true, name: 'org.apache.kafka.connect.data.Decimal', parameters: { scale: '4' } } },
+        { field: 'retried_at', type: 'array', optional: true, items: { type: 'int64', optional: true, name: 'org.apache.kafka.connect.data.Timestamp' } },
       ],
     };
     // As JsonConverter writes them: a Decimal as the base64 of its unscaled two's complement bytes, the rest as numbers.
-    const payment = (id: string, unscaled: bigint, paidAt: number | null) =>
-      `{"schema":${JSON.stringify(schema)},"payload":{"id":${id},"amount":${JSON.stringify(unscaledBytes(unscaled).toString('base64'))},"paid_at":${paidAt},"due":19875,"cutoff":61200000}}`;
+    const base64 = (unscaled: bigint) => JSON.stringify(unscaledBytes(unscaled).toString('base64'));
+    const payment = (id: string, unscaled: bigint, paidAt: number | null, refunds: string, retriedAt: string) =>
+      `{"schema":${JSON.stringify(schema)},"payload":{"id":${id},"amount":${base64(unscaled)},"paid_at":${paidAt},"due":19875,"cutoff":61200000,"refunds":${refunds},"retried_at":${retriedAt}}}`;
     await kafka.produce(topic, [
-      { key: null, value: payment('9007199254740993', 123456789012345678n, 1717171717123) },
-      { key: null, value: payment('2', -1n, null) },
+      { key: null, value: payment('9007199254740993', 123456789012345678n, 1717171717123, `[${base64(-50000n)}, null, ${base64(12345n)}]`, '[1717171717123, 0]') },
+      { key: null, value: payment('2', -1n, null, '[]', 'null') },
     ]);
-    const { sluice, groupId } = testSluice({ routes: [fieldsRoute(topic, table, 'connect-json', ['id', 'amount', 'paid_at', 'due', 'cutoff'])] });
+    const { sluice, groupId } = testSluice({ routes: [fieldsRoute(topic, table, 'connect-json', ['id', 'amount', 'paid_at', 'due', 'cutoff', 'refunds', 'retried_at'])] });
     await sluice.start();
     await waitFor('all offsets committed', () => kafka.isFullyCommitted(groupId, topic));
     expect(await rowsAsText(db, table)).toEqual([
-      { id: '2', amount: '-0.0001', paid_at: null, due: '2024-06-01', cutoff: '17:00:00' },
-      { id: '9007199254740993', amount: '12345678901234.5678', paid_at: '2024-05-31 16:08:37.123+00', due: '2024-06-01', cutoff: '17:00:00' },
+      { id: '2', amount: '-0.0001', paid_at: null, due: '2024-06-01', cutoff: '17:00:00', refunds: '{}', retried_at: null },
+      {
+        id: '9007199254740993',
+        amount: '12345678901234.5678',
+        paid_at: '2024-05-31 16:08:37.123+00',
+        due: '2024-06-01',
+        cutoff: '17:00:00',
+        refunds: '{-5.0000,NULL,1.2345}',
+        retried_at: '{"2024-05-31 16:08:37.123+00","1970-01-01 00:00:00+00"}',
+      },
     ]);
   });
 

@@ -349,6 +349,30 @@ describe('Kafka Connect JSON envelopes', () => {
       'field at does not hold its logical type\'s value: "soon" is not an integer',
     );
   });
+
+  it('logical values in arrays too: each element converted, arrays of structs and of arrays, null elements and empty arrays kept', () => {
+    const decoder = new ConnectJsonDecoder();
+    const decimal = (scale: number) => ({ type: 'bytes', name: 'org.apache.kafka.connect.data.Decimal', parameters: { scale: String(scale) } });
+    const schema = {
+      type: 'struct',
+      fields: [
+        { field: 'prices', type: 'array', items: decimal(2) },
+        { field: 'seen', type: 'array', items: { type: 'int64', name: 'io.debezium.time.MicroTimestamp' } },
+        { field: 'lines', type: 'array', items: { type: 'struct', fields: [{ field: 'day', type: 'int32', name: 'org.apache.kafka.connect.data.Date' }, { field: 'sku', type: 'string' }] } },
+        { field: 'grid', type: 'array', items: { type: 'array', items: decimal(1) } },
+        { field: 'tags', type: 'array', items: { type: 'string' } },
+      ],
+    };
+    const envelope = (payload: string) => rec(0, `{"schema":${JSON.stringify(schema)},"payload":${payload}}`);
+    const payload = `{"prices":["/zk=", null, "AQ=="],"seen":[1717171717123456],"lines":[{"day":19875,"sku":"a"},{"sku":"b","day":null}],"grid":[["AQ=="],[],["Ag==", "Aw=="]],"tags":["AQ=="]}`;
+    expect(text(decoder.decodeOne(envelope(payload)))).toBe(
+      '{"prices":[-1.99, null, 0.01],"seen":["2024-05-31T16:08:37.123456"],"lines":[{"day":"2024-06-01","sku":"a"},{"sku":"b","day":null}],"grid":[[0.1],[],[0.2, 0.3]],"tags":["AQ=="]}',
+    );
+    expect(text(decoder.decodeOne(envelope('{"prices":[],"seen":null,"lines":[{}]}')))).toBe('{"prices":[],"seen":null,"lines":[{}]}');
+    expect(decoder.decodeOne(envelope('{"lines":[{"day":19875},{"day":"soon"}]}'))).toBe(
+      'field lines[].day does not hold its logical type\'s value: "soon" is not an integer',
+    );
+  });
 });
 
 describe('Debezium change events', () => {
