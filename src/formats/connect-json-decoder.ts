@@ -182,6 +182,8 @@ function rewrite(value: Buffer, payload: [number, number], plan: LogicalMember[]
   const parts: Buffer[] = [];
   let from = payload[0];
   for (const { at, text } of edits) {
+    // Only a schema naming one field twice (which Connect never writes) can lead two paths to one value.
+    if (at[0] < from) throw new Error('the envelope\'s schema names a field twice');
     parts.push(value.subarray(from, at[0]), Buffer.from(text));
     from = at[1];
   }

@@ -575,7 +575,7 @@ enum Status { NEW = 0; PAID = 1; }
         { field: 'paid_at', type: 'int64', optional: true, name: 'org.apache.kafka.connect.data.Timestamp', version: 1 },
         { field: 'due', type: 'int32', optional: true, name: 'org.apache.kafka.connect.data.Date', version: 1 },
         { field: 'cutoff', type: 'int32', optional: true, name: 'org.apache.kafka.connect.data.Time', version: 1 },
-        // As Debezium writes a numeric[] and a timestamptz[] column.
+        // Arrays of Connect's Decimal and Timestamp, as JsonConverter writes them (Debezium sends a numeric[] column so).
         { field: 'refunds', type: 'array', optional: true, items: { type: 'bytes', optional: true, name: 'org.apache.kafka.connect.data.Decimal', parameters: { scale: '4' } } },
         { field: 'retried_at', type: 'array', optional: true, items: { type: 'int64', optional: true, name: 'org.apache.kafka.connect.data.Timestamp' } },
       ],

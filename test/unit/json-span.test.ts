@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { objectSpan } from '../../src/sinks/json-span.js';
+import { elementSpans, objectSpan } from '../../src/sinks/json-span.js';
 
 const span = (text: string, maxDepth = Infinity) => objectSpan(Buffer.from(text), 0, Buffer.byteLength(text), maxDepth);
 
@@ -24,5 +24,18 @@ describe('objectSpan', () => {
     expect(span(deep(2), 3)).toBe('value nests objects and arrays deeper than maxJsonDepth=3');
     // A value that failed deep down leaves nothing behind for the next one.
     expect(span('{"a": 1}')).toEqual([0, 8]);
+  });
+
+  it('elementSpans: each element of an array, spaces, strings holding brackets and commas, nested and empty arrays', () => {
+    const elements = (text: string) => {
+      const bytes = Buffer.from(text);
+      return elementSpans(bytes, [0, bytes.length]).map(([s, e]) => bytes.toString('utf8', s, e));
+    };
+    expect(elements('[ 1 , "]", "a,b" ,[2,[3]], {"c":[4]},null ]')).toEqual(['1', '"]"', '"a,b"', '[2,[3]]', '{"c":[4]}', 'null']);
+    expect(elements('[]')).toEqual([]);
+    expect(elements('[ ]')).toEqual([]);
+    // Broken arrays (PostgreSQL refuses the value itself): the elements up to the break.
+    expect(elements('[1,,2]')).toEqual(['1']);
+    expect(elements('[1,]')).toEqual(['1']);
   });
 });

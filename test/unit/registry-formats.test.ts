@@ -372,6 +372,16 @@ describe('Kafka Connect JSON envelopes', () => {
     expect(decoder.decodeOne(envelope('{"lines":[{"day":19875},{"day":"soon"}]}'))).toBe(
       'field lines[].day does not hold its logical type\'s value: "soon" is not an integer',
     );
+    // A value that is not the array its schema says is left to PostgreSQL, as a member that is not an object is.
+    expect(text(decoder.decodeOne(envelope('{"prices":"AQ==","lines":{"day":1}}')))).toBe('{"prices":"AQ==","lines":{"day":1}}');
+    // Debezium's numeric[] without a scale: an array of VariableScaleDecimal structs, each converted whole.
+    const vsd = { type: 'struct', fields: [{ field: 'values', type: 'array', items: { type: 'struct', name: 'io.debezium.data.VariableScaleDecimal', fields: [] } }] };
+    expect(text(decoder.decodeOne(rec(1, `{"schema":${JSON.stringify(vsd)},"payload":{"values":[{"scale":1,"value":"AQ=="},{"scale":0,"value":"/w=="}]}}`)))).toBe(
+      '{"values":[0.1,-1]}',
+    );
+    // Connect never names a field twice; a schema that does cannot lead two conversions to one value.
+    const twice = { type: 'struct', fields: [{ field: 'a', type: 'array', items: decimal(2) }, { field: 'a', ...decimal(2) }] };
+    expect(decoder.decodeOne(rec(2, `{"schema":${JSON.stringify(twice)},"payload":{"a":["AQ=="]}}`))).toBe("the envelope's schema names a field twice");
   });
 });
 
