@@ -303,6 +303,8 @@ describe('Kafka Connect JSON envelopes', () => {
     sizeBytes: 1,
   });
   const text = (decoded: SourceRecord | string) => (typeof decoded === 'string' ? decoded : jsonOf(decoded));
+  /** A Connect Decimal field's schema. */
+  const decimal = (scale: number) => ({ type: 'bytes', name: 'org.apache.kafka.connect.data.Decimal', parameters: { scale: String(scale) } });
 
   it('answers the payload, as it is when its schema has no logical type; rejects a value that is not an envelope', () => {
     const decoder = new ConnectJsonDecoder();
@@ -318,7 +320,6 @@ describe('Kafka Connect JSON envelopes', () => {
 
   it('writes Decimal, Timestamp, Date, Time and Debezium temporal values as PostgreSQL reads them, nested structs too, other members untouched', () => {
     const decoder = new ConnectJsonDecoder();
-    const decimal = (scale: number) => ({ type: 'bytes', name: 'org.apache.kafka.connect.data.Decimal', parameters: { scale: String(scale) } });
     const schema = {
       type: 'struct',
       fields: [
@@ -352,7 +353,6 @@ describe('Kafka Connect JSON envelopes', () => {
 
   it('logical values in arrays too: each element converted, arrays of structs and of arrays, null elements and empty arrays kept', () => {
     const decoder = new ConnectJsonDecoder();
-    const decimal = (scale: number) => ({ type: 'bytes', name: 'org.apache.kafka.connect.data.Decimal', parameters: { scale: String(scale) } });
     const schema = {
       type: 'struct',
       fields: [
