@@ -9,7 +9,7 @@ export interface SourceRecord {
   /** Milliseconds since the epoch, as a decimal string. */
   timestamp: string;
   /** A header whose value is null on the wire (Kafka allows it) is null here. */
-  headers: Record<string, Buffer | string | null | Array<Buffer | string | null> | undefined>;
+  headers: Record<string, HeaderValue | HeaderValue[] | undefined>;
   /** Key, value and header bytes: what maxRecordBytes and the buffer cap count. */
   sizeBytes: number;
 }

@@ -6,8 +6,8 @@
  */
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
-import { kafkaMessages } from '../consumer/dlq-producer.js';
 import { createKafkaClient } from '../consumer/kafka-client.js';
+import { kafkaMessages } from '../consumer/kafkajs-headers.js';
 import type { KafkaInspector } from '../consumer/kafka-inspector.js';
 import { connectReplayPublisher } from '../consumer/replay-publisher.js';
 import type { DlqEntry } from '../dlq/dlq-filter.js';

@@ -2,13 +2,14 @@
  * The DLQ's Kafka side: an idempotent producer that waits for every in-sync replica (acks=all), and the check at
  * start-up that each DLQ topic exists. Kept in src/consumer so that kafkajs stays behind this folder.
  */
-import kafkajs, { type Message } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { KafkaError, errorMessage } from '../errors.js';
 import type { OutgoingRecord, RecordProducer } from '../dlq/record-producer.js';
 import { kafkaOperatorFix } from './kafka-errors.js';
 import { closeKafkaClient, createKafkaClient, kafkaRetry } from './kafka-client.js';
+import { kafkaMessages } from './kafkajs-headers.js';
 
 const { ConfigResourceTypes } = kafkajs;
 
@@ -115,21 +116,3 @@ async function ensureTopics(admin: kafkajs.Admin, topics: DlqTopic[], create: bo
   });
   log.info({ topics: missing.map((t) => t.dlq) }, 'created DLQ topic(s)');
 }
-
-/**
- * Records as kafkajs sends them. kafkajs cannot write a header with no value (it measures every value as a string or
- * Buffer): such a header is sent with an empty value, so that its name at least reaches the DLQ or the replay.
- */
-export function kafkaMessages(records: OutgoingRecord[]): Message[] {
-  return records.map((record) => {
-    let headers: Message['headers'] | undefined;
-    for (const [name, value] of Object.entries(record.headers)) {
-      if (value !== null && !(Array.isArray(value) && value.includes(null))) continue;
-      headers ??= { ...(record.headers as Message['headers']) };
-      headers![name] = Array.isArray(value) ? value.map((v) => v ?? emptyHeaderValue) : emptyHeaderValue;
-    }
-    return headers ? { ...record, headers } : (record as Message);
-  });
-}
-
-const emptyHeaderValue = Buffer.alloc(0);

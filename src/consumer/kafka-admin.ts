@@ -3,6 +3,7 @@
  * src/consumer.
  */
 import kafkajs from 'kafkajs';
+import type { HeaderValue } from '../record.js';
 import { scanTopic } from './topic-scan.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -61,9 +62,8 @@ export async function connectKafkaTools(brokers: string[], clientId = 'sluice-to
       await scanTopic(kafka, topic, { from }, (records) => {
         for (const r of records) {
           const headers: ToolRecord['headers'] = {};
-          const text = (v: Buffer | string | null) => v?.toString() ?? null;
           for (const [name, value] of Object.entries(r.headers)) {
-            if (value !== undefined) headers[name] = Array.isArray(value) ? value.map(text) : text(value);
+            if (value !== undefined) headers[name] = Array.isArray(value) ? value.map(headerText) : headerText(value);
           }
           out.push({ partition: r.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers });
         }
@@ -76,3 +76,5 @@ export async function connectKafkaTools(brokers: string[], clientId = 'sluice-to
     },
   };
 }
+
+const headerText = (value: HeaderValue): string | null => value?.toString() ?? null;

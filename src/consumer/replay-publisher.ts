@@ -9,9 +9,9 @@ import type { Logger } from 'pino';
 import type { ResolvedOptions } from '../config/options.js';
 import { KafkaError, errorMessage } from '../errors.js';
 import type { OutgoingRecord } from '../dlq/record-producer.js';
-import { kafkaMessages } from './dlq-producer.js';
 import { closeKafkaClient, createKafkaClient } from './kafka-client.js';
 import { kafkaOperatorFix } from './kafka-errors.js';
+import { kafkaMessages } from './kafkajs-headers.js';
 
 export interface ReplayPublisher {
   /**

@@ -4,7 +4,7 @@ import type { HeaderValue } from '../record.js';
 export interface OutgoingRecord {
   key: Buffer | null;
   value: Buffer | null;
-  /** A null value: the record carried the name with no value (kafkajs sends it empty, see kafkaMessages). */
+  /** A null value: the record carried the name with no value (kafkajs sends it empty, see consumer/kafkajs-headers.ts). */
   headers: Record<string, HeaderValue | HeaderValue[]>;
   /** A partition of its own choosing (a replay back to the source partition); by default the key's. */
   partition?: number;
